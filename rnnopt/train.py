@@ -1,0 +1,262 @@
+"""Train a model on a task with any torch optimizer, and record what happened.
+
+`train` is the one training loop of the project: the book's chapters, the sweep runner and the
+command line all go through it, so a number in a chapter and a number from `rnnopt train` are
+produced by the same code. `run` builds task, model and optimizer from plain dictionaries (the
+form a sweep spec or a command line gives) and calls `train`.
+
+A run that produces a non-finite loss or gradient is not an error: it is stopped and marked
+`diverged`, because a sweep over learning rates must survive its divergent members.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+import rnnopt
+from rnnopt.optim import make_optimizer
+from rnnopt.rnn import SequenceModel
+from rnnopt.tasks import Task, make_task
+
+__all__ = ["History", "train", "run", "build_model", "resolve_device"]
+
+
+@dataclass
+class History:
+    """Everything a run measured, step by step.
+
+    `loss`, `grad_norm` and `step_time` have one entry per optimizer step taken; `grad_norm` is
+    the global L2 norm of the gradient *before* clipping. `eval_step`, `eval_loss` and
+    `eval_metric` are measured on the task's fixed held-out set at step 0, every `eval_every`
+    steps and after the last step. `step_time` is wall-clock time and the only field that
+    differs between two runs of the same configuration.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    step_time: list[float] = field(default_factory=list)
+    eval_step: list[int] = field(default_factory=list)
+    eval_loss: list[float] = field(default_factory=list)
+    eval_metric: list[float] = field(default_factory=list)
+    diverged: bool = False
+    diverged_step: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.loss)
+
+    @property
+    def final_loss(self) -> float:
+        """Held-out loss after the last step (NaN when the run diverged)."""
+        if self.diverged:
+            return math.nan
+        return self.eval_loss[-1] if self.eval_loss else math.nan
+
+    @property
+    def final_metric(self) -> float:
+        if self.diverged:
+            return math.nan
+        return self.eval_metric[-1] if self.eval_metric else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        return cls(**data)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device, refusing a CUDA device this machine does not have."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"device={device!r} is not a device; valid choices: 'cpu', 'cuda'"
+        ) from err
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r} is not supported; valid choices: 'cpu', 'cuda'")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but torch sees no CUDA GPU here")
+    return dev
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}={value!r} is invalid: expected an integer >= {minimum}")
+
+
+def _check_positive_or_none(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name}={value!r} is invalid: expected None or a finite number > 0")
+
+
+def train(
+    model: torch.nn.Module,
+    task: Task,
+    optimizer: torch.optim.Optimizer,
+    *,
+    steps: int,
+    batch_size: int = 32,
+    clip_grad_norm: float | None = None,
+    eval_every: int | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    threads: int | None = 1,
+    progress: bool = False,
+) -> History:
+    """Train `model` on `task` with `optimizer` for `steps` steps; return its `History`.
+
+    `optimizer` may be any `torch.optim.Optimizer` (rnnopt's or torch's) over the model's
+    parameters. The training batches come from `np.random.default_rng(seed)`, so the data
+    stream depends on `seed` alone; the model's initial weights are whatever the caller built
+    (`run` seeds them). `clip_grad_norm` rescales the whole gradient to at most that L2 norm
+    (Pascanu et al., 2013). `threads` fixes torch's intra-op thread count (recorded in the
+    history; `None` leaves it alone): a run is bit-reproducible only at a fixed count.
+    """
+    _check_int("steps", steps, 1)
+    _check_int("batch_size", batch_size, 1)
+    if eval_every is not None:
+        _check_int("eval_every", eval_every, 1)
+    _check_positive_or_none("clip_grad_norm", clip_grad_norm)
+    _check_int("seed", seed, 0)
+    if threads is not None:
+        _check_int("threads", threads, 1)
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+
+    model.to(dev)
+    params = [p for p in model.parameters() if p.requires_grad]
+    rng = np.random.default_rng(seed)
+    eval_x, eval_y = (t.to(dev) for t in task.eval_batch())
+    max_norm = math.inf if clip_grad_norm is None else clip_grad_norm
+    history = History(
+        meta={
+            "seed": seed,
+            "threads": torch.get_num_threads(),
+            "device": str(dev),
+            "torch": torch.__version__,
+            "rnnopt": rnnopt.__version__,
+            "optimizer": type(optimizer).__name__,
+            "task": task.config(),
+        }
+    )
+
+    def evaluate(step: int) -> None:
+        model.eval()
+        with torch.no_grad():
+            out = model(eval_x)
+            history.eval_step.append(step)
+            history.eval_loss.append(float(task.loss(out, eval_y)))
+            history.eval_metric.append(float(task.metric(out, eval_y)))
+        model.train()
+
+    def stop(step: int) -> History:
+        history.diverged, history.diverged_step = True, step
+        return history
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, desc=f"{type(optimizer).__name__} on {task.name}", unit="step")
+
+    evaluate(0)
+    try:
+        for step in range(1, steps + 1):
+            start = time.perf_counter()
+            x, y = (t.to(dev) for t in task.train_batch(batch_size, rng))
+            optimizer.zero_grad(set_to_none=True)
+            loss = task.loss(model(x), y)
+            if not torch.isfinite(loss):
+                return stop(step)
+            loss.backward()
+            # clip_grad_norm_ returns the norm *before* clipping; with max_norm=inf it only measures.
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+            if not torch.isfinite(grad_norm):
+                return stop(step)
+            optimizer.step()
+            history.loss.append(float(loss))
+            history.grad_norm.append(float(grad_norm))
+            history.step_time.append(time.perf_counter() - start)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{history.loss[-1]:.4g}", refresh=False)
+            if step == steps or (eval_every is not None and step % eval_every == 0):
+                evaluate(step)
+                if not math.isfinite(history.eval_loss[-1]):
+                    return stop(step)
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
+
+
+def build_model(task: Task, **model: Any) -> SequenceModel:
+    """A `SequenceModel` sized for `task` (input, output and readout come from the task)."""
+    hidden_size = model.pop("hidden_size", 64)
+    return SequenceModel(
+        task.input_size, hidden_size, task.output_size, readout=task.readout, **model
+    )
+
+
+TRAIN_KEYS = ("steps", "batch_size", "clip_grad_norm", "eval_every")
+
+
+def run(
+    *,
+    task: dict[str, Any],
+    optimizer: dict[str, Any],
+    model: dict[str, Any] | None = None,
+    train_options: dict[str, Any] | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    threads: int | None = 1,
+    progress: bool = False,
+) -> History:
+    """One run from plain dictionaries, e.g.::
+
+        run(task={"name": "adding", "seq_len": 10},
+            model={"hidden_size": 16},
+            optimizer={"name": "adam", "lr": 1e-2},
+            train_options={"steps": 100, "batch_size": 16})
+
+    `seed` seeds both the model's initial weights and the training data stream, so the same
+    dictionaries and seed give the same history, bit for bit, at the same thread count.
+    """
+    task_options = dict(task)
+    task_obj = make_task(task_options.pop("name", None), **task_options)
+    train_options = dict(train_options or {})
+    unknown = sorted(set(train_options) - set(TRAIN_KEYS))
+    if unknown:
+        raise ValueError(f"unknown train option(s) {unknown}; valid: {list(TRAIN_KEYS)}")
+    if "steps" not in train_options:
+        raise ValueError(f"train option 'steps' is required; valid: {list(TRAIN_KEYS)}")
+    _check_int("seed", seed, 0)
+    if threads is not None:
+        _check_int("threads", threads, 1)
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    net = build_model(task_obj, **dict(model or {}))
+    optimizer_options = dict(optimizer)
+    opt = make_optimizer(optimizer_options.pop("name", None), net.parameters(), **optimizer_options)
+    history = train(
+        net, task_obj, opt, seed=seed, device=device, threads=threads, progress=progress,
+        **train_options,
+    )
+    history.meta.update(model=dict(model or {}), optimizer_options=dict(optimizer),
+                        train=train_options)
+    return history

@@ -1,0 +1,143 @@
+"""The trainer: one loop for every optimizer, deterministic, and divergence is a result, not a crash."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rnnopt.optim import Adam
+from rnnopt.tasks import make_task
+from rnnopt.train import History, build_model, resolve_device, run, train
+
+SMALL = dict(
+    task={"name": "adding", "seq_len": 10, "eval_size": 200},
+    model={"hidden_size": 16},
+    train_options={"steps": 30, "batch_size": 16, "eval_every": 10},
+)
+
+
+def without_timings(history: History) -> dict:
+    data = history.to_dict()
+    data.pop("step_time")
+    return data
+
+
+def test_same_seed_gives_bit_identical_histories():
+    first = run(optimizer={"name": "adam", "lr": 1e-2}, seed=3, **SMALL)
+    second = run(optimizer={"name": "adam", "lr": 1e-2}, seed=3, **SMALL)
+    assert without_timings(first) == without_timings(second)
+
+
+def test_different_seeds_give_different_histories():
+    first = run(optimizer={"name": "adam", "lr": 1e-2}, seed=0, **SMALL)
+    second = run(optimizer={"name": "adam", "lr": 1e-2}, seed=1, **SMALL)
+    assert first.loss != second.loss
+
+
+def test_history_records_every_step_and_each_evaluation():
+    history = run(optimizer={"name": "sgd", "lr": 0.1}, seed=0, **SMALL)
+    assert history.steps_done == 30
+    assert len(history.grad_norm) == len(history.step_time) == 30
+    assert history.eval_step == [0, 10, 20, 30]
+    assert len(history.eval_loss) == len(history.eval_metric) == 4
+    assert not history.diverged and history.diverged_step is None
+    assert history.final_loss == history.eval_loss[-1]
+    assert history.meta["threads"] == torch.get_num_threads() == 1
+    assert history.meta["seed"] == 0
+
+
+def test_a_huge_learning_rate_is_recorded_as_diverged_not_raised():
+    history = run(optimizer={"name": "sgd", "lr": 1e3}, seed=0, **SMALL)
+    assert history.diverged
+    assert 1 <= history.diverged_step <= 30
+    assert history.steps_done == history.diverged_step - 1
+    assert math.isnan(history.final_loss)
+
+
+def test_adam_learns_the_short_adding_problem_below_its_baseline():
+    task = make_task("adding", seq_len=10, eval_size=500)
+    history = run(
+        task=task.config(), model={"hidden_size": 32}, optimizer={"name": "adam", "lr": 1e-2},
+        train_options={"steps": 300, "batch_size": 32}, seed=0,
+    )
+    assert history.final_loss < 0.2 * task.baseline()["loss"]
+
+
+def test_a_torch_optimizer_trains_through_the_same_loop():
+    task = make_task("adding", seq_len=10, eval_size=200)
+    torch.manual_seed(0)
+    model = build_model(task, hidden_size=16)
+    history = train(model, task, torch.optim.SGD(model.parameters(), lr=0.1), steps=5)
+    assert history.meta["optimizer"] == "SGD" and history.steps_done == 5
+
+
+def test_rnnopt_and_torch_adam_give_the_same_training_curve():
+    task = make_task("adding", seq_len=10, eval_size=200)
+    curves = []
+    for make in (lambda p: Adam(p, lr=1e-2), lambda p: torch.optim.Adam(p, lr=1e-2)):
+        torch.manual_seed(0)
+        model = build_model(task, hidden_size=16).double()
+        curves.append(train(model, task, make(model.parameters()), steps=20).loss)
+    assert curves[0] == pytest.approx(curves[1], rel=1e-5)
+
+
+def test_clipping_bounds_the_applied_step_but_records_the_raw_norm():
+    task = make_task("adding", seq_len=10, eval_size=200)
+    torch.manual_seed(0)
+    model = build_model(task, hidden_size=16)
+    before = [p.detach().clone() for p in model.parameters()]
+    history = train(model, task, torch.optim.SGD(model.parameters(), lr=1.0), steps=1,
+                    clip_grad_norm=1e-3)
+    moved = torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in
+                           zip(model.parameters(), before, strict=True)))
+    assert history.grad_norm[0] > 1e-3
+    assert moved.item() == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_the_history_survives_a_round_trip_through_a_dict():
+    history = run(optimizer={"name": "rmsprop", "lr": 1e-3}, seed=0, **SMALL)
+    assert History.from_dict(history.to_dict()) == history
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"steps": 0}, "steps=0"),
+        ({"steps": 5, "batch_size": 0}, "batch_size=0"),
+        ({"steps": 5, "eval_every": -1}, "eval_every=-1"),
+        ({"steps": 5, "clip_grad_norm": -1.0}, "clip_grad_norm=-1.0"),
+        ({"steps": 5, "clip_grad_norm": float("nan")}, "clip_grad_norm=nan"),
+        ({"steps": 2.5}, "steps=2.5"),
+    ],
+)
+def test_bad_training_options_are_refused_with_their_name_and_value(options, named):
+    task = make_task("adding", seq_len=10, eval_size=10)
+    model = build_model(task, hidden_size=4)
+    with pytest.raises(ValueError, match=named.replace(".", r"\.")):
+        train(model, task, torch.optim.SGD(model.parameters(), lr=0.1), **options)
+
+
+def test_an_unknown_train_option_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown train option.*'stepz'.*'steps'"):
+        run(task={"name": "adding", "seq_len": 10}, optimizer={"name": "sgd"},
+            train_options={"stepz": 5})
+
+
+def test_an_unknown_device_is_refused_with_the_valid_choices():
+    with pytest.raises(ValueError, match=r"device='tpu'.*'cpu', 'cuda'"):
+        resolve_device("tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(ValueError, match="device='cuda'.*no CUDA GPU"):
+        resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_cuda_matches_the_cpu_run_closely():
+    cpu = run(optimizer={"name": "adam", "lr": 1e-2}, seed=0, **SMALL)
+    gpu = run(optimizer={"name": "adam", "lr": 1e-2}, seed=0, device="cuda", **SMALL)
+    assert gpu.meta["device"].startswith("cuda")
+    assert gpu.loss == pytest.approx(cpu.loss, rel=1e-3)
