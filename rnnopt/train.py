@@ -140,8 +140,13 @@ def train(
 
     model.to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
+    dtype = params[0].dtype  # tasks make float32 data; a float64 model gets float64 data
+
+    def to_model(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        return tuple(t.to(dev, dtype) if t.is_floating_point() else t.to(dev) for t in batch)
+
     rng = np.random.default_rng(seed)
-    eval_x, eval_y = (t.to(dev) for t in task.eval_batch())
+    eval_x, eval_y = to_model(task.eval_batch())
     max_norm = math.inf if clip_grad_norm is None else clip_grad_norm
     history = History(
         meta={
@@ -178,7 +183,7 @@ def train(
     try:
         for step in range(1, steps + 1):
             start = time.perf_counter()
-            x, y = (t.to(dev) for t in task.train_batch(batch_size, rng))
+            x, y = to_model(task.train_batch(batch_size, rng))
             optimizer.zero_grad(set_to_none=True)
             loss = task.loss(model(x), y)
             if not torch.isfinite(loss):
@@ -189,7 +194,7 @@ def train(
             if not torch.isfinite(grad_norm):
                 return stop(step)
             optimizer.step()
-            history.loss.append(float(loss))
+            history.loss.append(loss.item())
             history.grad_norm.append(float(grad_norm))
             history.step_time.append(time.perf_counter() - start)
             if bar is not None:

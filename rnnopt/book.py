@@ -1,0 +1,181 @@
+"""Execute the book's chapters with papermill, only when something they depend on changed.
+
+    python -m rnnopt.book                 # execute every stale chapter in place (chapters/*.ipynb)
+    python -m rnnopt.book --force sgd     # re-execute one chapter whatever its hash says
+    python -m rnnopt.book --set full      # full-scale parameters, into _build/full/ (or --out DIR)
+    python -m rnnopt.book --list          # chapters, their parameter files and whether stale
+
+`chapters/book.yaml` lists the chapters: each names the template notebook papermill executes,
+the YAML file of its parameters (a `default` set, and a `full` set of overrides for longer runs)
+and, for the algorithm chapters, the text of that algorithm which the template renders. A
+chapter is stale when the hash of those inputs and of rnnopt's source differs from the hash
+stored in the executed notebook. After execution every volatile field (timestamps, durations,
+random cell ids, paths) is removed, so re-executing an unchanged chapter gives the same bytes.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = ROOT / "chapters"
+PACKAGE = Path(__file__).resolve().parent
+PARAMETER_SETS = ("default", "full")
+# Executing with one torch thread is part of the chapters' parameters; the environment
+# variables make every library the kernel loads agree.
+KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+              "TQDM_DISABLE": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+
+
+@dataclass(frozen=True)
+class Chapter:
+    name: str
+    notebook: Path  # the executed notebook the book shows
+    template: Path  # what papermill executes
+    parameters: Path  # YAML with the `default` and `full` parameter sets
+    text: Path | None = None  # algorithm prose the template renders
+
+    def parameter_values(self, parameter_set: str = "default") -> dict[str, Any]:
+        if parameter_set not in PARAMETER_SETS:
+            raise ValueError(
+                f"parameter_set={parameter_set!r} is unknown; valid: {list(PARAMETER_SETS)}"
+            )
+        sets = yaml.safe_load(self.parameters.read_text()) or {}
+        values = dict(sets.get("default") or {})
+        if parameter_set == "full":
+            values.update(sets.get("full") or {})
+        return values
+
+    def inputs_hash(self, parameter_set: str = "default") -> str:
+        """Hash of everything the executed notebook depends on."""
+        digest = hashlib.sha256(parameter_set.encode())
+        files = [self.template, self.parameters, *sorted(PACKAGE.glob("*.py"))]
+        if self.text is not None:
+            files.append(self.text)
+        for path in files:
+            digest.update(path.relative_to(ROOT).as_posix().encode())
+            digest.update(path.read_bytes())
+        return digest.hexdigest()[:16]
+
+
+def load_chapters(manifest: Path = CHAPTERS / "book.yaml") -> list[Chapter]:
+    entries = yaml.safe_load(manifest.read_text())["chapters"]
+    base = manifest.parent
+    return [
+        Chapter(
+            name=entry["name"],
+            notebook=base / entry["notebook"],
+            template=base / entry["template"],
+            parameters=base / entry["parameters"],
+            text=base / entry["text"] if entry.get("text") else None,
+        )
+        for entry in entries
+    ]
+
+
+def stored_hash(notebook: Path) -> str | None:
+    if not notebook.exists():
+        return None
+    metadata = json.loads(notebook.read_text()).get("metadata", {})
+    return metadata.get("rnnopt", {}).get("inputs_hash")
+
+
+def strip_volatile(nb: dict[str, Any], inputs_hash: str, parameter_set: str) -> dict[str, Any]:
+    """Remove what changes from one execution to the next and record what the outputs came from."""
+    nb = copy.deepcopy(nb)
+    papermill = nb["metadata"].get("papermill", {})
+    for key in ("start_time", "end_time", "duration", "input_path", "output_path", "exception"):
+        papermill.pop(key, None)
+    nb["metadata"]["rnnopt"] = {"inputs_hash": inputs_hash, "parameter_set": parameter_set}
+    for index, cell in enumerate(nb["cells"]):
+        cell["id"] = f"cell-{index}"  # papermill gives the injected cell a random id
+        cell["metadata"].pop("papermill", None)
+        cell["metadata"].pop("execution", None)
+        if cell["metadata"].get("tags") == []:
+            del cell["metadata"]["tags"]
+    return nb
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def execute(chapter: Chapter, parameter_set: str = "default", out_dir: Path | None = None) -> Path:
+    """Run the chapter's template with papermill in the notebook's folder; return the output."""
+    import nbformat
+    import papermill
+
+    output = chapter.notebook if out_dir is None else out_dir / chapter.notebook.name
+    parameters = chapter.parameter_values(parameter_set)
+    os.environ.update(KERNEL_ENV)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / output.name
+        papermill.execute_notebook(
+            str(chapter.template), str(raw), parameters=parameters, cwd=str(chapter.notebook.parent),
+            progress_bar=False, kernel_name="python3",
+        )
+        nb = strip_volatile(json.loads(raw.read_text()), chapter.inputs_hash(parameter_set),
+                            parameter_set)
+    write_atomically(output, nbformat.writes(nbformat.from_dict(nb)) + "\n")
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rnnopt.book", description=__doc__.split("\n")[0])
+    parser.add_argument("chapters", nargs="*", help="chapter names (default: all)")
+    parser.add_argument("--set", dest="parameter_set", default="default", choices=PARAMETER_SETS)
+    parser.add_argument("--out", type=Path, help="write executed notebooks here, not chapters/")
+    parser.add_argument("--force", action="store_true", help="execute even if up to date")
+    parser.add_argument("--list", action="store_true", help="list chapters and whether stale")
+    args = parser.parse_args(argv)
+
+    chapters = load_chapters()
+    names = [c.name for c in chapters]
+    unknown = [n for n in args.chapters if n not in names]
+    if unknown:
+        parser.error(f"unknown chapter(s) {unknown}; valid: {names}")
+    selected = [c for c in chapters if not args.chapters or c.name in args.chapters]
+    in_place = args.out is None and args.parameter_set == "default"
+    total = time.perf_counter()
+    for chapter in selected:
+        fresh = stored_hash(chapter.notebook) == chapter.inputs_hash(args.parameter_set)
+        if args.list:
+            print(f"{chapter.name:20s} {chapter.parameters.relative_to(ROOT)}  "
+                  f"{'up to date' if fresh else 'stale'}")
+            continue
+        if fresh and in_place and not args.force:
+            print(f"[book] {chapter.name}: up to date", flush=True)
+            continue
+        print(f"[book] {chapter.name}: executing {chapter.template.relative_to(ROOT)} "
+              f"({args.parameter_set} parameters) ...", flush=True)
+        start = time.perf_counter()
+        output = execute(chapter, args.parameter_set,
+                         None if in_place else args.out or ROOT / "_build" / args.parameter_set)
+        print(f"[book] {chapter.name}: done in {time.perf_counter() - start:.0f} s -> "
+              f"{output}", flush=True)
+    if not args.list:
+        print(f"[book] all chapters ready in {time.perf_counter() - total:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,565 @@
+r"""The optimizers of this book, written from scratch as drop-in ``torch.optim`` optimizers.
+
+Each optimizer is two short methods on one small base class (the template-method split of
+labml.ai's annotated optimizers):
+
+- ``init_state`` creates its per-parameter state the first time a parameter has a gradient;
+- ``update`` applies its update rule to one parameter, one line per equation.
+
+:class:`BaseOptimizer` owns everything else, once: the loop over parameter groups and
+parameters, skipping parameters whose gradient is ``None``, rejecting sparse gradients,
+``maximize``, weight decay, closures and ``torch.no_grad``. Reading the four ``update`` methods
+side by side shows how SGD, momentum, RMSprop and Adam differ, and nothing else.
+
+They are drop-in replacements for ``torch.optim.SGD``, ``RMSprop``, ``Adam`` and ``AdamW``: the
+same constructor arguments and defaults, the same state keys (``momentum_buffer``,
+``square_avg``, ``grad_avg``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, ``step``) laid out as
+torch's default for-loop implementation lays them out, so ``state_dict`` moves freely between
+the two libraries and ``torch.optim.lr_scheduler`` works unchanged. The tests check that
+parameters and state agree with torch's to 1e-10 in float64 for every option combination.
+
+Where they deliberately differ from torch: every hyperparameter is validated (torch accepts
+``lr=nan``), sparse gradients and complex parameters are refused (torch's SGD takes sparse
+gradients; its others view complex numbers as pairs of reals), and there are no
+``foreach``/``fused``/``capturable``/``differentiable`` switches: there is one implementation,
+the one you can read.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Iterable
+from numbers import Real
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "OPTIMIZERS",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "BaseOptimizer",
+    "Momentum",
+    "RMSprop",
+    "make_optimizer",
+]
+
+Group = dict[str, Any]
+State = dict[str, Any]
+
+# Hyperparameters that must be finite and >= 0, with the start of torch's message for each
+# (kept so that someone grepping for torch's error finds ours). torch has no check on dampening.
+_NON_NEGATIVE = {
+    "lr": "Invalid learning rate",
+    "momentum": "Invalid momentum value",
+    "dampening": "Invalid dampening value",
+    "weight_decay": "Invalid weight_decay value",
+    "eps": "Invalid epsilon value",
+}
+_FLAGS = ("nesterov", "maximize", "centered", "amsgrad")
+
+
+def _check_real(name: str, value: Any, message_start: str, rule: str, where: str) -> float:
+    """Return ``value`` as a float, or raise TypeError naming ``name``, ``value`` and ``rule``."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(
+            f"{message_start}: {name}={value!r}{where} "
+            f"(must be {rule}; got a {type(value).__name__})"
+        )
+    return float(value)
+
+
+def _validate_hyperparameters(group: Group, where: str = "") -> None:
+    """Check every hyperparameter present in ``group``; raise ValueError/TypeError if invalid.
+
+    ``where`` (e.g. " in param group 1") says which group an override came from.
+    """
+    for name, message_start in _NON_NEGATIVE.items():
+        if name in group:
+            rule = "a finite number >= 0"
+            value = _check_real(name, group[name], message_start, rule, where)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{message_start}: {name}={group[name]!r}{where} (must be {rule})")
+    if "alpha" in group:
+        rule = "in [0, 1]"  # a decay rate: torch checks only >= 0, but alpha > 1 diverges
+        value = _check_real("alpha", group["alpha"], "Invalid alpha value", rule, where)
+        if not 0 <= value <= 1:
+            alpha = group["alpha"]
+            raise ValueError(f"Invalid alpha value: alpha={alpha!r}{where} (must be {rule})")
+    if "betas" in group:
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2), got betas={betas!r}{where}")
+        for index, beta in enumerate(betas):
+            message_start = f"Invalid beta parameter at index {index}"
+            rule = "in [0, 1)"
+            value = _check_real(f"betas[{index}]", beta, message_start, rule, where)
+            if not 0 <= value < 1:  # also false for nan
+                raise ValueError(
+                    f"{message_start}: betas[{index}]={beta!r}{where} (must be {rule})"
+                )
+    for flag in _FLAGS:
+        if flag in group and not isinstance(group[flag], bool):
+            raise TypeError(f"{flag} must be True or False, got {flag}={group[flag]!r}{where}")
+    if group.get("nesterov") and (group["momentum"] <= 0 or group["dampening"] != 0):
+        raise ValueError(
+            "Nesterov momentum requires a momentum and zero dampening: got "
+            f"momentum={group['momentum']!r}, dampening={group['dampening']!r}{where}"
+        )
+
+
+def _zeros_like(param: Tensor) -> Tensor:
+    return torch.zeros_like(param, memory_format=torch.preserve_format)
+
+
+def _step_counter() -> Tensor:
+    """A 0-dim step count, as torch keeps it: a float tensor on the CPU (float64 only when that
+    is the default dtype). On the CPU, reading it with ``.item()`` never waits for a GPU."""
+    dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+    return torch.zeros((), dtype=dtype)
+
+
+class BaseOptimizer(torch.optim.Optimizer):
+    """The part every optimizer shares: the loop, lazy state, closures and validation.
+
+    A subclass passes its hyperparameters as ``defaults`` and implements :meth:`init_state` and
+    :meth:`update`. Every hyperparameter, in ``defaults``, in a per-group override or in a group
+    added later with :meth:`add_param_group`, is validated before it is used.
+    """
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[Group], defaults: Group) -> None:
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got a single Tensor of shape {tuple(params.shape)}: pass [tensor]"
+            )
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list: params=[]")
+        _validate_hyperparameters(defaults)
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: Group) -> None:
+        """Validate the group's hyperparameters and parameters, then add it (see torch)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        group_index = len(self.param_groups)
+        where = f" in param group {group_index}"
+        _validate_hyperparameters({**self.defaults, **param_group}, where)
+        params = param_group.get("params", [])
+        new = [params] if isinstance(params, Tensor) else list(params)
+        param_group["params"] = new  # ``params`` may be a one-shot generator
+        new_ids = {id(p) for p in new if isinstance(p, Tensor)}
+        for index, group in enumerate(self.param_groups):
+            for param in group["params"]:
+                if id(param) in new_ids:
+                    raise ValueError(
+                        "some parameters appear in more than one parameter group: a parameter "
+                        f"of shape {tuple(param.shape)} is in param group {index} and in "
+                        f"param group {group_index}"
+                    )
+        for index, param in enumerate(new):
+            if isinstance(param, Tensor) and param.is_complex():  # torch: pairs of reals
+                raise TypeError(
+                    f"{type(self).__name__} does not support complex parameters: parameter "
+                    f"{index} of param group {group_index} has dtype {param.dtype}"
+                )
+        super().add_param_group(param_group)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; return ``closure()``'s loss, if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():  # the closure runs backward; step itself must not record
+                loss = closure()
+        for group_index, group in enumerate(self.param_groups):
+            for param in group["params"]:
+                grad = param.grad
+                if grad is None:
+                    continue  # frozen for this step: neither the parameter nor its state moves
+                if grad.is_sparse:
+                    raise TypeError(self._sparse_refusal(param, group_index))
+                state = self.state[param]
+                if len(state) == 0:
+                    self.init_state(state, param, group)
+                if group["maximize"]:
+                    # g_t = -grad f(theta_{t-1})
+                    grad = -grad
+                if group["weight_decay"] != 0:
+                    grad = self.weight_decay(param, grad, group)
+                self.update(param, grad, state, group)
+        return loss
+
+    def weight_decay(self, param: Tensor, grad: Tensor, group: Group) -> Tensor:
+        """L2 penalty, folded into the gradient: g_t <- g_t + lambda theta_{t-1}."""
+        return grad.add(param, alpha=group["weight_decay"])
+
+    def init_state(self, state: State, param: Tensor, group: Group) -> None:
+        """Fill the empty ``state`` of ``param`` before its first update."""
+
+    def update(self, param: Tensor, grad: Tensor, state: State, group: Group) -> None:
+        """Apply one step of the update rule to ``param`` in place, given its gradient."""
+        raise NotImplementedError
+
+    def _sparse_refusal(self, param: Tensor, group_index: int) -> str:
+        params = self.param_groups[group_index]["params"]
+        index = next(i for i, p in enumerate(params) if p is param)
+        return (
+            f"{type(self).__name__} does not support sparse gradients: parameter {index} of "
+            f"param group {group_index} (shape {tuple(param.shape)}) has a gradient of layout "
+            f"{param.grad.layout}"
+        )
+
+
+class SGD(BaseOptimizer):
+    r"""Stochastic gradient descent, optionally with (Nesterov) momentum; ``torch.optim.SGD``.
+
+    With weight decay :math:`\lambda`, momentum :math:`\mu`, dampening :math:`\tau` and learning
+    rate :math:`\gamma`, each step computes
+
+    .. math::
+        g_t &= \nabla f(\theta_{t-1}) + \lambda \theta_{t-1} \\
+        b_t &= \begin{cases} g_1 & t = 1 \\ \mu b_{t-1} + (1 - \tau) g_t & t > 1 \end{cases} \\
+        \theta_t &= \theta_{t-1} - \gamma \, (g_t + \mu b_t) \quad\text{(Nesterov)}
+            \qquad \text{or} \qquad \theta_t = \theta_{t-1} - \gamma \, b_t
+
+    (with :math:`\mu = 0`: :math:`\theta_t = \theta_{t-1} - \gamma g_t`).
+
+    Conventions, as torch's:
+
+    - The first step copies the gradient into the buffer without dampening, so with
+      ``dampening=0.5`` the first step is not halved.
+    - The learning rate sits outside the buffer. Sutskever et al. (2013) put it inside:
+      :math:`v_t = \mu v_{t-1} - \gamma g_t,\ \theta_t = \theta_{t-1} + v_t`, which gives the
+      same trajectory only while :math:`\gamma` is constant; under an lr schedule they differ.
+    - Nesterov is torch's (and Sutskever et al.'s) reformulation that needs no gradient at the
+      look-ahead point.
+    - ``maximize`` negates the gradient. Unlike torch's SGD, sparse gradients are refused.
+
+    References: Robbins & Monro (1951); Polyak (1964), heavy ball; Sutskever, Martens, Dahl &
+    Hinton, "On the importance of initialization and momentum in deep learning", ICML 2013.
+
+    Example (lr=0.1, momentum=0.9, dampening=0.5; gradients 2 then 3)::
+
+        >>> import torch
+        >>> from rnnopt.optim import SGD
+        >>> w = torch.tensor([1.0], requires_grad=True)
+        >>> opt = SGD([w], lr=0.1, momentum=0.9, dampening=0.5)
+        >>> w.grad = torch.tensor([2.0]); opt.step(); print(opt.state[w]["momentum_buffer"])
+        tensor([2.])
+        >>> w.grad = torch.tensor([3.0]); opt.step(); print(opt.state[w]["momentum_buffer"])
+        tensor([3.3000])
+        >>> print(w.detach())
+        tensor([0.4700])
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[Group],
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def update(self, param: Tensor, grad: Tensor, state: State, group: Group) -> None:
+        momentum = group["momentum"]
+        if momentum != 0:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                # b_1 = g_1   (torch: no dampening on the first step)
+                buffer = state["momentum_buffer"] = grad.clone()
+            else:
+                # b_t = mu b_{t-1} + (1 - tau) g_t
+                buffer.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
+            if group["nesterov"]:
+                # d_t = g_t + mu b_t
+                grad = grad.add(buffer, alpha=momentum)
+            else:
+                # d_t = b_t
+                grad = buffer
+        # theta_t = theta_{t-1} - gamma d_t
+        param.add_(grad, alpha=-group["lr"])
+
+
+class Momentum(SGD):
+    r"""SGD with heavy-ball momentum on by default (``momentum=0.9``); otherwise :class:`SGD`.
+
+    Its ``state_dict`` is an SGD one: it loads into ``torch.optim.SGD`` and back.
+
+    Example::
+
+        >>> import torch
+        >>> from rnnopt.optim import Momentum
+        >>> w = torch.tensor([1.0], requires_grad=True)
+        >>> opt = Momentum([w], lr=0.1)
+        >>> for _ in range(2):
+        ...     w.grad = torch.tensor([1.0]); opt.step()
+        >>> print(w.detach())  # 1 - 0.1*1 - 0.1*(0.9*1 + 1)
+        tensor([0.7100])
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[Group],
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(params, lr, momentum, dampening, weight_decay, nesterov, maximize=maximize)
+
+
+class RMSprop(BaseOptimizer):
+    r"""RMSprop: divide the gradient by a running root mean square; ``torch.optim.RMSprop``.
+
+    .. math::
+        v_t &= \alpha v_{t-1} + (1 - \alpha) g_t^2 \\
+        \bar g_t &= \alpha \bar g_{t-1} + (1 - \alpha) g_t
+            \quad\text{(centered only)} \\
+        d_t &= \frac{g_t}{\sqrt{v_t} + \epsilon}
+            \quad\text{or, centered,}\quad \frac{g_t}{\sqrt{v_t - \bar g_t^2} + \epsilon} \\
+        b_t &= \mu b_{t-1} + d_t, \quad \theta_t = \theta_{t-1} - \gamma b_t
+            \quad\text{(momentum > 0; else } \theta_t = \theta_{t-1} - \gamma d_t)
+
+    with :math:`v_0 = \bar g_0 = b_0 = 0` and :math:`g_t` the gradient plus
+    :math:`\lambda\theta_{t-1}` (weight decay).
+
+    Conventions, as torch's:
+
+    - :math:`\epsilon` is added outside the square root (TensorFlow/Keras add it inside).
+    - There is no bias correction, so the first step, from :math:`v_1 = (1-\alpha) g_1^2`, has
+      size :math:`\gamma / \sqrt{1 - \alpha}`: 10 lr at the default alpha = 0.99.
+    - ``step`` is counted (state key ``step``) though the rule never uses it.
+
+    References: Tieleman & Hinton, Coursera "Neural Networks for Machine Learning", lecture 6e
+    (2012); centered form: Graves, "Generating sequences with recurrent neural networks" (2013).
+
+    Example (first step = lr / sqrt(1 - alpha), whatever the gradient)::
+
+        >>> import torch
+        >>> from rnnopt.optim import RMSprop
+        >>> w = torch.tensor([1.0], requires_grad=True)
+        >>> opt = RMSprop([w], lr=0.01, alpha=0.99)
+        >>> w.grad = torch.tensor([123.0]); opt.step()
+        >>> print(w.detach())  # 1 - 0.01 / sqrt(0.01)
+        tensor([0.9000])
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[Group],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                        momentum=momentum, centered=centered, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def init_state(self, state: State, param: Tensor, group: Group) -> None:
+        state["step"] = _step_counter()
+        state["square_avg"] = _zeros_like(param)
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = _zeros_like(param)
+        if group["centered"]:
+            state["grad_avg"] = _zeros_like(param)
+
+    def update(self, param: Tensor, grad: Tensor, state: State, group: Group) -> None:
+        alpha, square_avg = group["alpha"], state["square_avg"]
+        # t = t + 1
+        state["step"] += 1
+        # v_t = alpha v_{t-1} + (1 - alpha) g_t^2
+        square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+        if group["centered"]:
+            grad_avg = state["grad_avg"]
+            # gbar_t = alpha gbar_{t-1} + (1 - alpha) g_t
+            grad_avg.lerp_(grad, 1 - alpha)
+            # denom = sqrt(v_t - gbar_t^2) + eps
+            denom = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().add_(group["eps"])
+        else:
+            # denom = sqrt(v_t) + eps
+            denom = square_avg.sqrt().add_(group["eps"])
+        if group["momentum"] > 0:
+            # b_t = mu b_{t-1} + g_t / denom
+            state["momentum_buffer"].mul_(group["momentum"]).addcdiv_(grad, denom)
+            # theta_t = theta_{t-1} - gamma b_t
+            param.add_(state["momentum_buffer"], alpha=-group["lr"])
+        else:
+            # theta_t = theta_{t-1} - gamma g_t / denom
+            param.addcdiv_(grad, denom, value=-group["lr"])
+
+
+class Adam(BaseOptimizer):
+    r"""Adam: momentum divided by a running RMS, both bias-corrected; ``torch.optim.Adam``.
+
+    .. math::
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
+        v_t &= \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+        \hat v_t &= \max(\hat v_{t-1}, v_t) \quad\text{(AMSGrad; else } \hat v_t = v_t) \\
+        \theta_t &= \theta_{t-1} - \gamma \, \frac{m_t / (1 - \beta_1^t)}
+            {\sqrt{\hat v_t / (1 - \beta_2^t)} + \epsilon}
+
+    with :math:`m_0 = v_0 = 0` and :math:`g_t` the gradient plus :math:`\lambda\theta_{t-1}`
+    (L2 weight decay, which then passes through the moments; see :class:`AdamW`).
+
+    Conventions, as torch's and Kingma & Ba's Algorithm 1: :math:`\epsilon` outside the square
+    root and after bias correction (the paper's "epsilon-hat" variant in Section 2 puts it
+    before). AMSGrad takes the maximum of the raw :math:`v_t` and bias-corrects afterwards.
+    Because of the bias correction the first step is :math:`\gamma\, g/(|g| + \epsilon) \approx
+    \gamma` whatever the gradient's size, and rescaling all gradients by a constant leaves the
+    steps (nearly) unchanged.
+
+    References: Kingma & Ba, "Adam: a method for stochastic optimization", ICLR 2015;
+    AMSGrad: Reddi, Kale & Kumar, "On the convergence of Adam and beyond", ICLR 2018.
+
+    Example (first step = lr for any gradient size)::
+
+        >>> import torch
+        >>> from rnnopt.optim import Adam
+        >>> w = torch.tensor([1.0], requires_grad=True)
+        >>> opt = Adam([w], lr=1e-3)
+        >>> w.grad = torch.tensor([123.0]); opt.step()
+        >>> print(w.detach())
+        tensor([0.9990])
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[Group],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def init_state(self, state: State, param: Tensor, group: Group) -> None:
+        state["step"] = _step_counter()
+        state["exp_avg"] = _zeros_like(param)
+        state["exp_avg_sq"] = _zeros_like(param)
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = _zeros_like(param)
+
+    def update(self, param: Tensor, grad: Tensor, state: State, group: Group) -> None:
+        beta1, beta2 = group["betas"]
+        # t = t + 1
+        state["step"] += 1
+        t = state["step"].item()  # a CPU tensor: no wait for the GPU
+        # m_t = beta1 m_{t-1} + (1 - beta1) g_t
+        state["exp_avg"].lerp_(grad, 1 - beta1)
+        # v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
+        state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        second_moment = state["exp_avg_sq"]
+        if group["amsgrad"]:
+            max_exp_avg_sq = state["max_exp_avg_sq"]
+            # vhat_t = max(vhat_{t-1}, v_t)
+            second_moment = torch.maximum(max_exp_avg_sq, second_moment, out=max_exp_avg_sq)
+        # denom = sqrt(vhat_t / (1 - beta2^t)) + eps
+        denom = (second_moment.sqrt() / (1 - beta2**t) ** 0.5).add_(group["eps"])
+        # theta_t = theta_{t-1} - gamma (m_t / (1 - beta1^t)) / denom
+        param.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1**t))
+
+
+class AdamW(Adam):
+    r"""Adam with decoupled weight decay; ``torch.optim.AdamW``.
+
+    Identical to :class:`Adam` except for weight decay, which shrinks the parameter directly
+    instead of being added to the gradient:
+
+    .. math::
+        \theta_{t-1} \leftarrow (1 - \gamma\lambda)\, \theta_{t-1}
+        \quad\text{before the Adam step, which then sees the raw gradient.}
+
+    With L2 decay (Adam's ``weight_decay``) the penalty's gradient :math:`\lambda\theta` is
+    divided by :math:`\sqrt{\hat v_t}`, so weights with large gradients are barely decayed;
+    decoupling decays every weight at the same rate. As torch's, the decay is scaled by the
+    learning rate :math:`\gamma` (the paper scales by the schedule multiplier
+    :math:`\eta_t` only), and the default is ``weight_decay=1e-2``.
+
+    Reference: Loshchilov & Hutter, "Decoupled weight decay regularization", ICLR 2019.
+
+    Example (a zero gradient: only the decay acts, theta * (1 - lr * wd))::
+
+        >>> import torch
+        >>> from rnnopt.optim import AdamW
+        >>> w = torch.tensor([1.0], requires_grad=True)
+        >>> opt = AdamW([w], lr=0.1, weight_decay=0.5)
+        >>> w.grad = torch.tensor([0.0]); opt.step()
+        >>> print(w.detach())
+        tensor([0.9500])
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[Group],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+
+    def weight_decay(self, param: Tensor, grad: Tensor, group: Group) -> Tensor:
+        """Decoupled: theta_{t-1} <- (1 - gamma lambda) theta_{t-1}; the gradient is untouched."""
+        param.mul_(1 - group["lr"] * group["weight_decay"])
+        return grad
+
+
+OPTIMIZERS: dict[str, type[BaseOptimizer]] = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+    "adamw": AdamW,
+}
+
+
+def make_optimizer(
+    name: str, params: Iterable[Tensor] | Iterable[Group], **hyper: Any
+) -> BaseOptimizer:
+    """Build the optimizer registered as ``name`` (a key of :data:`OPTIMIZERS`) on ``params``.
+
+    Raises ValueError for an unknown name and TypeError for a hyperparameter the optimizer does
+    not take; both messages list the valid choices.
+
+    >>> import torch
+    >>> opt = make_optimizer("adam", [torch.zeros(2, requires_grad=True)], lr=0.01)
+    >>> type(opt).__name__, opt.param_groups[0]["lr"]
+    ('Adam', 0.01)
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer: name={name!r} (valid names: {', '.join(OPTIMIZERS)})")
+    cls = OPTIMIZERS[name]
+    valid = [p for p in inspect.signature(cls).parameters if p != "params"]
+    for key in hyper:
+        if key not in valid:
+            raise TypeError(
+                f"{cls.__name__} got an unknown hyperparameter {key}={hyper[key]!r} "
+                f"(valid: {', '.join(valid)})"
+            )
+    return cls(params, **hyper)
