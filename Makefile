@@ -1,5 +1,7 @@
 # rnnopt — every target sets up what it needs from nothing.
-#   make test     create/refresh .venv from requirements.lock, then run the test suite
+#   make test     create/refresh .venv from requirements.lock, then run the unit tests and
+#                 nbval (strict) over every executed chapter
+#   make book     execute the stale chapters with papermill, then build the HTML in _build/html
 #   make bench    run the benchmarks (side-by-side tables for the README)
 #   make lock     re-pin requirements.lock from pyproject.toml (needs the package registries)
 
@@ -12,7 +14,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: venv test bench lint lock clean
+.PHONY: venv test unit nbval book chapters html bench lint lock clean
 
 venv: $(STAMP)
 
@@ -26,8 +28,27 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-test: $(STAMP)
+NOTEBOOKS = $(wildcard chapters/*.ipynb)
+NBVAL_FLAGS = --nbval --nbval-current-env --nbval-sanitize-with chapters/nbval-sanitize.cfg \
+              --nbval-cell-timeout 900
+
+test: unit nbval
+
+unit: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# Re-executes every chapter and compares each output with the stored one.
+nbval: $(STAMP)
+	$(if $(NOTEBOOKS),$(PY) -m pytest -q $(NBVAL_FLAGS) $(NOTEBOOKS),@echo "no executed chapters")
+
+book: chapters html
+
+# Executes only the chapters whose template, parameters, text or rnnopt source changed.
+chapters: $(STAMP)
+	$(PY) -m rnnopt.book
+
+html: $(STAMP)
+	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_rnn.py --markdown
@@ -39,7 +60,7 @@ lint: $(STAMP)
 lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
 	.lockvenv/bin/pip install --quiet -e '.[dev]'
-	{ sed -n '1,3p' requirements.lock; .lockvenv/bin/pip freeze --all | grep -vE '^(-e|rnnopt)' \
+	{ sed -n '1,3p' requirements.lock; .lockvenv/bin/pip freeze --all | grep -vE '^(-e|rnnopt|# Editable)' \
 	  | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .lockvenv
 

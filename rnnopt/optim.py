@@ -16,7 +16,8 @@ same constructor arguments and defaults, the same state keys (``momentum_buffer`
 ``square_avg``, ``grad_avg``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, ``step``) laid out as
 torch's default for-loop implementation lays them out, so ``state_dict`` moves freely between
 the two libraries and ``torch.optim.lr_scheduler`` works unchanged. The tests check that
-parameters and state agree with torch's to 1e-10 in float64 for every option combination.
+parameters and state agree with torch's to 1e-10 in float64 for every option combination (in
+practice they agree bit for bit: the updates use the same tensor operations in the same order).
 
 Where they deliberately differ from torch: every hyperparameter is validated (torch accepts
 ``lr=nan``), sparse gradients and complex parameters are refused (torch's SGD takes sparse
