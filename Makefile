@@ -53,6 +53,7 @@ html: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_rnn.py --markdown
 	$(PY) benchmarks/bench_optim.py --markdown
+	$(PY) benchmarks/bench_sweep.py --markdown
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

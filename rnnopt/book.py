@@ -130,7 +130,8 @@ def execute(chapter: Chapter, parameter_set: str = "default", out_dir: Path | No
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / output.name
         papermill.execute_notebook(
-            str(chapter.template), str(raw), parameters=parameters, cwd=str(chapter.notebook.parent),
+            str(chapter.template), str(raw), parameters=parameters,
+            cwd=str(chapter.notebook.parent),
             progress_bar=False, kernel_name="python3",
         )
         nb = strip_volatile(json.loads(raw.read_text()), chapter.inputs_hash(parameter_set),
@@ -140,7 +141,8 @@ def execute(chapter: Chapter, parameter_set: str = "default", out_dir: Path | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rnnopt.book", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rnnopt.book",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("chapters", nargs="*", help="chapter names (default: all)")
     parser.add_argument("--set", dest="parameter_set", default="default", choices=PARAMETER_SETS)
     parser.add_argument("--out", type=Path, help="write executed notebooks here, not chapters/")
@@ -157,6 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     in_place = args.out is None and args.parameter_set == "default"
     total = time.perf_counter()
     for chapter in selected:
+        missing = [p for p in (chapter.template, chapter.parameters, chapter.text)
+                   if p is not None and not p.exists()]
+        if missing:
+            names = ", ".join(str(p.relative_to(ROOT)) for p in missing)
+            if args.list:
+                print(f"{chapter.name:20s} missing {names}")
+                continue
+            parser.error(f"chapter {chapter.name!r} cannot be executed: missing {names}")
         fresh = stored_hash(chapter.notebook) == chapter.inputs_hash(args.parameter_set)
         if args.list:
             print(f"{chapter.name:20s} {chapter.parameters.relative_to(ROOT)}  "

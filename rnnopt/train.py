@@ -87,12 +87,12 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
+def check_int(name: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name}={value!r} is invalid: expected an integer >= {minimum}")
 
 
-def _check_positive_or_none(name: str, value: Any) -> None:
+def check_positive_or_none(name: str, value: Any) -> None:
     if value is None:
         return
     if (
@@ -127,14 +127,14 @@ def train(
     (Pascanu et al., 2013). `threads` fixes torch's intra-op thread count (recorded in the
     history; `None` leaves it alone): a run is bit-reproducible only at a fixed count.
     """
-    _check_int("steps", steps, 1)
-    _check_int("batch_size", batch_size, 1)
+    check_int("steps", steps, 1)
+    check_int("batch_size", batch_size, 1)
     if eval_every is not None:
-        _check_int("eval_every", eval_every, 1)
-    _check_positive_or_none("clip_grad_norm", clip_grad_norm)
-    _check_int("seed", seed, 0)
+        check_int("eval_every", eval_every, 1)
+    check_positive_or_none("clip_grad_norm", clip_grad_norm)
+    check_int("seed", seed, 0)
     if threads is not None:
-        _check_int("threads", threads, 1)
+        check_int("threads", threads, 1)
         torch.set_num_threads(threads)
     dev = resolve_device(device)
 
@@ -189,7 +189,7 @@ def train(
             if not torch.isfinite(loss):
                 return stop(step)
             loss.backward()
-            # clip_grad_norm_ returns the norm *before* clipping; with max_norm=inf it only measures.
+            # clip_grad_norm_ returns the norm *before* clipping; max_norm=inf only measures it.
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
             if not torch.isfinite(grad_norm):
                 return stop(step)
@@ -210,9 +210,8 @@ def train(
     return history
 
 
-def build_model(task: Task, **model: Any) -> SequenceModel:
+def build_model(task: Task, hidden_size: int = 64, **model: Any) -> SequenceModel:
     """A `SequenceModel` sized for `task` (input, output and readout come from the task)."""
-    hidden_size = model.pop("hidden_size", 64)
     return SequenceModel(
         task.input_size, hidden_size, task.output_size, readout=task.readout, **model
     )
@@ -250,9 +249,9 @@ def run(
         raise ValueError(f"unknown train option(s) {unknown}; valid: {list(TRAIN_KEYS)}")
     if "steps" not in train_options:
         raise ValueError(f"train option 'steps' is required; valid: {list(TRAIN_KEYS)}")
-    _check_int("seed", seed, 0)
+    check_int("seed", seed, 0)
     if threads is not None:
-        _check_int("threads", threads, 1)
+        check_int("threads", threads, 1)
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     net = build_model(task_obj, **dict(model or {}))

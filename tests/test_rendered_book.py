@@ -84,7 +84,7 @@ def test_page_loads_with_its_images_drawn_and_its_internal_links_resolving(page,
         assert target.exists(), f"{path.name} links to missing {target}"
         if url.fragment and target.suffix == ".html" and target != path:
             text = target.read_text(errors="replace")
-            assert f'id="{url.fragment}"' in text, f"{path.name}: no #{url.fragment} in {target.name}"
+            assert f'id="{url.fragment}"' in text, f"{path.name}: #{url.fragment} not in {target}"
         elif url.fragment and target == path:
             assert page.locator(f"[id='{url.fragment}']").count() > 0, f"no #{url.fragment}"
 

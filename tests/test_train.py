@@ -1,4 +1,4 @@
-"""The trainer: one loop for every optimizer, deterministic, and divergence is a result, not a crash."""
+"""The trainer: one loop for every optimizer, deterministic; divergence is a result, not a crash."""
 from __future__ import annotations
 
 import math

@@ -1,0 +1,252 @@
+"""The command line: one run, a sweep, or the list of what can be run.
+
+    rnnopt train --task adding --seq-len 50 --optimizer adam --lr 1e-3 --steps 2000 --out run.json
+    rnnopt sweep examples/sweep-small.yaml --out results/small --workers 2
+    rnnopt sweep examples/sweep-small.yaml --out results/small --scheduler tcp://host:8786
+    rnnopt list
+
+`train` is a sweep of one run: it is checked, run and recorded by the same code as a sweep
+(`rnnopt.sweep`), so its history file has the same form as a sweep's run files. Bad arguments
+exit with status 2 and a message that names the parameter, the value and the valid choices.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import io
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import rnnopt
+from rnnopt.optim import OPTIMIZERS
+from rnnopt.rnn import CORES
+from rnnopt.sweep import (
+    SECTIONS,
+    SpecError,
+    execute,
+    expand,
+    load_spec,
+    parameters,
+    parse_value,
+    run_sweep,
+    write_atomic,
+)
+from rnnopt.tasks import TASKS, make_task
+from rnnopt.train import resolve_device
+
+__all__ = ["main", "build_parser"]
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """`KEY=VALUE` with VALUE read as YAML: `momentum=0.9`, `betas=[0.9,0.99]`, `nesterov=true`."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, parse_value(value)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnnopt", description="Train recurrent networks with the optimizers of rnnopt.")
+    parser.add_argument("--version", action="version", version=f"rnnopt {rnnopt.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", help="one run: a progress bar, a summary, and its history if asked",
+        description="Train one model on one task; `rnnopt list` shows every parameter.")
+    what = train.add_argument_group("task and model")
+    what.add_argument("--task", required=True, choices=list(TASKS))
+    what.add_argument("--seq-len", type=int, help="sequence length (the task's seq_len)")
+    what.add_argument("--task-opt", type=_key_value, action="append", default=[],
+                      metavar="KEY=VALUE", help="any other task parameter (repeatable)")
+    what.add_argument("--hidden-size", type=int)
+    what.add_argument("--core", choices=list(CORES))
+    how = train.add_argument_group("optimizer and training")
+    how.add_argument("--optimizer", default="adam", choices=list(OPTIMIZERS))
+    how.add_argument("--lr", type=float, help="learning rate (default: the optimizer's)")
+    how.add_argument("--opt", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                     help="any other optimizer parameter, e.g. --opt betas=[0.9,0.99]")
+    how.add_argument("--steps", type=int, default=1000)
+    how.add_argument("--batch-size", type=int)
+    how.add_argument("--clip", type=float, metavar="MAX_NORM",
+                     help="clip the gradient's global L2 norm to MAX_NORM")
+    how.add_argument("--eval-every", type=int, metavar="STEPS")
+    how.add_argument("--seed", type=int, default=0)
+    how.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    how.add_argument("--out", type=Path, metavar="FILE",
+                     help="write the history: FILE.json (full record) or FILE.csv (per step)")
+    how.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=_train, command_parser=train)
+
+    sweep = commands.add_parser(
+        "sweep", help="every run of a YAML grid, in parallel, resumable",
+        description="Run a sweep spec; a rerun skips the runs already in --out.")
+    sweep.add_argument("spec", type=Path, metavar="SPEC.yaml")
+    sweep.add_argument("--out", type=Path, required=True, metavar="DIR")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, default=1,
+                       help="local worker processes (default: 1)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a Dask scheduler, e.g. tcp://host:8786, instead of local workers")
+    sweep.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=_sweep, command_parser=sweep)
+
+    listing = commands.add_parser("list", help="the optimizers and tasks, with their defaults")
+    listing.set_defaults(handler=_list, command_parser=listing)
+    return parser
+
+
+def _section(flags: dict[str, Any], extra: list[tuple[str, Any]],
+             option: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """A spec section from named flags (those given) and KEY=VALUE options."""
+    section = {k: v for k, v in flags.items() if v is not None}
+    for key, value in extra:
+        if key in section:
+            parser.error(f"{option} {key}={value!r}: {key} is already set to {section[key]!r}")
+        section[key] = value
+    return section
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.out is not None and args.out.suffix not in (".json", ".csv"):
+        parser.error(f"argument --out: {str(args.out)!r} must end in .json or .csv")
+    spec = {
+        "task": _section({"name": args.task, "seq_len": args.seq_len},
+                         args.task_opt, "--task-opt", parser),
+        "model": {k: v for k, v in (("hidden_size", args.hidden_size), ("core", args.core))
+                  if v is not None},
+        "optimizer": _section({"name": args.optimizer, "lr": args.lr},
+                              args.opt, "--opt", parser),
+        "train": {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size),
+                                    ("clip_grad_norm", args.clip),
+                                    ("eval_every", args.eval_every)) if v is not None},
+        "seed": args.seed,
+    }
+    try:
+        (config,) = expand(load_spec(spec))
+        resolve_device(args.device)
+    except SpecError as err:
+        parser.error("\n  ".join(["invalid settings:", *err.problems]))
+    except ValueError as err:
+        parser.error(str(err))
+    record = execute(config.config, args.device, progress=not args.quiet)
+    print(_summary(record))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        text = (json.dumps(record, indent=1) if args.out.suffix == ".json"
+                else _history_csv(record["history"]))
+        write_atomic(args.out, text)
+        print(f"history written to {args.out}")
+    return 0
+
+
+def _summary(record: dict) -> str:
+    config = record["config"]
+    task = make_task(**config["task"])
+    baseline = task.baseline()
+    options = ", ".join(f"{k}={v}" for k, v in config["task"].items() if k != "name")
+    history = record["history"]
+    diverged = (f"yes, at step {history['diverged_step']} (non-finite loss or gradient)"
+                if history["diverged"] else "no")
+    better = "higher" if task.higher_is_better else "lower"
+    return "\n".join([
+        f"{config['optimizer']['name']} on {task.name} ({options}): "
+        f"{record['steps_done']}/{config['train']['steps']} steps, seed {config['seed']}, "
+        f"{record['wall_time']:.1f} s",
+        f"  held-out loss        {record['final_loss']:<10.5g} baseline {baseline['loss']:.5g}"
+        f" ({baseline['description']})",
+        f"  held-out {record['metric_name']:<12}{record['final_metric']:<10.5g}"
+        f" baseline {baseline['metric']:.5g} ({better} is better)",
+        f"  diverged             {diverged}",
+    ])
+
+
+def _history_csv(history: dict) -> str:
+    """One row per step: training loss and gradient norm, and the held-out numbers at the
+    steps where they were measured (step 0 is the untrained model)."""
+    evals = {s: (loss, metric) for s, loss, metric in
+             zip(history["eval_step"], history["eval_loss"], history["eval_metric"], strict=True)}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["step", "loss", "grad_norm", "step_time", "eval_loss", "eval_metric"])
+    for step in sorted({*range(1, len(history["loss"]) + 1), *evals}):
+        trained = 0 < step <= len(history["loss"])
+        row = [repr(history[k][step - 1]) if trained else ""
+               for k in ("loss", "grad_norm", "step_time")]
+        row += [repr(v) for v in evals[step]] if step in evals else ["", ""]
+        writer.writerow([step, *row])
+    return buffer.getvalue()
+
+
+def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if not args.spec.is_file():
+        parser.error(f"argument SPEC.yaml: no such file: {str(args.spec)!r}")
+    try:
+        rows = run_sweep(args.spec, args.out, workers=args.workers, scheduler=args.scheduler,
+                         device=args.device, progress=not args.quiet)
+    except ValueError as err:  # SpecError included: it lists every problem of the spec
+        parser.error(str(err))
+    except KeyboardInterrupt:
+        print(f"interrupted: the finished runs are in {args.out}; the same command resumes",
+              file=sys.stderr)
+        return 130
+    except OSError as err:  # e.g. a Dask scheduler that cannot be reached
+        print(f"rnnopt sweep: error: {err}", file=sys.stderr)
+        return 1
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "diverged")}
+    print(f"{len(rows)} runs done ({counts['ok']} ok, {counts['diverged']} diverged); "
+          f"results in {args.out / 'results.csv'}")
+    return 0
+
+
+def _show(value: Any) -> str:
+    """A value as it would be written in a spec or after --opt (YAML)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _signature(section: str, name: str | None = None) -> str:
+    return "  ".join(k if v is inspect.Parameter.empty else f"{k}={_show(v)}"
+                     for k, v in parameters(section, name).items())
+
+
+def _list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    lines = ["optimizers (--optimizer NAME, --lr, --opt KEY=VALUE; spec section `optimizer`):"]
+    lines += [f"  {name:<9} {_signature('optimizer', name)}" for name in OPTIMIZERS]
+    lines += ["", "tasks (--task NAME, --seq-len, --task-opt KEY=VALUE; spec section `task`):"]
+    for name, cls in TASKS.items():
+        better = "higher" if cls.higher_is_better else "lower"
+        lines.append(f"  {name:<9} {_signature('task', name)}")
+        lines.append(f"  {'':<9} metric: {cls.metric_name} ({better} is better)")
+    lines += ["", "model (--hidden-size, --core; spec section `model`):",
+              f"  {_signature('model')}   (core: {', '.join(CORES)})",
+              "", "train (--steps, --batch-size, --clip, --eval-every; spec section `train`):",
+              f"  {_signature('train')}   (steps has no default in a spec)",
+              "", f"a sweep's grid may vary any of these, and seed (sections: "
+              f"{', '.join(SECTIONS)})"]
+    print("\n".join(lines))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.handler(args, args.command_parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
