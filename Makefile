@@ -34,8 +34,9 @@ NBVAL_FLAGS = --nbval --nbval-current-env --nbval-sanitize-with chapters/nbval-s
 
 test: unit nbval
 
+# The unit tests, and the examples in the optimizers' and models' docstrings.
 unit: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --doctest-modules rnnopt/optim.py rnnopt/rnn.py rnnopt/tasks.py
 
 # Re-executes every chapter and compares each output with the stored one.
 nbval: $(STAMP)

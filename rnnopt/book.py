@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from rnnopt.sweep import write_atomic
+
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
 PACKAGE = Path(__file__).resolve().parent
@@ -107,18 +109,6 @@ def strip_volatile(nb: dict[str, Any], inputs_hash: str, parameter_set: str) -> 
     return nb
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def execute(chapter: Chapter, parameter_set: str = "default", out_dir: Path | None = None) -> Path:
     """Run the chapter's template with papermill in the notebook's folder; return the output."""
     import nbformat
@@ -136,7 +126,23 @@ def execute(chapter: Chapter, parameter_set: str = "default", out_dir: Path | No
         )
         nb = strip_volatile(json.loads(raw.read_text()), chapter.inputs_hash(parameter_set),
                             parameter_set)
-    write_atomically(output, nbformat.writes(nbformat.from_dict(nb)) + "\n")
+    for cell in nb["cells"]:
+        tags = cell["metadata"].setdefault("tags", [])
+        # The page shows the parameters the chapter was executed with, folded away; the
+        # template's defaults above them would only repeat them.
+        if "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+    if chapter.text is not None:
+        # A page's title must be a Markdown cell (a heading in a cell's *output* is not a section
+        # title to Sphinx), and papermill fills only code cells: the text's first line goes in.
+        title = chapter.text.read_text(encoding="utf-8").splitlines()[0]
+        for cell in nb["cells"]:
+            if "chapter-title" in cell["metadata"].get("tags", []):
+                cell["source"] = title
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(output, nbformat.writes(nbformat.from_dict(nb)) + "\n")
     return output
 
 
