@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: venv test unit nbval book chapters html bench lint lock clean
+.PHONY: venv test unit nbval book chapters html bench lint lock clean screenshot sweeps
 
 venv: $(STAMP)
 
@@ -68,3 +68,17 @@ lock:
 
 clean:
 	rm -rf $(VENV) _build .pytest_cache .hypothesis
+
+# Re-runs the stored multi-run experiments under data/sweeps from data/specs (resumable:
+# finished runs are skipped), then re-executes the chapters that load them.
+sweeps: $(STAMP)
+	$(PY) -m rnnopt.analysis sweeps --workers 2
+	$(PY) -m rnnopt.book
+
+# The README's picture of one algorithm chapter, as headless Chromium renders it.
+screenshot: html
+	mkdir -p chapters/images
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+	  --disable-component-update --disable-sync --no-first-run --hide-scrollbars \
+	  --window-size=1280,1600 --screenshot=chapters/images/screenshot-adam.png \
+	  file://$(CURDIR)/_build/html/chapters/adam.html

@@ -47,6 +47,7 @@ class Chapter:
     template: Path  # what papermill executes
     parameters: Path  # YAML with the `default` and `full` parameter sets
     text: Path | None = None  # algorithm prose the template renders
+    data: tuple[Path, ...] = ()  # stored results the chapter loads (data/sweeps/*/results.csv)
 
     def parameter_values(self, parameter_set: str = "default") -> dict[str, Any]:
         if parameter_set not in PARAMETER_SETS:
@@ -65,6 +66,7 @@ class Chapter:
         files = [self.template, self.parameters, *sorted(PACKAGE.glob("*.py"))]
         if self.text is not None:
             files.append(self.text)
+        files.extend(self.data)
         for path in files:
             digest.update(path.relative_to(ROOT).as_posix().encode())
             digest.update(path.read_bytes())
@@ -81,6 +83,8 @@ def load_chapters(manifest: Path = CHAPTERS / "book.yaml") -> list[Chapter]:
             template=base / entry["template"],
             parameters=base / entry["parameters"],
             text=base / entry["text"] if entry.get("text") else None,
+            data=tuple(sorted(path for pattern in entry.get("data", [])
+                              for path in ROOT.glob(pattern))),
         )
         for entry in entries
     ]
