@@ -128,10 +128,12 @@ def test_a_bad_parameter_fails_in_the_validation_cell_naming_it(template, tmp_pa
     assert "ValueError" in message
     for word in expected:
         assert word in message
-    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
-    injected = next(i for i, c in enumerate(out.cells)
+    # The failing cell is the code cell right after the injected parameters (papermill also
+    # inserts Markdown banners around an error: only code cells count).
+    code = [c for c in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
+            if c.cell_type == "code"]
+    injected = next(i for i, c in enumerate(code)
                     if "injected-parameters" in c.metadata.get("tags", []))
-    # papermill numbers executed cells; the failing one must be the cell right after the parameters.
-    failed = next(i for i, c in enumerate(out.cells)
+    failed = next(i for i, c in enumerate(code)
                   if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
     assert failed == injected + 1
