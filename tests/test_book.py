@@ -112,6 +112,7 @@ BAD_PARAMETERS = {
     "_templates/training-rnns.ipynb": ({"threads": 0}, ["threads", "0"]),
     "_templates/reproducing.ipynb": ({"threads": -1}, ["threads", "-1"]),
     "_templates/comparison.ipynb": ({"threads": 0}, ["threads", "0"]),
+    "_templates/claims.ipynb": ({"threads": 0}, ["threads", "0"]),
 }
 
 
