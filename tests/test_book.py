@@ -113,6 +113,8 @@ BAD_PARAMETERS = {
     "_templates/reproducing.ipynb": ({"threads": -1}, ["threads", "-1"]),
     "_templates/comparison.ipynb": ({"threads": 0}, ["threads", "0"]),
     "_templates/claims.ipynb": ({"threads": 0}, ["threads", "0"]),
+    "_templates/theory.ipynb": ({"threads": 0}, ["threads", "0"]),
+    "_templates/beyond.ipynb": ({"threads": 0}, ["threads", "0"]),
 }
 
 
