@@ -36,6 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from rnnopt.landscapes import Landscape, double_well, quadratic, rosenbrock
 from rnnopt.optim import make_optimizer
+from rnnopt.sweep import write_atomic
 from rnnopt.tasks import DigitsTask, Task, make_task
 from rnnopt.train import History, build_model, run, train
 
@@ -167,17 +168,7 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Pat
     writer.writerows(rows)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(buffer.getvalue())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a ledger is not
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(path, buffer.getvalue())
     return path
 
 
