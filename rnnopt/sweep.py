@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from tqdm.auto import tqdm
+from tqdm import tqdm  # a plain text bar: tqdm.auto warns in kernels without ipywidgets
 
 import rnnopt
 from rnnopt.optim import OPTIMIZERS, make_optimizer

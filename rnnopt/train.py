@@ -175,7 +175,7 @@ def train(
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm  # plain text bar (tqdm.auto needs ipywidgets in a kernel)
 
         bar = tqdm(total=steps, desc=f"{type(optimizer).__name__} on {task.name}", unit="step")
 
