@@ -77,7 +77,7 @@ def test_page_loads_with_its_images_drawn_and_its_internal_links_resolving(page,
     assert not errors, f"JavaScript errors on {path.name}: {errors}"
 
     if page.locator(".math").count():  # MathJax ships in _static: equations render offline
-        page.wait_for_selector("mjx-container", timeout=15_000)
+        page.wait_for_selector("mjx-container", state="attached", timeout=15_000)
 
     broken = page.eval_on_selector_all(
         "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
