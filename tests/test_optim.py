@@ -80,6 +80,14 @@ def set_grads(params, row) -> None:
         )
 
 
+def step_both(ours, theirs, params, reference_params, row) -> None:
+    """Give both optimizers the same gradients and take one step with each."""
+    set_grads(params, row)
+    set_grads(reference_params, row)
+    ours.step()
+    theirs.step()
+
+
 def two_groups(params, override: dict):
     """Group 0: the matrix and the scalar at the defaults; group 1: the vector, overridden."""
     return [{"params": [params[0], params[2]]}, {"params": [params[1]], **override}]
@@ -113,10 +121,7 @@ def run_side_by_side(cls, hyper: dict, override: dict, steps: int = STEPS, seed:
     ours = cls(two_groups(params, override), **hyper)
     theirs = TORCH_CLASS[cls](two_groups(reference_params, override), **hyper, foreach=False)
     for row in make_grads(params, steps, seed + 1):
-        set_grads(params, row)
-        set_grads(reference_params, row)
-        ours.step()
-        theirs.step()
+        step_both(ours, theirs, params, reference_params, row)
         assert_same_state(ours, theirs, params, reference_params)
     return ours, theirs
 
@@ -196,10 +201,7 @@ def test_low_precision_dtypes_match_torch_and_keep_state_in_the_param_dtype(cls,
     theirs = TORCH_CLASS[cls](reference_params, lr=1e-2, **_torch_kwargs(cls, hyper),
                               foreach=False)
     for row in make_grads(params, 10, decades=2):  # float16: |g|^2 must stay below 65504
-        set_grads(params, row)
-        set_grads(reference_params, row)
-        ours.step()
-        theirs.step()
+        step_both(ours, theirs, params, reference_params, row)
     assert_same_state(ours, theirs, params, reference_params, rtol=0)
     for p in params:
         assert all(v.dtype == dtype for k, v in ours.state[p].items() if k != "step")
@@ -215,10 +217,7 @@ def test_cuda_parameters_match_torch_on_the_same_device(cls):
     theirs = TORCH_CLASS[cls](two_groups(reference_params, {"lr": 0.003}), lr=0.01,
                               **_torch_kwargs(cls, hyper), foreach=False)
     for row in make_grads(params, 30):
-        set_grads(params, row)
-        set_grads(reference_params, row)
-        ours.step()
-        theirs.step()
+        step_both(ours, theirs, params, reference_params, row)
     assert_same_state(ours, theirs, params, reference_params)
     assert all(v.device.type == "cuda" for k, v in ours.state[params[0]].items() if k != "step")
 
@@ -266,10 +265,7 @@ def _resume(source_cls, target_cls, hyper, steps_before: int = 40, steps_after: 
     resumed = target_cls(two_groups(resumed_params, {"lr": 0.003}), **hyper)
     resumed.load_state_dict(saved)
     for row in grads[steps_before:]:
-        set_grads(params, row)
-        set_grads(resumed_params, row)
-        source.step()
-        resumed.step()
+        step_both(source, resumed, params, resumed_params, row)
     return params, source, resumed_params, resumed
 
 
@@ -307,10 +303,7 @@ def test_add_param_group_later_matches_torch():
         if step == 10:
             ours.add_param_group({"params": [params[2]], "lr": 0.1, "amsgrad": True})
             theirs.add_param_group({"params": [reference_params[2]], "lr": 0.1, "amsgrad": True})
-        set_grads(params, row)
-        set_grads(reference_params, row)
-        ours.step()
-        theirs.step()
+        step_both(ours, theirs, params, reference_params, row)
     assert ours.param_groups[1]["betas"] == (0.9, 0.999)  # defaults fill the new group
     assert_same_state(ours, theirs, params, reference_params)
 
@@ -362,10 +355,7 @@ def test_step_lr_scheduler_drives_our_lr_as_it_drives_torch():
     schedulers = [torch.optim.lr_scheduler.StepLR(o, step_size=10, gamma=0.5)
                   for o in (ours, theirs)]
     for row in make_grads(params, 35):
-        set_grads(params, row)
-        set_grads(reference_params, row)
-        ours.step()
-        theirs.step()
+        step_both(ours, theirs, params, reference_params, row)
         for scheduler in schedulers:
             scheduler.step()
     assert ours.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
@@ -383,10 +373,7 @@ def test_one_cycle_lr_cycles_betas_or_momentum_as_in_torch(cls, hyper):
                   for o in (ours, theirs)]
     seen = set()
     for row in make_grads(params, 40):
-        set_grads(params, row)
-        set_grads(reference_params, row)
-        ours.step()
-        theirs.step()
+        step_both(ours, theirs, params, reference_params, row)
         for scheduler in schedulers:
             scheduler.step()
         group, reference = ours.param_groups[0], theirs.param_groups[0]
