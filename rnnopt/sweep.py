@@ -124,13 +124,23 @@ def parameters(section: str, name: str | None = None) -> dict[str, Any]:
     raise ValueError(f"section={section!r} is not a section; valid: {', '.join(SECTIONS)}")
 
 
+# Options added after runs were first stored: in a configuration only when set to something
+# other than their default, so that adding them renamed no stored run (a run's id hashes its
+# configuration).
+LATER_OPTIONS = {"train": {"log_every": 1, "stop_at_metric": None}}
+
+
 def _filled(section: str, values: dict[str, Any]) -> dict[str, Any]:
     """`values` with every default its section has, so equal runs get equal configs."""
     name = values.get("name")
     defaults = parameters(section, name)
     full = {k: v for k, v in defaults.items() if v is not inspect.Parameter.empty}
     head = {"name": name} if section in ("task", "optimizer") else {}
-    return {**head, **full, **values}
+    filled = {**head, **full, **values}
+    for key, default in LATER_OPTIONS.get(section, {}).items():
+        if key in filled and filled[key] == default and type(filled[key]) is type(default):
+            del filled[key]
+    return filled
 
 
 # --- Loading and checking a spec ------------------------------------------------------------

@@ -30,11 +30,13 @@ __all__ = ["History", "train", "run", "build_model", "resolve_device"]
 class History:
     """Everything a run measured, step by step.
 
-    `loss`, `grad_norm` and `step_time` have one entry per optimizer step taken; `grad_norm` is
-    the global L2 norm of the gradient *before* clipping. `eval_step`, `eval_loss` and
-    `eval_metric` are measured on the task's fixed held-out set at step 0, every `eval_every`
-    steps and after the last step. `step_time` is wall-clock time and the only field that
-    differs between two runs of the same configuration.
+    `loss`, `grad_norm` and `step_time` have one entry per `log_every` optimizer steps: the mean
+    over that block of steps (with the default `log_every=1`, one entry per step; the last block
+    of a run may be shorter). `grad_norm` is the global L2 norm of the gradient *before*
+    clipping. `eval_step`, `eval_loss` and `eval_metric` are measured on the task's fixed
+    held-out set at step 0, every `eval_every` steps and after the last step. `step_time` is
+    wall-clock time and the only field that differs between two runs of the same configuration.
+    `stopped_early` is True when the run ended at `stop_at_metric` before its step budget.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -46,10 +48,13 @@ class History:
     diverged: bool = False
     diverged_step: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    log_every: int = 1
+    step_count: int | None = None  # optimizer steps taken (None in records older than it)
+    stopped_early: bool = False
 
     @property
     def steps_done(self) -> int:
-        return len(self.loss)
+        return len(self.loss) if self.step_count is None else self.step_count
 
     @property
     def final_loss(self) -> float:
@@ -113,6 +118,8 @@ def train(
     batch_size: int = 32,
     clip_grad_norm: float | None = None,
     eval_every: int | None = None,
+    log_every: int = 1,
+    stop_at_metric: float | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
     threads: int | None = 1,
@@ -126,12 +133,26 @@ def train(
     (`run` seeds them). `clip_grad_norm` rescales the whole gradient to at most that L2 norm
     (Pascanu et al., 2013). `threads` fixes torch's intra-op thread count (recorded in the
     history; `None` leaves it alone): a run is bit-reproducible only at a fixed count.
+
+    `log_every` > 1 keeps the per-step records as means over blocks of that many steps (long
+    runs stay small on disk; the same configuration still gives the same numbers). With
+    `stop_at_metric`, the run ends at the first evaluation whose held-out metric reaches it
+    (at or below it when lower is better, at or above it otherwise): a run that has met its
+    success criterion need not spend the rest of its budget.
     """
     check_int("steps", steps, 1)
     check_int("batch_size", batch_size, 1)
     if eval_every is not None:
         check_int("eval_every", eval_every, 1)
     check_positive_or_none("clip_grad_norm", clip_grad_norm)
+    check_int("log_every", log_every, 1)
+    if stop_at_metric is not None and (
+        isinstance(stop_at_metric, bool)
+        or not isinstance(stop_at_metric, (int, float))
+        or not math.isfinite(stop_at_metric)
+    ):
+        raise ValueError(f"stop_at_metric={stop_at_metric!r} is invalid: expected None or a "
+                         "finite number")
     check_int("seed", seed, 0)
     if threads is not None:
         check_int("threads", threads, 1)
@@ -149,6 +170,8 @@ def train(
     eval_x, eval_y = to_model(task.eval_batch())
     max_norm = math.inf if clip_grad_norm is None else clip_grad_norm
     history = History(
+        log_every=log_every,
+        step_count=0,
         meta={
             "seed": seed,
             "threads": torch.get_num_threads(),
@@ -169,9 +192,24 @@ def train(
             history.eval_metric.append(float(task.metric(out, eval_y)))
         model.train()
 
+    block: list[tuple[float, float, float]] = []  # (loss, grad_norm, step_time) not yet logged
+
+    def flush() -> None:
+        if block:
+            for name, values in zip(("loss", "grad_norm", "step_time"), zip(*block), strict=True):
+                getattr(history, name).append(values[0] if len(values) == 1
+                                              else math.fsum(values) / len(values))
+            block.clear()
+
     def stop(step: int) -> History:
+        flush()
         history.diverged, history.diverged_step = True, step
         return history
+
+    def reached(metric: float) -> bool:
+        if stop_at_metric is None:
+            return False
+        return metric >= stop_at_metric if task.higher_is_better else metric <= stop_at_metric
 
     bar = None
     if progress:
@@ -194,16 +232,22 @@ def train(
             if not torch.isfinite(grad_norm):
                 return stop(step)
             optimizer.step()
-            history.loss.append(loss.item())
-            history.grad_norm.append(float(grad_norm))
-            history.step_time.append(time.perf_counter() - start)
+            block.append((loss.item(), float(grad_norm), time.perf_counter() - start))
+            history.step_count = step
+            if len(block) == log_every:
+                flush()
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{history.loss[-1]:.4g}", refresh=False)
+                bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
             if step == steps or (eval_every is not None and step % eval_every == 0):
                 evaluate(step)
                 if not math.isfinite(history.eval_loss[-1]):
                     return stop(step)
+                if step < steps and reached(history.eval_metric[-1]):
+                    flush()
+                    history.stopped_early = True
+                    return history
+        flush()
     finally:
         if bar is not None:
             bar.close()
@@ -217,7 +261,7 @@ def build_model(task: Task, hidden_size: int = 64, **model: Any) -> SequenceMode
     )
 
 
-TRAIN_KEYS = ("steps", "batch_size", "clip_grad_norm", "eval_every")
+TRAIN_KEYS = ("steps", "batch_size", "clip_grad_norm", "eval_every", "log_every", "stop_at_metric")
 
 
 def run(

@@ -141,3 +141,32 @@ def test_training_on_cuda_matches_the_cpu_run_closely():
     gpu = run(optimizer={"name": "adam", "lr": 1e-2}, seed=0, device="cuda", **SMALL)
     assert gpu.meta["device"].startswith("cuda")
     assert gpu.loss == pytest.approx(cpu.loss, rel=1e-3)
+
+
+def test_log_every_keeps_block_means_of_the_per_step_records():
+    every = run(optimizer={"name": "adam", "lr": 1e-2}, seed=0, **SMALL)
+    options = {**SMALL, "train_options": {**SMALL["train_options"], "log_every": 7}}
+    blocks = run(optimizer={"name": "adam", "lr": 1e-2}, seed=0, **options)
+    assert blocks.steps_done == every.steps_done == 30
+    assert len(blocks.loss) == 5  # 4 blocks of 7 steps and a last one of 2
+    for i, start in enumerate(range(0, 30, 7)):
+        assert blocks.loss[i] == pytest.approx(sum(every.loss[start:start + 7])
+                                               / len(every.loss[start:start + 7]), rel=1e-12)
+    assert blocks.eval_loss == every.eval_loss  # logging does not change the training
+
+
+def test_stop_at_metric_ends_the_run_at_the_first_evaluation_that_reaches_it():
+    full = run(optimizer={"name": "adam", "lr": 1e-2}, seed=0, **SMALL)
+    target = full.eval_metric[1]  # what the run reached at step 10
+    options = {**SMALL, "train_options": {**SMALL["train_options"], "stop_at_metric": target}}
+    stopped = run(optimizer={"name": "adam", "lr": 1e-2}, seed=0, **options)
+    assert stopped.stopped_early and stopped.steps_done == 10
+    assert stopped.eval_step == [0, 10] and stopped.final_metric == target
+    assert stopped.loss == full.loss[:10]
+    assert not full.stopped_early
+
+
+def test_stop_at_metric_must_be_a_finite_number():
+    with pytest.raises(ValueError, match="stop_at_metric=nan"):
+        run(optimizer={"name": "sgd", "lr": 0.1}, seed=0,
+            **{**SMALL, "train_options": {**SMALL["train_options"], "stop_at_metric": math.nan}})
