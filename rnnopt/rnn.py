@@ -28,6 +28,7 @@ from torch.autograd.function import once_differentiable
 NONLINEARITIES = ("tanh", "relu")
 CORES = ("elman", "lstm", "gru")
 READOUTS = ("last", "all")
+RECURRENT_INITS = ("uniform", "orthogonal")
 
 
 def _activation_slope(hidden: Tensor, nonlinearity: str) -> Tensor:
@@ -339,6 +340,12 @@ class SequenceModel(nn.Module):
     ``'all'`` reads every step, giving (B, T, output_size). The recurrent module is
     ``model.core`` (e.g. ``model.core.track_hidden_grads = True``), the linear layer
     ``model.head``.
+
+    ``recurrent_init``: ``'uniform'`` keeps torch's default, U(−1/√H, 1/√H) for every weight;
+    ``'orthogonal'`` draws each hidden-to-hidden matrix as a random orthogonal one (Saxe et al.
+    2014), whose singular values are all 1, so a gradient sent back through many steps neither
+    shrinks nor grows at the start of training — the usual starting point for long sequences.
+    (For an LSTM or GRU each gate's block is orthogonal.)
     """
 
     def __init__(
@@ -351,8 +358,12 @@ class SequenceModel(nn.Module):
         readout: str = "last",
         num_layers: int = 1,
         nonlinearity: str = "tanh",
+        recurrent_init: str = "uniform",
     ) -> None:
         super().__init__()
+        if recurrent_init not in RECURRENT_INITS:
+            raise ValueError(f"Unknown recurrent_init={recurrent_init!r}; choose one of "
+                             f"{', '.join(map(repr, RECURRENT_INITS))}")
         if core not in CORES:
             raise ValueError(f"Unknown core={core!r}; choose one of 'elman', 'lstm', 'gru'")
         if readout not in READOUTS:
@@ -370,6 +381,12 @@ class SequenceModel(nn.Module):
             recurrent = nn.LSTM if core == "lstm" else nn.GRU
             self.core = recurrent(input_size, hidden_size, num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, output_size)
+        if recurrent_init == "orthogonal":
+            with torch.no_grad():
+                for name, weight in self.core.named_parameters():
+                    if name.startswith("weight_hh"):
+                        for block in weight.split(hidden_size):  # one block per gate
+                            nn.init.orthogonal_(block)
 
     def forward(self, inputs: Tensor) -> Tensor:
         if inputs.dim() != 3:

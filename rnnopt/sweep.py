@@ -127,7 +127,8 @@ def parameters(section: str, name: str | None = None) -> dict[str, Any]:
 # Options added after runs were first stored: in a configuration only when set to something
 # other than their default, so that adding them renamed no stored run (a run's id hashes its
 # configuration).
-LATER_OPTIONS = {"train": {"log_every": 1, "stop_at_metric": None}}
+LATER_OPTIONS = {"train": {"log_every": 1, "stop_at_metric": None},
+                 "model": {"recurrent_init": "uniform"}}
 
 
 def _filled(section: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,316 @@
+"""The evidence tier: literature-scale studies, each tuned and evaluated by one protocol.
+
+A *study* (a YAML file under data/specs/evidence/) fixes a task, a model and a training budget,
+and lists *variants*: an optimizer (with any hyperparameters a claim is about), optionally a
+training setting it changes (a batch size), and a starting grid of learning rates on the
+1/3-decade lattice. For every variant `run_study` does what rnnopt.protocol prescribes:
+
+1. run the grid on the tuning seeds (data/evidence/<study>/<variant>/tune/, a sweep directory);
+2. choose the rate with the lowest mean relative error; while it sits on an edge of the grid
+   (or has fewer than `margin` rates on one side), widen the grid by two rates and run those;
+3. run the chosen rate — or, with `evaluate: grid`, every rate — on the evaluation seeds
+   (…/<variant>/eval/), and record the choice in …/<variant>/tuned.json.
+
+Every stage is an ordinary sweep (spec.yaml, runs/, results.csv, provenance.json), so a killed
+tier resumes where it stopped and `rnnopt sweep` can rerun any stage by hand. Variants run in
+parallel, one process each, one torch thread per run; `scheduler=` sends the runs to Dask.
+
+    rnnopt evidence                    # every study, 2 local workers (make evidence)
+    rnnopt evidence digits-elman --workers 2
+    rnnopt evidence --scheduler tcp://host:8786
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import math
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+import rnnopt
+from rnnopt import protocol
+from rnnopt.sweep import SpecError, load_results, run_sweep, write_atomic
+from rnnopt.tasks import make_task
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDIES_DIR = ROOT / "data" / "specs" / "evidence"
+EVIDENCE_DIR = ROOT / "data" / "evidence"
+STUDY_KEYS = ("task", "model", "train", "variants", "evaluate", "margin", "priority",
+              "tuning_seeds", "evaluation_seeds", "claims")
+VARIANT_KEYS = ("optimizer", "train", "lr")
+
+
+@dataclass(frozen=True)
+class Variant:
+    label: str
+    optimizer: dict[str, Any]  # name and fixed hyperparameters (not lr)
+    train: dict[str, Any]  # training settings this variant changes (e.g. batch_size)
+    grid: tuple[float, ...]  # the starting learning-rate grid
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    task: dict[str, Any]
+    model: dict[str, Any]
+    train: dict[str, Any]
+    variants: tuple[Variant, ...]
+    evaluate: str = "best"  # 'best': the chosen rate on the evaluation seeds; 'grid': every rate
+    margin: int = 1  # rates required on each side of the chosen one
+    priority: int = 100  # lower runs first
+    tuning_seeds: tuple[int, ...] = protocol.TUNING_SEEDS
+    evaluation_seeds: tuple[int, ...] = protocol.EVALUATION_SEEDS
+    claims: tuple[str, ...] = field(default=())
+
+    def variant(self, label: str) -> Variant:
+        for variant in self.variants:
+            if variant.label == label:
+                return variant
+        raise ValueError(f"variant={label!r} is not in study {self.name!r}; valid: "
+                         f"{', '.join(v.label for v in self.variants)}")
+
+
+def study_names(studies_dir: str | Path = STUDIES_DIR) -> list[str]:
+    """Every study, in the order the tier runs them (priority, then name)."""
+    loaded = [load_study(p) for p in Path(studies_dir).glob("*.yaml")]
+    return [s.name for s in sorted(loaded, key=lambda s: (s.priority, s.name))]
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and check a study file; a SpecError lists every problem at once."""
+    path = Path(path)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    problems: list[str] = []
+    if not isinstance(raw, dict):
+        raise SpecError([f"{path}: a study is a mapping with keys {', '.join(STUDY_KEYS)}"])
+    unknown = sorted(set(raw) - set(STUDY_KEYS))
+    if unknown:
+        problems.append(f"unknown key(s) {unknown}; valid: {', '.join(STUDY_KEYS)}")
+    for key in ("task", "model", "train", "variants"):
+        if not isinstance(raw.get(key), dict) or not raw.get(key):
+            problems.append(f"{key} must be a non-empty mapping")
+    evaluate = raw.get("evaluate", "best")
+    if evaluate not in ("best", "grid"):
+        problems.append(f"evaluate={evaluate!r} is invalid; valid: 'best', 'grid'")
+    variants = []
+    for label, entry in (raw.get("variants") or {}).items():
+        where = f"variants.{label}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("optimizer"), dict):
+            problems.append(f"{where} must be a mapping with an 'optimizer' mapping")
+            continue
+        bad = sorted(set(entry) - set(VARIANT_KEYS))
+        if bad:
+            problems.append(f"{where}: unknown key(s) {bad}; valid: {', '.join(VARIANT_KEYS)}")
+        if "lr" in entry["optimizer"]:
+            problems.append(f"{where}.optimizer must not set lr: the study tunes it (give 'lr')")
+        grid = _grid(entry.get("lr"), where, problems)
+        variants.append(Variant(str(label), dict(entry["optimizer"]), dict(entry.get("train") or {}),
+                                tuple(grid)))
+    if problems:
+        raise SpecError([f"{path.name}: {p}" for p in problems])
+    return Study(
+        name=path.stem, task=dict(raw["task"]), model=dict(raw["model"]), train=dict(raw["train"]),
+        variants=tuple(variants), evaluate=evaluate, margin=int(raw.get("margin", 1)),
+        priority=int(raw.get("priority", 100)),
+        tuning_seeds=tuple(raw.get("tuning_seeds", protocol.TUNING_SEEDS)),
+        evaluation_seeds=tuple(raw.get("evaluation_seeds", protocol.EVALUATION_SEEDS)),
+        claims=tuple(raw.get("claims", ())),
+    )
+
+
+def _grid(value: Any, where: str, problems: list[str]) -> list[float]:
+    """`lr: {from: a, to: b}`: every lattice rate from a to b (both on the lattice)."""
+    if not isinstance(value, dict) or set(value) != {"from", "to"}:
+        problems.append(f"{where}.lr must be {{from: RATE, to: RATE}} on the 1/3-decade lattice")
+        return []
+    try:
+        low, high = (protocol.lattice_index(float(value[k])) for k in ("from", "to"))
+    except (TypeError, ValueError) as err:
+        problems.append(f"{where}.lr: {err}")
+        return []
+    if low > high:
+        problems.append(f"{where}.lr: from={value['from']!r} is above to={value['to']!r}")
+    return [protocol.lr_lattice(i) for i in range(low, high + 1)]
+
+
+# --- One variant ----------------------------------------------------------------------------
+
+def sweep_spec(study: Study, variant: Variant, rates: Sequence[float],
+               seeds: Sequence[int]) -> dict[str, Any]:
+    """The sweep (in the sweep runner's format) of `variant` at `rates` × `seeds`."""
+    return {
+        "task": dict(study.task),
+        "model": dict(study.model),
+        "optimizer": dict(variant.optimizer),
+        "train": {**study.train, **variant.train},
+        "grid": {"lr": [float(r) for r in rates], "seed": [int(s) for s in seeds]},
+    }
+
+
+def _spec_text(study: Study, variant: Variant, stage: str, spec: dict[str, Any]) -> str:
+    head = (f"# {stage} stage of variant {variant.label!r} of study {study.name!r}, written by\n"
+            f"# rnnopt evidence from data/specs/evidence/{study.name}.yaml (do not edit).\n")
+    return head + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None)
+
+
+def _task_scale(study: Study) -> tuple[float, bool]:
+    options = dict(study.task)
+    task = make_task(options.pop("name"), **options)
+    return task.baseline()["metric"], task.higher_is_better
+
+
+def relative_errors(rows: Sequence[dict], baseline: float, higher_is_better: bool
+                    ) -> dict[float, dict[int, float]]:
+    """{lr: {seed: relative error}} from a sweep's result rows (diverged runs score 1)."""
+    errors: dict[float, dict[int, float]] = {}
+    for row in rows:
+        metric = row["final_metric"]
+        if row["status"] != "ok" or not math.isfinite(metric):
+            error = 1.0
+        else:
+            error = protocol.relative_error(metric, baseline, higher_is_better)
+        errors.setdefault(float(row["lr"]), {})[int(row["seed"])] = error
+    return errors
+
+
+def _margin_edge(grid: Sequence[float], best: float, margin: int) -> str | None:
+    position = sorted(grid).index(best)
+    if position < margin:
+        return "low"
+    if len(grid) - 1 - position < margin:
+        return "high"
+    return None
+
+
+def _run_stage(study: Study, variant: Variant, stage: str, rates: Sequence[float],
+               seeds: Sequence[int], out: Path, workers: int, scheduler: str | None) -> list[dict]:
+    spec = sweep_spec(study, variant, rates, seeds)
+    text = _spec_text(study, variant, stage, spec)
+    start = time.perf_counter()
+    rows = run_sweep(spec, out, workers=workers, scheduler=scheduler)
+    write_atomic(out / "spec.yaml", text)
+    write_atomic(out / "provenance.json", json.dumps(
+        provenance(study, variant, stage, rows, time.perf_counter() - start), indent=1) + "\n")
+    return rows
+
+
+def run_variant(study: Study, label: str, out_root: str | Path = EVIDENCE_DIR,
+                workers: int = 1, scheduler: str | None = None) -> dict[str, Any]:
+    """Tune one variant of `study` and evaluate it; return (and store) the tuning record."""
+    variant = study.variant(label)
+    baseline, higher = _task_scale(study)
+    root = Path(out_root) / study.name / variant.label
+    grid = sorted(variant.grid)
+    extensions = 0
+    while True:
+        rows = _run_stage(study, variant, "tune", grid, study.tuning_seeds, root / "tune",
+                          workers, scheduler)
+        errors = relative_errors(rows, baseline, higher)
+        tuned = protocol.tune({lr: list(errors[lr].values()) for lr in grid})
+        edge = tuned.edge or _margin_edge(grid, tuned.lr, study.margin)
+        if edge is None or extensions == protocol.MAX_EXTENSIONS:
+            break
+        grid = protocol.extend_grid(grid, edge)
+        extensions += 1
+    rates = grid if study.evaluate == "grid" else [tuned.lr]
+    rows = _run_stage(study, variant, "eval", rates, study.evaluation_seeds, root / "eval",
+                      workers, scheduler)
+    record = {
+        "study": study.name, "variant": variant.label, "optimizer": variant.optimizer,
+        "train": variant.train, "grid": grid, "lr": tuned.lr, "edge": edge,
+        "extensions": extensions, "tuning_errors": {repr(k): v for k, v in tuned.errors.items()},
+        "tuning_seeds": list(study.tuning_seeds), "evaluation_seeds": list(study.evaluation_seeds),
+        "evaluated_rates": rates, "baseline_metric": baseline,
+    }
+    write_atomic(root / "tuned.json", json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def provenance(study: Study, variant: Variant, stage: str, rows: Sequence[dict],
+               seconds: float) -> dict[str, Any]:
+    from rnnopt.analysis import cpu_model
+
+    return {
+        "study": study.name, "variant": variant.label, "stage": stage,
+        "spec": f"data/specs/evidence/{study.name}.yaml",
+        "command": f"rnnopt evidence {study.name}",
+        "runs": len(rows), "diverged": sum(r["status"] != "ok" for r in rows),
+        "run_seconds_total": round(sum(r["wall_time"] for r in rows), 1),
+        "rnnopt": rnnopt.__version__, "torch": torch.__version__, "numpy": np.__version__,
+        "python": platform.python_version(), "platform": platform.platform(),
+        "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads_per_run": 1,
+    }
+
+
+# --- The tier -----------------------------------------------------------------------------
+
+def _pipeline(path: str, label: str, out_root: str, scheduler: str | None) -> tuple[str, str, float]:
+    start = time.perf_counter()
+    study = load_study(path)
+    run_variant(study, label, out_root, workers=1, scheduler=scheduler)
+    return study.name, label, time.perf_counter() - start
+
+
+def run_evidence(names: Sequence[str] | None = None, workers: int = 2,
+                 scheduler: str | None = None, studies_dir: str | Path = STUDIES_DIR,
+                 out_root: str | Path = EVIDENCE_DIR) -> None:
+    """Run (or resume) every variant of the named studies (default: all, by priority).
+
+    Locally, `workers` variants run at once, each in its own process; with `scheduler`,
+    every run goes to the Dask cluster and the variants are submitted side by side.
+    """
+    available = study_names(studies_dir)
+    names = list(available if not names else names)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ValueError(f"studies={unknown} have no file in {studies_dir}; valid: "
+                         f"{', '.join(available)}")
+    jobs = [(str(Path(studies_dir) / f"{n}.yaml"), v.label)
+            for n in names for v in load_study(Path(studies_dir) / f"{n}.yaml").variants]
+    print(f"evidence: {len(names)} studies, {len(jobs)} variants", flush=True)
+    if scheduler is not None:
+        pool: concurrent.futures.Executor = concurrent.futures.ThreadPoolExecutor(len(jobs))
+    else:
+        from rnnopt.sweep import _process_context, _start_worker
+
+        pool = concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=_process_context(start=True), initializer=_start_worker)
+    with pool:
+        futures = [pool.submit(_pipeline, path, label, str(out_root), scheduler)
+                   for path, label in jobs]
+        for future in concurrent.futures.as_completed(futures):
+            study, label, seconds = future.result()
+            print(f"{study}/{label}: done in {seconds:.0f} s", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="rnnopt evidence", description="Run or resume the evidence tier (data/evidence/).")
+    parser.add_argument("studies", nargs="*", help="study names (default: every study)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="variants run at once, one process each (default: 2)")
+    parser.add_argument("--scheduler", default=None,
+                        help="a Dask scheduler address (tcp://host:port) to run on instead")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers={args.workers} is invalid: expected an integer >= 1")
+    try:
+        run_evidence(args.studies, workers=args.workers, scheduler=args.scheduler)
+    except (ValueError, SpecError) as err:
+        parser.error(str(err))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

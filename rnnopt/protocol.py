@@ -1,0 +1,352 @@
+"""The measurement protocol: one definition of every quantity the book reports.
+
+The claims ledger, the comparison, the algorithm chapters and `rnnopt evidence` all measure
+through these functions, so "final metric", "success", "tuned learning rate" or "interval"
+means the same thing on every page. The rules and thresholds they are applied with are fixed
+in advance in `data/registration.yaml`; this module holds no verdict of its own.
+
+    rel = relative_error(history, task)               # 0 perfect, 1 = the trivial predictor
+    low, high = bootstrap_interval(errors)           # 95 % over seeds
+    low, high = paired_interval(sgd, adam, ratio)    # seed pairs resampled together
+    expected_best(grid_results, k=3)                 # Dodge et al. (2019)
+    kaplan_meier_median(steps, succeeded)            # censored time to success
+
+Conventions: every "error" here is lower-is-better; every interval is a 95 % percentile
+bootstrap over seeds with a fixed generator, so the same data give the same interval.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from rnnopt.train import History
+
+__all__ = [
+    "CLIP_GRAD_NORM", "TUNING_SEEDS", "EVALUATION_SEEDS", "SUCCESS", "Criterion",
+    "relative_error", "final_relative_error", "success_step", "steps_to_success",
+    "kaplan_meier", "kaplan_meier_median", "bootstrap_interval", "paired_interval",
+    "probability_of_improvement", "expected_best", "lr_lattice", "lattice_index",
+    "Tuned", "tune", "extend_grid", "decade_penalty", "verdict", "state_bytes_per_parameter",
+    "median_step_time",
+]
+
+# One clipping policy for every comparison (Pascanu et al. 2013): the global L2 norm of the
+# gradient is clipped to this value. A study that varies it says so in its spec.
+CLIP_GRAD_NORM = 1.0
+# Tuning seeds choose the learning rate; evaluation seeds, which no tuning run uses, report it.
+TUNING_SEEDS = (0, 1)
+EVALUATION_SEEDS = tuple(range(100, 110))
+GRID_STEPS_PER_DECADE = 3  # learning rates on the lattice 10^(k/3)
+MAX_EXTENSIONS = 4  # times a grid is widened while its best rate sits on an edge
+BOOTSTRAP_RESAMPLES = 10_000
+CONFIDENCE = 0.95
+
+
+# --- The final metric ---------------------------------------------------------------------
+
+def relative_error(metric: float, baseline: float, higher_is_better: bool) -> float:
+    """How much of the trivial predictor's error is left: 0 is perfect, 1 learned nothing.
+
+    Lower-is-better metrics (MSE, bits per char): metric / baseline. Higher-is-better ones
+    (accuracy): (1 − metric) / (1 − baseline). One scale for every task, so errors of different
+    tasks can be compared and averaged (geometrically) across a tier.
+    """
+    if higher_is_better:
+        return (1.0 - metric) / (1.0 - baseline)
+    return metric / baseline
+
+
+def final_relative_error(history: History, baseline: float, higher_is_better: bool) -> float:
+    """The relative error of the held-out metric after the last step of the budget.
+
+    A diverged run scores 1, as the trivial predictor does: it is counted, never dropped (a
+    NaN would drop it from a mean, and an infinity would make every interval infinite).
+    """
+    if history.diverged or not history.eval_metric or not math.isfinite(history.eval_metric[-1]):
+        return 1.0
+    return relative_error(history.eval_metric[-1], baseline, higher_is_better)
+
+
+# --- Success and time to success ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Criterion:
+    """A run succeeds when its held-out metric is at most (or at least) `threshold`."""
+
+    threshold: float
+    higher_is_better: bool
+
+    def met(self, metric: float) -> bool:
+        if not math.isfinite(metric):
+            return False
+        return metric >= self.threshold if self.higher_is_better else metric <= self.threshold
+
+
+# The per-task success criteria of data/registration.yaml (a test checks the two agree).
+SUCCESS: dict[str, Criterion] = {
+    "adding": Criterion(0.01, higher_is_better=False),  # MSE; 6 % of the 1/6 baseline
+    "copy": Criterion(0.9, higher_is_better=True),  # recall accuracy; memoryless 1/8
+    "digits": Criterion(0.9, higher_is_better=True),  # accuracy
+    "text": Criterion(2.5, higher_is_better=False),  # bits per character
+}
+
+
+def success_step(history: History, criterion: Criterion) -> int | None:
+    """The first evaluated step at which the held-out metric meets `criterion` (None: never)."""
+    for step, metric in zip(history.eval_step, history.eval_metric, strict=True):
+        if criterion.met(metric):
+            return step
+    return None
+
+
+def steps_to_success(histories: Sequence[History], criterion: Criterion,
+                     budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, succeeded) for every run, censored: a run that never succeeds — diverged runs
+    included — is kept, with `budget` as its time and succeeded False."""
+    steps, succeeded = [], []
+    for history in histories:
+        step = success_step(history, criterion)
+        steps.append(budget if step is None else step)
+        succeeded.append(step is not None)
+    return np.asarray(steps, dtype=float), np.asarray(succeeded, dtype=bool)
+
+
+def kaplan_meier(times: Sequence[float], events: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
+    """The product-limit estimate of P(time to success > t): (event times, survival after each).
+
+    S(t) = Π_{t_i ≤ t} (1 − d_i / n_i), with d_i successes at t_i and n_i runs still at risk
+    (neither succeeded nor censored before t_i). A censored run leaves the risk set after its
+    censoring time; at equal times successes count before censorings, the usual convention.
+    """
+    times = np.asarray(times, dtype=float)
+    events = np.asarray(events, dtype=bool)
+    if times.shape != events.shape or times.ndim != 1:
+        raise ValueError(f"times and events must be 1-D of one length, got shapes "
+                         f"{times.shape} and {events.shape}")
+    at, survival, s = [], [], 1.0
+    for t in np.unique(times[events]):
+        at_risk = int(np.sum(times >= t))
+        successes = int(np.sum((times == t) & events))
+        s *= 1.0 - successes / at_risk
+        at.append(t)
+        survival.append(s)
+    return np.asarray(at), np.asarray(survival)
+
+
+def kaplan_meier_median(times: Sequence[float], events: Sequence[bool]) -> float:
+    """The first time at which the estimated fraction not yet successful falls to ½ or below;
+    NaN when it never does (fewer than half succeeded within the budget: say so, do not
+    average the successes)."""
+    at, survival = kaplan_meier(times, events)
+    below = np.nonzero(survival <= 0.5)[0]
+    return float(at[below[0]]) if below.size else math.nan
+
+
+# --- Intervals -------------------------------------------------------------------------------
+
+def _generator(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def bootstrap_interval(values: Sequence[float], statistic: Callable[[np.ndarray], float] = np.mean,
+                       *, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of `statistic` over `values` (one value per seed).
+
+    Identical values give a zero-width interval at that value (there is nothing to resample).
+    """
+    data = np.asarray(values, dtype=float)
+    _check_sample("values", data)
+    if np.ptp(data) == 0:
+        return float(data[0]), float(data[0])
+    result = stats.bootstrap((data,), lambda x, axis: np.apply_along_axis(statistic, axis, x),
+                             n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=CONFIDENCE,
+                             method="percentile", rng=_generator(seed), vectorized=True)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def ratio_of_means(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(a) / np.mean(b))
+
+
+def difference_of_means(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(a) - np.mean(b))
+
+
+def paired_interval(a: Sequence[float], b: Sequence[float],
+                    statistic: Callable[[np.ndarray, np.ndarray], float] = ratio_of_means,
+                    *, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of `statistic(a, b)` resampling seed *pairs*: a[i] and b[i] share seed i
+    (the same initial weights and data stream), so their shared luck cancels."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    _check_sample("a", x)
+    if x.shape != y.shape:
+        raise ValueError(f"a and b must pair up seed by seed, got {x.size} and {y.size} values")
+    rng = _generator(seed)
+    index = rng.integers(0, x.size, size=(BOOTSTRAP_RESAMPLES, x.size))
+    values = np.array([statistic(x[i], y[i]) for i in index])
+    values = values[np.isfinite(values)]
+    alpha = (1 - CONFIDENCE) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def probability_of_improvement(a: Sequence[float], b: Sequence[float]) -> float:
+    """P(a's error < b's error) over seed pairs, ties counting one half (as rliable reports)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.mean((x < y) + 0.5 * (x == y)))
+
+
+def _check_sample(name: str, data: np.ndarray) -> None:
+    if data.ndim != 1 or data.size < 2:
+        raise ValueError(f"{name} must hold one value per seed, at least 2, got shape {data.shape}")
+    if not np.all(np.isfinite(data)):
+        raise ValueError(f"{name} holds a non-finite value: {data.tolist()}")
+
+
+# --- Tuning ----------------------------------------------------------------------------------
+
+def lr_lattice(index: int) -> float:
+    """The learning rate at `index` on the 1/3-decade lattice: 10^(index/3), to 3 digits
+    (1, 2.15, 4.64, 10, ... ×10^k), so a grid's rates are the same numbers in every spec."""
+    return float(f"{10 ** (index / GRID_STEPS_PER_DECADE):.3g}")
+
+
+def lattice_index(lr: float) -> int:
+    """The lattice index of `lr`; a ValueError if `lr` is not on the lattice."""
+    index = round(math.log10(lr) * GRID_STEPS_PER_DECADE)
+    if lr_lattice(index) != lr:
+        raise ValueError(f"lr={lr!r} is not on the 1/3-decade lattice 10^(k/3); nearest: "
+                         f"{lr_lattice(index)!r}")
+    return index
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """The outcome of tuning: the chosen rate, each rate's mean error, and whether the choice
+    sits on an edge of the grid (then the grid should be widened, or the edge reported)."""
+
+    lr: float
+    errors: dict[float, float]  # learning rate -> mean relative error over the tuning seeds
+    edge: str | None  # None (interior), 'low' or 'high'
+
+
+def tune(errors_by_lr: Mapping[float, Sequence[float]]) -> Tuned:
+    """Choose the learning rate with the lowest mean error over the tuning seeds (ties go to the
+    smaller rate) and say whether it is on an edge of the grid."""
+    if len(errors_by_lr) < 1:
+        raise ValueError("tune needs at least one learning rate")
+    means = {float(lr): float(np.mean(errs)) for lr, errs in sorted(errors_by_lr.items())}
+    rates = list(means)
+    best = min(rates, key=lambda lr: (means[lr], lr))
+    edge = None
+    if len(rates) == 1 or best == rates[0]:
+        edge = "low"
+    elif best == rates[-1]:
+        edge = "high"
+    return Tuned(best, means, edge)
+
+
+def extend_grid(grid: Sequence[float], edge: str, points: int = 2) -> list[float]:
+    """`grid` with `points` more lattice rates beyond its `edge` ('low' or 'high')."""
+    indices = sorted(lattice_index(lr) for lr in grid)
+    if edge == "low":
+        indices = list(range(indices[0] - points, indices[0])) + indices
+    elif edge == "high":
+        indices = indices + list(range(indices[-1] + 1, indices[-1] + 1 + points))
+    else:
+        raise ValueError(f"edge={edge!r} is not an edge; valid: 'low', 'high'")
+    return [lr_lattice(i) for i in indices]
+
+
+def decade_penalty(errors: Mapping[float, Sequence[float]], best_lr: float) -> np.ndarray:
+    """Per seed: the mean relative error one decade below and one above `best_lr`, divided by
+    the error at `best_lr` — what a factor-of-ten mistake in the learning rate costs.
+
+    `errors` maps each rate to its errors seed by seed (the same seeds, in the same order).
+    """
+    index = lattice_index(best_lr)
+    below, above = lr_lattice(index - GRID_STEPS_PER_DECADE), lr_lattice(index + GRID_STEPS_PER_DECADE)
+    missing = [lr for lr in (below, best_lr, above) if lr not in errors]
+    if missing:
+        raise ValueError(f"decade_penalty needs the rates {missing} on the grid (one decade "
+                         f"either side of lr={best_lr!r})")
+    at = {lr: np.asarray(errors[lr], dtype=float) for lr in (below, best_lr, above)}
+    return (at[below] + at[above]) / (2.0 * at[best_lr])
+
+
+def expected_best(results: Sequence[float], k: int) -> float:
+    """Expected lowest error among k draws (with replacement) from `results` — the tunability
+    of an optimizer after k random trials of its grid (Dodge et al. 2019):
+
+        E[best of k] = Σ_i v_(i) · [(i/N)^k − ((i−1)/N)^k],
+
+    with v_(1) the worst (highest) error and v_(N) the best of the N results.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k={k!r} is invalid: expected an integer >= 1")
+    values = np.sort(np.asarray(results, dtype=float))[::-1]  # worst first
+    n = values.size
+    if n == 0:
+        raise ValueError("expected_best needs at least one result")
+    i = np.arange(1, n + 1)
+    weights = (i / n) ** k - ((i - 1) / n) ** k
+    return float(np.sum(values * weights))
+
+
+# --- Verdicts --------------------------------------------------------------------------------
+
+VERDICTS = ("supported", "not supported", "inconclusive")
+
+
+def verdict(low: float, high: float, direction: str, support: float, refute: float) -> str:
+    """The registered rule: 'supported' when the interval [low, high] lies wholly on the
+    supporting side of `support`, 'not supported' when it lies wholly on the other side of
+    `refute`, 'inconclusive' otherwise."""
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        raise ValueError(f"interval [{low!r}, {high!r}] must be finite with low <= high")
+    if direction == "higher":
+        if support < refute:
+            raise ValueError(f"direction 'higher' needs support >= refute, got {support}, {refute}")
+        if low >= support:
+            return "supported"
+        if high <= refute:
+            return "not supported"
+    elif direction == "lower":
+        if support > refute:
+            raise ValueError(f"direction 'lower' needs support <= refute, got {support}, {refute}")
+        if high <= support:
+            return "supported"
+        if low >= refute:
+            return "not supported"
+    else:
+        raise ValueError(f"direction={direction!r} is invalid; valid: 'higher', 'lower'")
+    return "inconclusive"
+
+
+# --- Cost ------------------------------------------------------------------------------------
+
+def state_bytes_per_parameter(optimizer: str, **hyper: Any) -> float:
+    """Bytes of optimizer state per float32 parameter entry, counted after one step (scalars
+    such as the step counter are not per-parameter and are left out)."""
+    import torch
+
+    from rnnopt.optim import make_optimizer
+
+    weight = torch.nn.Parameter(torch.zeros(1000))
+    opt = make_optimizer(optimizer, [weight], **{"lr": 1e-3, **hyper})
+    weight.grad = torch.ones_like(weight)
+    opt.step()
+    total = sum(t.numel() * t.element_size() for state in opt.state.values()
+                for t in state.values() if torch.is_tensor(t) and t.numel() > 1)
+    return total / weight.numel()
+
+
+def median_step_time(histories: Sequence[History]) -> float:
+    """Median over runs of each run's median time per training step (seconds), end to end:
+    batch, forward, backward, clipping and the optimizer step."""
+    medians = [float(np.median(h.step_time)) for h in histories if h.step_time]
+    return float(np.median(medians)) if medians else math.nan
