@@ -193,10 +193,14 @@ def _margin_edge(grid: Sequence[float], best: float, margin: int) -> str | None:
 def _run_stage(study: Study, variant: Variant, stage: str, rates: Sequence[float],
                seeds: Sequence[int], out: Path, workers: int, scheduler: str | None) -> list[dict]:
     spec = sweep_spec(study, variant, rates, seeds)
-    text = _spec_text(study, variant, stage, spec)
+    out.mkdir(parents=True, exist_ok=True)
+    # The spec is on disk before its runs, and the provenance only once they all are: a
+    # directory caught midway (a killed tier, a commit of finished runs) says what it is for
+    # and that it is unfinished.
+    (out / "provenance.json").unlink(missing_ok=True)
+    write_atomic(out / "spec.yaml", _spec_text(study, variant, stage, spec))
     start = time.perf_counter()
     rows = run_sweep(spec, out, workers=workers, scheduler=scheduler)
-    write_atomic(out / "spec.yaml", text)
     write_atomic(out / "provenance.json", json.dumps(
         provenance(study, variant, stage, rows, time.perf_counter() - start), indent=1) + "\n")
     return rows

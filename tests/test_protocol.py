@@ -1,0 +1,212 @@
+"""The measurement protocol, as a specification: each quantity the book reports behaves as its
+definition says, checked against synthetic data whose answer is known."""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from rnnopt import protocol
+from rnnopt.evidence import ROOT
+from rnnopt.train import History
+
+
+def history(metrics, steps=None, diverged=False):
+    steps = list(range(0, 100 * len(metrics), 100)) if steps is None else steps
+    return History(eval_step=steps, eval_metric=list(metrics), eval_loss=list(metrics),
+                   diverged=diverged)
+
+
+# --- Final metric ---------------------------------------------------------------------------
+
+def test_relative_error_is_zero_when_perfect_and_one_at_the_trivial_baseline():
+    assert protocol.relative_error(0.0, 1 / 6, higher_is_better=False) == 0.0
+    assert protocol.relative_error(1 / 6, 1 / 6, higher_is_better=False) == 1.0
+    assert protocol.relative_error(1.0, 0.125, higher_is_better=True) == 0.0
+    assert protocol.relative_error(0.125, 0.125, higher_is_better=True) == 1.0
+
+
+def test_the_final_metric_is_the_last_evaluation_and_a_diverged_run_scores_as_trivial():
+    assert protocol.final_relative_error(history([0.2, 0.1, 0.05]), 0.1, False) == 0.5
+    assert protocol.final_relative_error(history([0.2, 0.01], diverged=True), 0.1, False) == 1.0
+
+
+# --- Success and censoring ------------------------------------------------------------------
+
+def test_success_is_the_first_evaluation_meeting_the_criterion():
+    criterion = protocol.Criterion(0.01, higher_is_better=False)
+    assert protocol.success_step(history([0.2, 0.009, 0.02, 0.001]), criterion) == 100
+    assert protocol.success_step(history([0.2, 0.1]), criterion) is None
+
+
+def test_censoring_keeps_runs_that_never_succeed_at_the_budget():
+    criterion = protocol.Criterion(0.9, higher_is_better=True)
+    runs = [history([0.1, 0.95]), history([0.1, 0.2, 0.3]), history([0.1], diverged=True)]
+    steps, succeeded = protocol.steps_to_success(runs, criterion, budget=500)
+    assert steps.tolist() == [100, 500, 500]  # none dropped
+    assert succeeded.tolist() == [True, False, False]
+
+
+def test_kaplan_meier_without_censoring_is_the_empirical_survival_function():
+    times = [3, 1, 2, 2, 5]
+    at, survival = protocol.kaplan_meier(times, [True] * 5)
+    assert at.tolist() == [1, 2, 3, 5]
+    assert survival == pytest.approx([0.8, 0.4, 0.2, 0.0])
+
+
+def test_kaplan_meier_matches_the_product_limit_by_hand_with_censoring():
+    # times 2, 3+, 4, 4, 6+ (+ = censored): S(2) = 4/5, S(4) = 4/5 · (1 − 2/3) = 4/15.
+    at, survival = protocol.kaplan_meier([2, 3, 4, 4, 6], [True, False, True, True, False])
+    assert at.tolist() == [2, 4]
+    assert survival == pytest.approx([4 / 5, 4 / 15])
+
+
+def test_the_median_time_is_undefined_when_fewer_than_half_succeed():
+    assert math.isnan(protocol.kaplan_meier_median([100, 500, 500], [True, False, False]))
+    assert protocol.kaplan_meier_median([100, 200, 500], [True, True, False]) == 200
+
+
+# --- Intervals ------------------------------------------------------------------------------
+
+def test_bootstrap_intervals_cover_a_known_mean_about_95_percent_of_the_time():
+    rng = np.random.default_rng(7)
+    trials, covered = 300, 0
+    for trial in range(trials):
+        sample = rng.normal(loc=2.0, scale=1.0, size=30)
+        low, high = protocol.bootstrap_interval(sample, seed=trial)
+        covered += low <= 2.0 <= high
+    # Percentile intervals from 30 points run a little narrow; 95 % ± sampling error.
+    assert 0.88 <= covered / trials <= 0.99
+
+
+def test_the_same_data_give_the_same_interval():
+    data = [0.3, 0.5, 0.2, 0.9, 0.4]
+    assert protocol.bootstrap_interval(data) == protocol.bootstrap_interval(data)
+
+
+def test_identical_values_give_a_zero_width_interval():
+    assert protocol.bootstrap_interval([1.0, 1.0, 1.0]) == (1.0, 1.0)
+
+
+def test_pairing_by_seed_removes_the_noise_the_pair_shares():
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 1.0, size=10)  # seed-to-seed luck both optimizers share
+    a, b = 2.0 + shared + rng.normal(0, 0.01, 10), 1.0 + shared + rng.normal(0, 0.01, 10)
+    low, high = protocol.paired_interval(a, b, protocol.difference_of_means)
+    assert 0.9 < low < 1.0 < high < 1.1
+    unpaired = protocol.bootstrap_interval(a - rng.permutation(b))
+    assert unpaired[1] - unpaired[0] > 5 * (high - low)
+
+
+def test_paired_interval_refuses_samples_that_do_not_pair_up():
+    with pytest.raises(ValueError, match="pair up"):
+        protocol.paired_interval([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_probability_of_improvement_counts_ties_as_half():
+    assert protocol.probability_of_improvement([1, 2, 3, 4], [2, 2, 2, 2]) == 0.25 + 0.125
+
+
+# --- Tunability -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_expected_best_of_k_equals_brute_force_enumeration(k):
+    results = [0.9, 0.2, 0.5, 0.5, 0.7]
+    draws = list(itertools.product(results, repeat=k))  # every ordered draw with replacement
+    assert protocol.expected_best(results, k) == pytest.approx(np.mean([min(d) for d in draws]))
+
+
+def test_expected_best_of_one_is_the_mean_and_grows_to_the_best():
+    results = [0.9, 0.2, 0.5]
+    assert protocol.expected_best(results, 1) == pytest.approx(np.mean(results))
+    assert protocol.expected_best(results, 200) == pytest.approx(0.2, abs=1e-6)
+
+
+# --- Tuning ---------------------------------------------------------------------------------
+
+def test_the_lattice_has_three_rates_per_decade():
+    assert [protocol.lr_lattice(i) for i in range(-3, 1)] == [0.1, 0.215, 0.464, 1.0]
+    assert protocol.lattice_index(0.00464) == -7
+
+
+def test_a_rate_off_the_lattice_is_refused_with_the_nearest_one():
+    with pytest.raises(ValueError, match=r"lr=0\.003 is not on the 1/3-decade lattice.*nearest: 0\.00215"):
+        protocol.lattice_index(0.003)
+
+
+def test_tuning_chooses_the_lowest_mean_error_and_reports_an_interior_best():
+    tuned = protocol.tune({0.1: [0.5, 0.7], 0.215: [0.2, 0.3], 0.464: [0.9, 1.0]})
+    assert (tuned.lr, tuned.edge) == (0.215, None)
+    assert tuned.errors[0.215] == 0.25
+
+
+@pytest.mark.parametrize("errors, edge", [
+    ({0.1: [0.1], 0.215: [0.3], 0.464: [0.9]}, "low"),
+    ({0.1: [0.9], 0.215: [0.3], 0.464: [0.1]}, "high"),
+])
+def test_a_best_rate_at_a_grid_edge_is_reported_as_such(errors, edge):
+    assert protocol.tune(errors).edge == edge
+
+
+def test_ties_go_to_the_smaller_rate():
+    assert protocol.tune({0.1: [1.0], 0.215: [0.5], 0.464: [0.5], 1.0: [1.0]}).lr == 0.215
+
+
+def test_a_grid_is_widened_beyond_the_edge_its_best_sits_on():
+    assert protocol.extend_grid([0.1, 0.215], "low") == [0.0215, 0.0464, 0.1, 0.215]
+    assert protocol.extend_grid([0.1, 0.215], "high") == [0.1, 0.215, 0.464, 1.0]
+
+
+def test_the_decade_penalty_compares_a_decade_either_side_with_the_best():
+    errors = {0.01: [0.6, 0.8], 0.1: [0.2, 0.4], 1.0: [1.0, 0.8]}
+    assert protocol.decade_penalty(errors, 0.1).tolist() == pytest.approx([4.0, 2.0])
+
+
+def test_the_decade_penalty_needs_both_neighbours_on_the_grid():
+    with pytest.raises(ValueError, match=r"\[1\.0\]"):
+        protocol.decade_penalty({0.01: [1.0], 0.1: [0.5]}, 0.1)
+
+
+# --- Verdicts -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("interval, direction, expected", [
+    ((1.3, 1.6), "higher", "supported"),
+    ((0.7, 0.95), "higher", "not supported"),
+    ((0.9, 1.6), "higher", "inconclusive"),
+    ((0.5, 0.7), "lower", "supported"),
+    ((1.1, 1.4), "lower", "not supported"),
+    ((0.7, 1.1), "lower", "inconclusive"),
+])
+def test_a_verdict_follows_from_where_the_interval_lies(interval, direction, expected):
+    support, refute = (1.25, 1.0) if direction == "higher" else (0.8, 1.0)
+    assert protocol.verdict(*interval, direction, support, refute) == expected
+
+
+def test_a_verdict_needs_thresholds_on_the_right_sides():
+    with pytest.raises(ValueError, match="support >= refute"):
+        protocol.verdict(1.0, 2.0, "higher", 1.0, 1.25)
+
+
+# --- Cost -----------------------------------------------------------------------------------
+
+def test_state_bytes_per_parameter_count_the_optimizers_buffers():
+    assert protocol.state_bytes_per_parameter("sgd") == 0
+    assert protocol.state_bytes_per_parameter("momentum") == 4
+    assert protocol.state_bytes_per_parameter("rmsprop") == 4
+    assert protocol.state_bytes_per_parameter("adam") == 8
+    assert protocol.state_bytes_per_parameter("adam", amsgrad=True) == 12
+
+
+# --- The registration agrees with the code --------------------------------------------------
+
+def test_the_success_criteria_are_the_registered_ones():
+    registered = yaml.safe_load((ROOT / "data" / "registration.yaml").read_text())
+    criteria = registered["protocol"]["success_criteria"]
+    assert set(criteria) == set(protocol.SUCCESS)
+    for task, entry in criteria.items():
+        code = protocol.SUCCESS[task]
+        assert code.higher_is_better == ("at_least" in entry)
+        assert code.threshold == entry.get("at_least", entry.get("at_most"))
