@@ -21,11 +21,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 import rnnopt
+from rnnopt.checks import check_output_file
 from rnnopt.optim import OPTIMIZERS
 from rnnopt.rnn import CORES
 from rnnopt.sweep import (
     SECTIONS,
+    RunsLost,
     SpecError,
     execute,
     expand,
@@ -46,7 +50,13 @@ def _key_value(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, parse_value(value)
+    try:
+        return key, parse_value(value)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the value of {key} is not a YAML value ({problem}); e.g. 0.9, 1e-3, "
+            "true, [0.9, 0.99], adam") from None
 
 
 def _positive_int(text: str) -> int:
@@ -65,28 +75,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rnnopt {rnnopt.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    # Every option's default in --help (argparse shows them only when asked to).
+    formatter = argparse.ArgumentDefaultsHelpFormatter
     train = commands.add_parser(
         "train", help="one run: a progress bar, a summary, and its history if asked",
+        formatter_class=formatter,
         description="Train one model on one task; `rnnopt list` shows every parameter.")
     what = train.add_argument_group("task and model")
     what.add_argument("--task", required=True, choices=list(TASKS))
-    what.add_argument("--seq-len", type=int, help="sequence length (the task's seq_len)")
+    what.add_argument("--seq-len", type=int,
+                      help="sequence length (the task's seq_len; default: the task's)")
     what.add_argument("--task-opt", type=_key_value, action="append", default=[],
                       metavar="KEY=VALUE", help="any other task parameter (repeatable)")
-    what.add_argument("--hidden-size", type=int)
-    what.add_argument("--core", choices=list(CORES))
+    model_defaults = parameters("model")
+    what.add_argument("--hidden-size", type=int, default=model_defaults["hidden_size"])
+    what.add_argument("--core", choices=list(CORES), default=model_defaults["core"])
     how = train.add_argument_group("optimizer and training")
     how.add_argument("--optimizer", default="adam", choices=list(OPTIMIZERS))
     how.add_argument("--lr", type=float, help="learning rate (default: the optimizer's)")
     how.add_argument("--opt", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="any other optimizer parameter, e.g. --opt betas=[0.9,0.99]")
     how.add_argument("--steps", type=int, default=1000)
-    how.add_argument("--batch-size", type=int)
+    train_defaults = parameters("train")
+    how.add_argument("--batch-size", type=int, default=train_defaults["batch_size"])
     how.add_argument("--clip", type=float, metavar="MAX_NORM",
+                     default=train_defaults["clip_grad_norm"],
                      help="clip the gradient's global L2 norm to MAX_NORM")
-    how.add_argument("--eval-every", type=int, metavar="STEPS")
-    how.add_argument("--seed", type=int, default=0)
-    how.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    how.add_argument("--eval-every", type=int, metavar="STEPS",
+                     default=train_defaults["eval_every"],
+                     help="held-out evaluation every STEPS steps (and after the last)")
+    how.add_argument("--seed", type=int, default=0, help="seeds the weights and the data")
+    how.add_argument("--device", default="cpu", help="cpu or cuda")
     how.add_argument("--out", type=Path, metavar="FILE",
                      help="write the history: FILE.json (full record) or FILE.csv (per step)")
     how.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -94,15 +113,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser(
         "sweep", help="every run of a YAML grid, in parallel, resumable",
+        formatter_class=formatter,
         description="Run a sweep spec; a rerun skips the runs already in --out.")
     sweep.add_argument("spec", type=Path, metavar="SPEC.yaml")
     sweep.add_argument("--out", type=Path, required=True, metavar="DIR")
     where = sweep.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, default=1,
-                       help="local worker processes (default: 1)")
+                       help="local worker processes")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="a Dask scheduler, e.g. tcp://host:8786, instead of local workers")
-    sweep.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    sweep.add_argument("--device", default="cpu", help="cpu or cuda")
+    change = sweep.add_mutually_exclusive_group()
+    change.add_argument("--extend", action="store_true",
+                        help="DIR holds another spec: add this spec's runs to it, keeping "
+                             "every run file (shared runs are reused)")
+    change.add_argument("--replace", action="store_true",
+                        help="DIR holds another spec: make it this spec's, deleting the run "
+                             "files this spec does not have")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=_sweep, command_parser=sweep)
 
@@ -123,8 +150,13 @@ def _section(flags: dict[str, Any], extra: list[tuple[str, Any]],
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    if args.out is not None and args.out.suffix not in (".json", ".csv"):
-        parser.error(f"argument --out: {str(args.out)!r} must end in .json or .csv")
+    if args.out is not None:
+        if args.out.suffix not in (".json", ".csv"):
+            parser.error(f"argument --out: {str(args.out)!r} must end in .json or .csv")
+        try:  # before training: a result that cannot be written is lost work
+            check_output_file("--out", args.out)
+        except ValueError as err:
+            parser.error(f"argument {err}")
     spec = {
         "task": _section({"name": args.task, "seq_len": args.seq_len},
                          args.task_opt, "--task-opt", parser),
@@ -198,9 +230,13 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"argument SPEC.yaml: no such file: {str(args.spec)!r}")
     try:
         rows = run_sweep(args.spec, args.out, workers=args.workers, scheduler=args.scheduler,
-                         device=args.device, progress=not args.quiet)
+                         device=args.device, progress=not args.quiet, extend=args.extend,
+                         replace=args.replace)
     except ValueError as err:  # SpecError included: it lists every problem of the spec
         parser.error(str(err))
+    except RunsLost as err:
+        print(f"rnnopt sweep: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"interrupted: the finished runs are in {args.out}; the same command resumes",
               file=sys.stderr)

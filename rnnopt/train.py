@@ -10,6 +10,7 @@ A run that produces a non-finite loss or gradient is not an error: it is stopped
 """
 from __future__ import annotations
 
+import inspect
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 import rnnopt
+from rnnopt.checks import SEED_MAX, check_int, check_number, invalid
 from rnnopt.optim import make_optimizer
 from rnnopt.rnn import SequenceModel
 from rnnopt.tasks import Task, make_task
@@ -82,31 +84,30 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ValueError(
-            f"device={device!r} is not a device; valid choices: 'cpu', 'cuda'"
-        ) from err
+        raise ValueError(invalid("device", device, "a device", ("cpu", "cuda"))) from err
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device={device!r} is not supported; valid choices: 'cpu', 'cuda'")
+        raise ValueError(invalid("device", device, "a supported device", ("cpu", "cuda")))
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but torch sees no CUDA GPU here")
     return dev
 
 
-def check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}={value!r} is invalid: expected an integer >= {minimum}")
+def check_positive_or_none(name: str, value: Any) -> float | None:
+    return check_number(name, value, low=0, low_open=True, allow_none=True)
 
 
-def check_positive_or_none(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ValueError(f"{name}={value!r} is invalid: expected None or a finite number > 0")
+def check_train_option(key: str, value: Any) -> Any:
+    """The check `train` makes on one of its options (TRAIN_KEYS), without training; the value
+    in plain Python form (numpy scalars become Python numbers)."""
+    if key in ("steps", "batch_size", "log_every"):
+        return check_int(key, value, 1)
+    if key == "eval_every":
+        return None if value is None else check_int(key, value, 1)
+    if key == "clip_grad_norm":
+        return check_positive_or_none(key, value)
+    if key == "stop_at_metric":
+        return check_number(key, value, allow_none=True)
+    raise ValueError(invalid("train option", key, "a train option", TRAIN_KEYS))
 
 
 def train(
@@ -140,27 +141,25 @@ def train(
     (at or below it when lower is better, at or above it otherwise): a run that has met its
     success criterion need not spend the rest of its budget.
     """
-    check_int("steps", steps, 1)
-    check_int("batch_size", batch_size, 1)
-    if eval_every is not None:
-        check_int("eval_every", eval_every, 1)
-    check_positive_or_none("clip_grad_norm", clip_grad_norm)
-    check_int("log_every", log_every, 1)
-    if stop_at_metric is not None and (
-        isinstance(stop_at_metric, bool)
-        or not isinstance(stop_at_metric, (int, float))
-        or not math.isfinite(stop_at_metric)
-    ):
-        raise ValueError(f"stop_at_metric={stop_at_metric!r} is invalid: expected None or a "
-                         "finite number")
-    check_int("seed", seed, 0)
+    steps = check_train_option("steps", steps)
+    batch_size = check_train_option("batch_size", batch_size)
+    eval_every = check_train_option("eval_every", eval_every)
+    clip_grad_norm = check_train_option("clip_grad_norm", clip_grad_norm)
+    log_every = check_train_option("log_every", log_every)
+    stop_at_metric = check_train_option("stop_at_metric", stop_at_metric)
+    seed = check_int("seed", seed, 0, SEED_MAX)
     if threads is not None:
-        check_int("threads", threads, 1)
+        threads = check_int("threads", threads, 1)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        # Nothing to train: every step would be a no-op and the run would look like a result.
+        raise ValueError(f"model={type(model).__name__} has no trainable parameters "
+                         "(none with requires_grad=True); expected at least one")
+    if threads is not None:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
 
     model.to(dev)
-    params = [p for p in model.parameters() if p.requires_grad]
     dtype = params[0].dtype  # tasks make float32 data; a float64 model gets float64 data
 
     def to_model(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
@@ -196,7 +195,8 @@ def train(
 
     def flush() -> None:
         if block:
-            for name, values in zip(("loss", "grad_norm", "step_time"), zip(*block), strict=True):
+            columns = zip(*block, strict=True)
+            for name, values in zip(("loss", "grad_norm", "step_time"), columns, strict=True):
                 getattr(history, name).append(values[0] if len(values) == 1
                                               else math.fsum(values) / len(values))
             block.clear()
@@ -255,7 +255,16 @@ def train(
 
 
 def build_model(task: Task, hidden_size: int = 64, **model: Any) -> SequenceModel:
-    """A `SequenceModel` sized for `task` (input, output and readout come from the task)."""
+    """A `SequenceModel` sized for `task` (input, output and readout come from the task).
+
+    An unknown key is refused with the list of valid ones (SequenceModel's own parameters).
+    """
+    valid = [p for p in inspect.signature(SequenceModel).parameters
+             if p not in ("input_size", "output_size", "readout")]
+    unknown = [k for k in model if k not in valid]
+    if unknown:
+        raise TypeError(f"unknown model parameter(s) {', '.join(map(repr, unknown))}; "
+                        f"valid: {', '.join(valid)}")
     return SequenceModel(
         task.input_size, hidden_size, task.output_size, readout=task.readout, **model
     )
@@ -293,9 +302,9 @@ def run(
         raise ValueError(f"unknown train option(s) {unknown}; valid: {list(TRAIN_KEYS)}")
     if "steps" not in train_options:
         raise ValueError(f"train option 'steps' is required; valid: {list(TRAIN_KEYS)}")
-    check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0, SEED_MAX)
     if threads is not None:
-        check_int("threads", threads, 1)
+        threads = check_int("threads", threads, 1)
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     net = build_model(task_obj, **dict(model or {}))

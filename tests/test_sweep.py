@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import rnnopt.executors as executors
 import rnnopt.sweep as sweep
 from rnnopt.optim import OPTIMIZERS
 from rnnopt.sweep import SpecError, expand, load_history, load_results, load_spec, run_sweep
@@ -141,7 +142,7 @@ def test_a_grid_parameter_that_one_of_its_optimizers_lacks_is_refused():
 
 
 def test_a_bad_spec_runs_and_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(sweep, "execute", lambda *a, **k: pytest.fail("a run was started"))
+    monkeypatch.setattr(executors, "execute", lambda *a, **k: pytest.fail("a run was started"))
     with pytest.raises(SpecError):
         run_sweep({**TINY, "train": {"steps": 0}}, tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -193,16 +194,17 @@ def test_a_divergent_run_is_recorded_not_fatal(tmp_path):
 
 def test_a_rerun_skips_the_finished_runs(tmp_path, monkeypatch):
     first = run_sweep(TINY, tmp_path)
-    monkeypatch.setattr(sweep, "execute", lambda *a, **k: pytest.fail("a finished run reran"))
+    monkeypatch.setattr(executors, "execute", lambda *a, **k: pytest.fail("a finished run reran"))
     assert numbers(run_sweep(TINY, tmp_path)) == numbers(first)
 
 
 def test_extending_the_grid_runs_only_the_new_points(tmp_path, monkeypatch):
     run_sweep(TINY, tmp_path)
     ran = []
-    real = sweep.execute
-    monkeypatch.setattr(sweep, "execute", lambda config, *a: ran.append(config) or real(config))
-    rows = run_sweep({**TINY, "grid": {**TINY["grid"], "seed": [0, 1, 2]}}, tmp_path)
+    real = executors.execute
+    monkeypatch.setattr(executors, "execute", lambda config, *a: ran.append(config) or real(config))
+    rows = run_sweep({**TINY, "grid": {**TINY["grid"], "seed": [0, 1, 2]}}, tmp_path,
+                     extend=True)
     assert len(rows) == 12
     assert [c["seed"] for c in ran] == [2, 2, 2, 2]
 
@@ -211,8 +213,8 @@ def test_a_run_file_that_does_not_parse_is_run_again(tmp_path, monkeypatch):
     first = run_sweep(TINY, tmp_path)
     (tmp_path / "runs" / f"{first[1]['run_id']}.json").write_text('{"run_id": "trunc')
     ran = []
-    real = sweep.execute
-    monkeypatch.setattr(sweep, "execute", lambda config, *a: ran.append(config) or real(config))
+    real = executors.execute
+    monkeypatch.setattr(executors, "execute", lambda config, *a: ran.append(config) or real(config))
     assert numbers(run_sweep(TINY, tmp_path)) == numbers(first)
     assert len(ran) == 1
 

@@ -1,0 +1,135 @@
+"""The checks every layer uses on what it is given, with one message format.
+
+A refusal names the parameter, the value it got, the rule it breaks and, where there is a short
+list of them, the valid choices::
+
+    steps=0 is invalid: expected an integer >= 1
+    device='tpu' is invalid: expected one of 'cpu', 'cuda'
+
+Each check returns the value in its plain Python form (a numpy integer as an int, a numpy float
+as a float), so numpy scalars are accepted wherever Python numbers are.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["invalid", "check_int", "check_number", "check_choice", "check_output_file",
+           "check_output_dir", "SEED_MAX"]
+
+SEED_MAX = 2**63 - 1  # torch.manual_seed refuses larger seeds (and numpy's are unbounded)
+
+
+def invalid(name: str, value: Any, rule: str, choices: Iterable[Any] | None = None) -> str:
+    """The message of every refusal: parameter, value, rule, and the valid choices if given."""
+    text = f"{name}={value!r} is invalid: expected {rule}"
+    if choices is not None:
+        text += f"; valid choices: {', '.join(map(repr, choices))}"
+    return text
+
+
+def check_int(name: str, value: Any, minimum: int | None = None,
+              maximum: int | None = None) -> int:
+    """`value` as an int in [minimum, maximum] (either bound may be None); else ValueError.
+
+    bool is refused although it is an int in Python: `steps=True` is a mistake, not 1.
+    """
+    if minimum is not None and maximum is not None:
+        rule = f"an integer in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        rule = f"an integer >= {minimum}"
+    elif maximum is not None:
+        rule = f"an integer <= {maximum}"
+    else:
+        rule = "an integer"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(invalid(name, value, rule))
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(invalid(name, value, rule))
+    return int(value)
+
+
+def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False,
+                 allow_none: bool = False) -> float | None:
+    """`value` as a finite float in the range given (open ends where asked); else ValueError.
+
+    Accepts int, float and numpy numbers; refuses bool, strings, NaN, infinities, and integers
+    too large to be a float.
+    """
+    parts = []
+    if low is not None:
+        parts.append(f"> {low:g}" if low_open else f">= {low:g}")
+    if high is not None:
+        parts.append(f"< {high:g}" if high_open else f"<= {high:g}")
+    rule = "a finite number" + (f" {' and '.join(parts)}" if parts else "")
+    if allow_none:
+        rule = "None or " + rule
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, numbers.Integral,
+                                                         numbers.Real)):
+        raise ValueError(invalid(name, value, rule))
+    try:
+        number = float(value)
+    except (OverflowError, TypeError, ValueError):
+        raise ValueError(invalid(name, value, rule)) from None
+    if not math.isfinite(number):
+        raise ValueError(invalid(name, value, rule))
+    if low is not None and (number <= low if low_open else number < low):
+        raise ValueError(invalid(name, value, rule))
+    if high is not None and (number >= high if high_open else number > high):
+        raise ValueError(invalid(name, value, rule))
+    return number
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """`value` if it is one of `choices`; else ValueError listing them."""
+    choices = list(choices)
+    if not any(value == c and type(value) is type(c) for c in choices):
+        raise ValueError(invalid(name, value, "one of the valid choices", choices))
+    return value
+
+
+def _existing_ancestor(path: Path) -> Path:
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            return parent
+    return Path(".")
+
+
+def check_output_dir(name: str, path: str | os.PathLike) -> Path:
+    """`path` as a directory that is or can be made writable; else ValueError, before any work.
+
+    Refused: an existing file, a path under a file, a place this process may not write.
+    Nothing is created.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(invalid(name, str(path), "a directory, but it is a file"))
+    base = _existing_ancestor(path)
+    if not base.is_dir():
+        raise ValueError(invalid(name, str(path), f"a directory, but {str(base)!r} is a file"))
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise ValueError(invalid(name, str(path), f"a writable place, but {str(base)!r} "
+                                 "is not writable"))
+    return path
+
+
+def check_output_file(name: str, path: str | os.PathLike) -> Path:
+    """`path` as a file that can be written (replacing one that is there); else ValueError.
+
+    Refused: a directory, a path under a file, a place this process may not write.
+    Nothing is created.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(invalid(name, str(path), "a file, but it is a directory"))
+    check_output_dir(name, path.parent)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(invalid(name, str(path), "a writable file"))
+    return path
