@@ -200,7 +200,8 @@ def _run_stage(study: Study, variant: Variant, stage: str, rates: Sequence[float
     (out / "provenance.json").unlink(missing_ok=True)
     write_atomic(out / "spec.yaml", _spec_text(study, variant, stage, spec))
     start = time.perf_counter()
-    rows = run_sweep(spec, out, workers=workers, scheduler=scheduler)
+    # extend: a widened grid reuses the runs of the narrower one already in the directory.
+    rows = run_sweep(spec, out, workers=workers, scheduler=scheduler, extend=True)
     write_atomic(out / "provenance.json", json.dumps(
         provenance(study, variant, stage, rows, time.perf_counter() - start), indent=1) + "\n")
     return rows
@@ -284,10 +285,12 @@ def run_evidence(names: Sequence[str] | None = None, workers: int = 2,
     if scheduler is not None:
         pool: concurrent.futures.Executor = concurrent.futures.ThreadPoolExecutor(len(jobs))
     else:
-        from rnnopt.sweep import _process_context, _start_worker
+        from rnnopt import executors
 
+        # The sweep runner's pool processes (fork server, one torch thread, exit with parent).
         pool = concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=_process_context(start=True), initializer=_start_worker)
+            workers, mp_context=executors._process_context(start=True),
+            initializer=executors._start_worker)
     with pool:
         futures = [pool.submit(_pipeline, path, label, str(out_root), scheduler)
                    for path, label in jobs]

@@ -157,9 +157,11 @@ def _replay_prefix(stage: Path, run_id: str) -> None:
     got = again.loss[: len(want)]
     if same_cpu:
         assert got == want, f"{stage}/{run_id}: the first {steps} steps differ"
-    else:  # another instruction set changes the last bits of float32 arithmetic
-        assert got == pytest.approx(want, rel=1e-4), f"{stage}/{run_id}"
-    assert again.eval_metric[0] == pytest.approx(history["eval_metric"][0], rel=1e-5)
+    else:
+        # Another instruction set changes the last bits of float32 arithmetic, and a run at a
+        # high learning rate amplifies them within tens of steps: compare loosely.
+        assert got == pytest.approx(want, rel=1e-2), f"{stage}/{run_id}"
+    assert again.eval_loss[0] == pytest.approx(history["eval_loss"][0], rel=1e-5)
 
 
 def _made_here(stage: Path) -> bool:

@@ -6,9 +6,11 @@ the same status, step count and final numbers bit for bit, and the same loss at 
 A change to the code that changes results makes this fail: regenerate the data with
 ``python -m rnnopt.analysis sweeps`` (after deleting the stale directories).
 
-Bit-identity holds on the kind of CPU the data was made on (provenance.json's `cpu`). Another
-instruction set can change the last bits of float32 arithmetic, so elsewhere the final numbers
-must agree to 1e-4 (relative) and the status and step count exactly.
+Bit-identity holds on the kind of CPU the data was made on: provenance.json's `cpu` and
+`cpu_capability` (the vector instruction set torch dispatches to, e.g. AVX2 or AVX512). Another
+instruction set changes the last bits of float32 arithmetic, and over hundreds of steps a chaotic
+training run amplifies them, so elsewhere (or where the record does not say) the first steps'
+losses and the initial held-out numbers must agree to 1e-4 (relative) instead.
 """
 from __future__ import annotations
 
@@ -17,10 +19,12 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from rnnopt.analysis import SPECS_DIR, SWEEPS_DIR, cpu_model
 from rnnopt.sweep import execute, expand, load_results, load_run, load_spec
 
+PREFIX_STEPS = 5  # steps compared on another kind of CPU, before rounding differences grow
 SWEEPS = sorted(p.name for p in SWEEPS_DIR.glob("*") if (p / "results.csv").exists())
 
 
@@ -37,21 +41,26 @@ def sample(rows: list[dict]) -> list[dict]:
 @pytest.mark.parametrize("name", SWEEPS)
 def test_stored_runs_are_reproduced_exactly(name):
     out = SWEEPS_DIR / name
-    same_cpu = json.loads((out / "provenance.json").read_text())["cpu"] == cpu_model()
+    made = json.loads((out / "provenance.json").read_text())
+    same_cpu = (made["cpu"] == cpu_model()
+                and made.get("cpu_capability") == torch.backends.cpu.get_cpu_capability())
     for row in sample(load_results(out)):
         stored = load_run(out, row["run_id"])
         again = execute(stored["config"])
         assert again["run_id"] == row["run_id"]
+        if not same_cpu:
+            prefix = PREFIX_STEPS
+            assert again["history"]["loss"][:prefix] == pytest.approx(
+                stored["history"]["loss"][:prefix], rel=1e-4)
+            assert again["history"]["eval_metric"][0] == pytest.approx(
+                stored["history"]["eval_metric"][0], rel=1e-4)
+            continue
         assert (again["status"], again["steps_done"]) == (stored["status"], stored["steps_done"])
         for key in ("final_loss", "final_metric"):
-            if same_cpu:
-                assert again[key] == stored[key] or (math.isnan(again[key])
-                                                     and math.isnan(stored[key])), key
-            else:
-                assert again[key] == pytest.approx(stored[key], rel=1e-4, nan_ok=True), key
-        if same_cpu:
-            assert again["history"]["loss"] == stored["history"]["loss"]
-            assert again["history"]["eval_metric"] == stored["history"]["eval_metric"]
+            assert again[key] == stored[key] or (math.isnan(again[key])
+                                                 and math.isnan(stored[key])), key
+        assert again["history"]["loss"] == stored["history"]["loss"]
+        assert again["history"]["eval_metric"] == stored["history"]["eval_metric"]
 
 
 @pytest.mark.skipif(not SWEEPS, reason="no stored sweeps under data/sweeps")
