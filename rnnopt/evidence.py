@@ -181,15 +181,6 @@ def relative_errors(rows: Sequence[dict], baseline: float, higher_is_better: boo
     return errors
 
 
-def _margin_edge(grid: Sequence[float], best: float, margin: int) -> str | None:
-    position = sorted(grid).index(best)
-    if position < margin:
-        return "low"
-    if len(grid) - 1 - position < margin:
-        return "high"
-    return None
-
-
 def _run_stage(study: Study, variant: Variant, stage: str, rates: Sequence[float],
                seeds: Sequence[int], out: Path, workers: int, scheduler: str | None) -> list[dict]:
     spec = sweep_spec(study, variant, rates, seeds)
@@ -213,21 +204,17 @@ def run_variant(study: Study, label: str, out_root: str | Path = EVIDENCE_DIR,
     variant = study.variant(label)
     baseline, higher = _task_scale(study)
     root = Path(out_root) / study.name / variant.label
-    grid = sorted(variant.grid)
-    extensions = 0
-    while True:
+
+    def tuning_errors(grid: list[float]) -> dict[float, list[float]]:
         rows = _run_stage(study, variant, "tune", grid, study.tuning_seeds, root / "tune",
                           workers, scheduler)
-        errors = relative_errors(rows, baseline, higher)
-        tuned = protocol.tune({lr: list(errors[lr].values()) for lr in grid})
-        edge = tuned.edge or _margin_edge(grid, tuned.lr, study.margin)
-        if edge is None or extensions == protocol.MAX_EXTENSIONS:
-            break
-        grid = protocol.extend_grid(grid, edge)
-        extensions += 1
+        return {lr: list(seeds.values()) for lr, seeds in relative_errors(rows, baseline, higher).items()}
+
+    found = protocol.search(variant.grid, tuning_errors, margin=study.margin)
+    tuned, grid, edge, extensions = found.tuned, found.grid, found.edge, found.extensions
     rates = grid if study.evaluate == "grid" else [tuned.lr]
-    rows = _run_stage(study, variant, "eval", rates, study.evaluation_seeds, root / "eval",
-                      workers, scheduler)
+    _run_stage(study, variant, "eval", rates, study.evaluation_seeds, root / "eval",
+               workers, scheduler)
     record = {
         "study": study.name, "variant": variant.label, "optimizer": variant.optimizer,
         "train": variant.train, "grid": grid, "lr": tuned.lr, "edge": edge,

@@ -31,7 +31,7 @@ __all__ = [
     "relative_error", "final_relative_error", "success_step", "steps_to_success",
     "kaplan_meier", "kaplan_meier_median", "bootstrap_interval", "paired_interval",
     "probability_of_improvement", "expected_best", "lr_lattice", "lattice_index",
-    "Tuned", "tune", "extend_grid", "decade_penalty", "verdict", "state_bytes_per_parameter",
+    "Tuned", "tune", "extend_grid", "Search", "search", "decade_penalty", "verdict", "state_bytes_per_parameter",
     "median_step_time",
 ]
 
@@ -263,6 +263,37 @@ def extend_grid(grid: Sequence[float], edge: str, points: int = 2) -> list[float
     else:
         raise ValueError(f"edge={edge!r} is not an edge; valid: 'low', 'high'")
     return [lr_lattice(i) for i in indices]
+
+
+@dataclass(frozen=True)
+class Search:
+    """A finished learning-rate search: the tuning result on the final grid."""
+
+    tuned: Tuned
+    grid: list[float]
+    extensions: int
+    edge: str | None  # None when the chosen rate is interior with `margin` rates each side
+
+
+def search(grid: Sequence[float], errors_for: Callable[[list[float]], Mapping[float, Sequence[float]]],
+           margin: int = 1) -> Search:
+    """The protocol's search: run `grid` (errors_for(rates) -> {rate: errors on the tuning
+    seeds}), choose the best rate, and while it has fewer than `margin` rates on one side widen
+    the grid by two rates beyond that side and run again — at most MAX_EXTENSIONS times.
+    `errors_for` receives the whole grid each time, so a resumable runner reuses what it has."""
+    grid = sorted(float(lr) for lr in grid)
+    for lr in grid:
+        lattice_index(lr)  # refuses a rate off the lattice
+    extensions = 0
+    while True:
+        errors = errors_for(list(grid))
+        tuned = tune({lr: errors[lr] for lr in grid})
+        position = grid.index(tuned.lr)
+        edge = "low" if position < margin else "high" if len(grid) - 1 - position < margin else None
+        if edge is None or extensions == MAX_EXTENSIONS:
+            return Search(tuned, list(grid), extensions, edge)
+        grid = extend_grid(grid, edge)
+        extensions += 1
 
 
 def decade_penalty(errors: Mapping[float, Sequence[float]], best_lr: float) -> np.ndarray:

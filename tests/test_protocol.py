@@ -210,3 +210,29 @@ def test_the_success_criteria_are_the_registered_ones():
         code = protocol.SUCCESS[task]
         assert code.higher_is_better == ("at_least" in entry)
         assert code.threshold == entry.get("at_least", entry.get("at_most"))
+
+
+def test_the_search_widens_the_grid_until_the_best_rate_is_interior():
+    calls = []
+
+    def errors_for(grid):  # the error falls towards lr = 0.01, far below the first grid
+        calls.append(list(grid))
+        return {lr: [abs(protocol.lattice_index(lr) + 6) + 0.1] for lr in grid}
+
+    found = protocol.search([0.1, 0.215, 0.464], errors_for)
+    assert found.tuned.lr == 0.01 and found.edge is None
+    assert found.grid[0] < 0.01 < found.grid[-1] and found.extensions == 2
+    assert all(set(a) <= set(b) for a, b in zip(calls, calls[1:]))  # each grid holds the last
+
+
+def test_the_search_stops_widening_after_its_limit_and_reports_the_edge():
+    found = protocol.search([1.0, 2.15], lambda grid: {lr: [lr] for lr in grid})
+    assert found.edge == "low" and found.extensions == protocol.MAX_EXTENSIONS
+
+
+def test_a_margin_asks_for_that_many_rates_on_each_side_of_the_best():
+    found = protocol.search([0.1, 0.215, 0.464],
+                            lambda grid: {lr: [abs(protocol.lattice_index(lr) + 2)] for lr in grid},
+                            margin=3)
+    position = found.grid.index(0.215)
+    assert position >= 3 and len(found.grid) - 1 - position >= 3
