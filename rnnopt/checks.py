@@ -102,8 +102,19 @@ def _existing_ancestor(path: Path) -> Path:
     return Path(".")
 
 
+def _check_place(name: str, shown: Path, directory: Path) -> None:
+    """`directory` (where `shown` will be written) exists or can be made, and is writable."""
+    base = _existing_ancestor(directory)
+    if not base.is_dir():
+        raise ValueError(invalid(name, str(shown), f"a path in a directory, but {str(base)!r} "
+                                 "is a file"))
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise ValueError(invalid(name, str(shown), f"a writable place, but {str(base)!r} "
+                                 "is not writable"))
+
+
 def check_output_dir(name: str, path: str | os.PathLike) -> Path:
-    """`path` as a directory that is or can be made writable; else ValueError, before any work.
+    """`path` as a directory that is or can be made, writable; else ValueError, before any work.
 
     Refused: an existing file, a path under a file, a place this process may not write.
     Nothing is created.
@@ -111,12 +122,7 @@ def check_output_dir(name: str, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(invalid(name, str(path), "a directory, but it is a file"))
-    base = _existing_ancestor(path)
-    if not base.is_dir():
-        raise ValueError(invalid(name, str(path), f"a directory, but {str(base)!r} is a file"))
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise ValueError(invalid(name, str(path), f"a writable place, but {str(base)!r} "
-                                 "is not writable"))
+    _check_place(name, path, path)
     return path
 
 
@@ -129,7 +135,7 @@ def check_output_file(name: str, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.is_dir():
         raise ValueError(invalid(name, str(path), "a file, but it is a directory"))
-    check_output_dir(name, path.parent)
+    _check_place(name, path, path.parent)
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(invalid(name, str(path), "a writable file"))
     return path
