@@ -23,7 +23,6 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
 NONLINEARITIES = ("tanh", "relu")
 CORES = ("elman", "lstm", "gru")
@@ -80,8 +79,13 @@ class ElmanLayerFunction(torch.autograd.Function):
         return hidden, hidden[-1].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_hidden, grad_last):
+        # Grad mode is on in a backward pass only when it is asked to build a graph of itself
+        # (create_graph=True, double backward): this hand-written backward builds none.
+        if torch.is_grad_enabled():
+            raise TypeError("ElmanRNN does not support double backward (create_graph=True): "
+                            "its backward is hand-written and not itself differentiable; use "
+                            "torch.nn.RNN for higher-order gradients")
         inputs, h0, weight_ih, weight_hh, hidden = ctx.saved_tensors
         seq_len, batch, hidden_size = hidden.shape
         norms = ctx.grad_norms
@@ -112,14 +116,16 @@ class ElmanLayerFunction(torch.autograd.Function):
         grad_inputs = grad_h0 = grad_weight_ih = grad_weight_hh = grad_bias = None
         if ctx.needs_input_grad[0]:
             # ∂L/∂x_t = W_ihᵀ δ̃_t
-            grad_inputs = (flat_grad_pre @ weight_ih).view(seq_len, batch, -1)
+            # (sizes spelt out, not -1: with batch 0 a -1 would be ambiguous)
+            grad_inputs = (flat_grad_pre @ weight_ih).view(seq_len, batch, inputs.shape[2])
         if ctx.needs_input_grad[1]:
             # ∂L/∂h_{−1} = W_hhᵀ δ̃_0
             grad_h0 = grad_pre[0] @ weight_hh
         if ctx.needs_input_grad[2]:
             # ∂L/∂W_ih = Σ_t δ̃_t x_tᵀ, computed as (Σ_t x_t δ̃_tᵀ)ᵀ: (F × T·B)·(T·B × H) is the
             # order BLAS does fast when F is small (about 8× faster for F = 2 here)
-            grad_weight_ih = (inputs.reshape(seq_len * batch, -1).t() @ flat_grad_pre).t()
+            flat_inputs = inputs.reshape(seq_len * batch, inputs.shape[2])
+            grad_weight_ih = (flat_inputs.t() @ flat_grad_pre).t()
         if ctx.needs_input_grad[3]:
             # ∂L/∂W_hh = Σ_t δ̃_t h_{t−1}ᵀ: steps 1 … T−1 read h_0 … h_{T−2} from the outputs,
             # step 0 reads the initial state.
@@ -157,7 +163,10 @@ class ElmanRNN(nn.Module):
     ``forward(input, hx=None) -> (output, h_n)`` shapes, unbatched input included, so
     ``ElmanRNN(...).load_state_dict(rnn.state_dict())`` works and gives the same results. The
     gradients come from `ElmanLayerFunction`, one call per layer.
-    Options of ``nn.RNN`` it lacks (``dropout``, ``bidirectional``) raise ``ValueError``.
+    Options of ``nn.RNN`` it lacks (``dropout``, ``bidirectional``) raise ``ValueError``;
+    uses it does not support raise ``TypeError`` where ``nn.RNN`` accepts them: a
+    ``PackedSequence`` input, and double backward (``create_graph=True``), since its backward is
+    written by hand. An ``hx`` whose dtype is not the weights' is refused as the input is.
 
     Watching gradients vanish or explode: set ``track_hidden_grads=True`` (constructor or
     attribute). Each backward pass then records, for every layer l and step t,
@@ -263,6 +272,12 @@ class ElmanRNN(nn.Module):
         ``h_n`` (every layer's last state, shaped like ``hx``)."""
         layout = "(batch, seq_len, input_size)" if self.batch_first else \
             "(seq_len, batch, input_size)"
+        # nn.RNN also takes a PackedSequence; ElmanRNN refuses it (and anything not a tensor).
+        for name, value in (("input", input), ("hx", hx)):
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"ElmanRNN: {name} must be a Tensor, got a "
+                                f"{type(value).__name__} (PackedSequence is not supported: "
+                                "pad the sequences, or use torch.nn.RNN)")
         if input.dim() not in (2, 3):
             raise ValueError(f"ElmanRNN: expected input of shape {layout} or unbatched "
                              f"(seq_len, input_size), got shape {tuple(input.shape)}")
@@ -277,6 +292,9 @@ class ElmanRNN(nn.Module):
                              f"{tuple(input.shape)}), expected input_size={self.input_size}")
         if input.dtype != self.weight_ih_l0.dtype:
             raise ValueError(f"ElmanRNN: input dtype ({input.dtype}) does not match weight "
+                             f"dtype ({self.weight_ih_l0.dtype})")
+        if hx is not None and hx.dtype != self.weight_ih_l0.dtype:
+            raise ValueError(f"ElmanRNN: hx dtype ({hx.dtype}) does not match weight "
                              f"dtype ({self.weight_ih_l0.dtype})")
         if not batched:
             input = input.unsqueeze(0 if self.batch_first else 1)

@@ -475,7 +475,7 @@ def test_adam_steps_are_invariant_to_rescaling_the_gradients(exponent, seed):
     trajectories = []
     for scale in (1.0, 10.0**exponent):
         w = torch.zeros(4, dtype=torch.float64, requires_grad=True)
-        opt = Adam([w], lr=1e-2, eps=0.0)  # eps is the only scale Adam knows
+        opt = Adam([w], lr=1e-2, eps=1e-300)  # eps is the only scale Adam knows: ~none
         for g in grads:
             w.grad = torch.tensor(scale * g)
             opt.step()
@@ -487,7 +487,8 @@ def test_adam_steps_are_invariant_to_rescaling_the_gradients(exponent, seed):
 @given(alpha=st.floats(0.5, 0.999), exponent=st.floats(-3, 3))
 def test_rmsprop_first_step_is_lr_over_sqrt_one_minus_alpha(alpha, exponent):
     w = torch.tensor([0.0], dtype=torch.float64, requires_grad=True)
-    opt = RMSprop([w], lr=1e-2, alpha=alpha, eps=0.0)  # no bias correction: v_1 = (1-alpha) g^2
+    # No bias correction: v_1 = (1-alpha) g^2; eps negligible (it must be > 0).
+    opt = RMSprop([w], lr=1e-2, alpha=alpha, eps=1e-300)
     w.grad = torch.tensor([10.0**exponent], dtype=torch.float64)
     opt.step()
     assert -w.item() == pytest.approx(1e-2 / math.sqrt(1 - alpha), rel=1e-12)
