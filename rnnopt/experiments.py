@@ -1,0 +1,303 @@
+"""The registered experiments that are not sweeps of a recurrent task: small, exact problems
+(a convex least-squares fit, a surface with many minima, a ravine), the non-stationary digits,
+and the cost of a training step. Each follows the same protocol as the tier: every optimizer's
+learning rate is searched on the 1/3-decade lattice with the tuning seeds, and the chosen rate is
+measured on the evaluation seeds (rnnopt.protocol). Results go to data/evidence/<name>/results.json,
+written after every measurement, so an interrupted experiment resumes.
+
+    rnnopt-experiments convex-lsq surfaces ravine nonstationary    # python -m rnnopt.experiments
+    python -m rnnopt.experiments cost    # on an otherwise idle machine: it measures time
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import rnnopt
+from rnnopt import protocol
+from rnnopt.optim import make_optimizer
+from rnnopt.store import write_atomic
+from rnnopt.tasks import DigitsTask, make_task
+from rnnopt.train import build_model, train
+
+ROOT = Path(__file__).resolve().parent.parent
+EVIDENCE_DIR = ROOT / "data" / "evidence"
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
+
+# Starting grids on the lattice (widened by the search when the best sits on an edge).
+START = {"sgd": (0.01, 0.1), "momentum": (0.001, 0.01), "rmsprop": (0.001, 0.01),
+         "adam": (0.001, 0.01)}
+
+
+def _grid(low: float, high: float) -> list[float]:
+    return [protocol.lr_lattice(i) for i in range(protocol.lattice_index(low),
+                                                  protocol.lattice_index(high) + 1)]
+
+
+class Store:
+    """{variant: {lr: {seed: measurement}}} in one JSON file, rewritten after each measurement."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        self.data.setdefault("measurements", {})
+
+    def measure(self, variant: str, lr: float, seed: int,
+                compute: Callable[[], dict[str, float]]) -> dict[str, float]:
+        cell = self.data["measurements"].setdefault(variant, {}).setdefault(repr(lr), {})
+        if str(seed) not in cell:
+            cell[str(seed)] = compute()
+            self.save()
+        return cell[str(seed)]
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, json.dumps(self.data, indent=1, sort_keys=True) + "\n")
+
+
+def tune_and_evaluate(name: str, measure: Callable[[str, float, int], dict[str, float]],
+                      variants: Sequence[str], starts: dict[str, tuple[float, float]],
+                      score: str = "error", out_root: Path = EVIDENCE_DIR,
+                      tuning_seeds: Sequence[int] = protocol.TUNING_SEEDS,
+                      evaluation_seeds: Sequence[int] = protocol.EVALUATION_SEEDS) -> dict:
+    """Search each variant's rate on the tuning seeds by `score` (lower is better), then measure
+    the chosen rate on the evaluation seeds; store and return everything."""
+    store = Store(Path(out_root) / name / "results.json")
+    for variant in variants:
+        def errors_for(grid: list[float], variant: str = variant) -> dict[float, list[float]]:
+            return {lr: [store.measure(variant, lr, s, lambda: measure(variant, lr, s))[score]
+                         for s in tuning_seeds] for lr in grid}
+
+        found = protocol.search(_grid(*starts[variant]), errors_for)
+        for seed in evaluation_seeds:
+            store.measure(variant, found.tuned.lr, seed,
+                          lambda v=variant, s=seed: measure(v, found.tuned.lr, s))
+        store.data.setdefault("tuned", {})[variant] = {
+            "lr": found.tuned.lr, "grid": found.grid, "edge": found.edge,
+            "extensions": found.extensions,
+            "tuning_errors": {repr(k): v for k, v in found.tuned.errors.items()}}
+    store.data["protocol"] = {"tuning_seeds": list(tuning_seeds),
+                              "evaluation_seeds": list(evaluation_seeds), "score": score}
+    store.data["provenance"] = _provenance(name)
+    store.save()
+    return store.data
+
+
+def evaluation(data: dict, variant: str, key: str) -> list[float]:
+    """The measured `key` of `variant` at its chosen rate, seed by seed (evaluation seeds)."""
+    cell = data["measurements"][variant][repr(data["tuned"][variant]["lr"])]
+    return [cell[str(s)][key] for s in data["protocol"]["evaluation_seeds"]]
+
+
+def _provenance(name: str) -> dict[str, Any]:
+    from rnnopt.analysis import cpu_model
+
+    return {"experiment": name, "command": f"python -m rnnopt.experiments {name}",
+            "rnnopt": rnnopt.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "cpu": cpu_model(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": 1}
+
+
+def _finite_or(value: float, fallback: float) -> float:
+    return value if math.isfinite(value) else fallback
+
+
+# --- Exact problems, many starts at once ----------------------------------------------------
+
+def noisy_descent(f: Callable[[torch.Tensor], torch.Tensor], starts: np.ndarray, optimizer: str,
+                  lr: float, steps: int, noise: float, seed: int) -> np.ndarray:
+    """Paths (steps + 1, n, 2) of `optimizer` from n starts at once, each gradient plus Gaussian
+    noise of standard deviation `noise`. The objective is the sum over the points and every
+    optimizer acts entry by entry, so this is exactly n separate noisy runs."""
+    torch.set_num_threads(1)
+    points = torch.tensor(starts, dtype=torch.float64, requires_grad=True)
+    opt = make_optimizer(optimizer, [points], lr=lr)
+    kicks = torch.from_numpy(np.random.default_rng(seed).normal(0, noise, (steps, *starts.shape)))
+    path = [points.detach().numpy().copy()]
+    for step in range(steps):
+        opt.zero_grad()
+        f(points).sum().backward()
+        points.grad.add_(kicks[step])
+        opt.step()
+        path.append(points.detach().numpy().copy())
+    return np.array(path)
+
+
+def egg_crate(p: torch.Tensor) -> torch.Tensor:
+    """f(x, y) = (x² + y²)/10 − cos πx − cos πy + 2: the global minimum 0 at the origin and local
+    minima near every point whose coordinates are even integers, each a little higher."""
+    x, y = p[..., 0], p[..., 1]
+    return (x ** 2 + y ** 2) / 10 - torch.cos(math.pi * x) - torch.cos(math.pi * y) + 2
+
+
+def measure_surfaces(optimizer: str, lr: float, seed: int) -> dict[str, float]:
+    starts = np.random.default_rng(seed).uniform(-3, 3, size=(200, 2))
+    path = noisy_descent(egg_crate, starts, optimizer, lr, steps=300, noise=1.0, seed=seed + 1)
+    end = path[-1]
+    values = egg_crate(torch.from_numpy(end)).numpy()
+    in_global = np.all(np.abs(end) < 1.0, axis=1)
+    return {"error": _finite_or(float(np.mean(values)), 1e6),
+            "global_fraction": float(np.mean(in_global))}
+
+
+def ravine(p: torch.Tensor) -> torch.Tensor:
+    """f(x, y) = ½(x² + 100 y²): curvature 1 along x, 100 along y (κ = 100)."""
+    return 0.5 * (p[..., 0] ** 2 + 100 * p[..., 1] ** 2)
+
+
+def measure_ravine(optimizer: str, lr: float, seed: int) -> dict[str, float]:
+    angles = np.random.default_rng(seed).uniform(0, 2 * math.pi, size=10)
+    starts = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    path = noisy_descent(ravine, starts, optimizer, lr, steps=200, noise=0.1, seed=seed + 1)
+    steep = path[:, :, 1]
+    flips = np.mean(np.sign(steep[1:]) != np.sign(steep[:-1]))
+    values = ravine(torch.from_numpy(path[-1])).numpy()
+    return {"error": _finite_or(float(np.mean(values)), 1e6), "flip_fraction": float(flips)}
+
+
+def measure_convex(optimizer: str, lr: float, seed: int) -> dict[str, float]:
+    """Least squares ½‖Aw − b‖²/n, n = 1000 rows, 50 weights, condition number 10, minibatches
+    of 8 rows: the excess loss left after 500 steps, as a fraction of the initial excess."""
+    problem = np.random.default_rng(12345)  # one problem; the seed moves start and minibatches
+    n, d = 1000, 50
+    q, _ = np.linalg.qr(problem.normal(size=(d, d)))
+    a = problem.normal(size=(n, d)) @ np.diag(np.sqrt(np.linspace(1.0, 10.0, d))) @ q.T
+    a *= np.sqrt(n) / np.linalg.norm(a, axis=0).mean()  # columns of typical norm √n
+    b = a @ problem.normal(size=d) + 0.1 * problem.normal(size=n)
+    a_t, b_t = torch.from_numpy(a), torch.from_numpy(b)
+
+    def loss(w: torch.Tensor, rows: Any = slice(None)) -> torch.Tensor:
+        residual = a_t[rows] @ w - b_t[rows]
+        return 0.5 * (residual ** 2).mean()
+
+    best = loss(torch.from_numpy(np.linalg.lstsq(a, b, rcond=None)[0])).item()
+    rng = np.random.default_rng(seed)
+    w = torch.tensor(rng.normal(size=d), requires_grad=True)
+    start = loss(w).item()
+    opt = make_optimizer(optimizer, [w], lr=lr)
+    for _ in range(500):
+        opt.zero_grad()
+        loss(w, rng.integers(0, n, size=8)).backward()
+        opt.step()
+    with torch.no_grad():
+        fraction = (loss(w).item() - best) / (start - best)
+    fraction = _finite_or(fraction, 1e6)
+    return {"error": fraction, "excess_fraction": fraction}
+
+
+# --- Non-stationary digits ------------------------------------------------------------------
+
+class ShiftingDigits(DigitsTask):
+    """Digits whose labels change halfway: after `shift_after` training batches every label y
+    becomes (y + 1) mod 10, and the held-out labels with it (read through `shifted_eval`)."""
+
+    def __init__(self, shift_after: int, mode: str = "pixels", test_fraction: float = 0.25,
+                 split_seed: int = 0) -> None:
+        super().__init__(mode=mode, test_fraction=test_fraction, split_seed=split_seed)
+        self.shift_after, self.batches = shift_after, 0
+
+    def train_batch(self, batch_size: int, rng: np.random.Generator):  # noqa: ANN201
+        x, y = super().train_batch(batch_size, rng)
+        self.batches += 1
+        return x, (y + 1) % self.n_classes if self.batches > self.shift_after else y
+
+    def shifted_eval(self):  # noqa: ANN201
+        x, y = self.eval_batch()
+        return x, (y + 1) % self.n_classes
+
+
+def measure_nonstationary(optimizer: str, lr: float, seed: int) -> dict[str, float]:
+    steps = 3000
+    task = ShiftingDigits(shift_after=steps // 2, mode="pixels")
+    torch.manual_seed(seed)
+    torch.set_num_threads(1)
+    model = build_model(task, hidden_size=64, recurrent_init="orthogonal")
+    history = train(model, task, make_optimizer(optimizer, model.parameters(), lr=lr),
+                    steps=steps, batch_size=64, clip_grad_norm=protocol.CLIP_GRAD_NORM,
+                    eval_every=steps, seed=seed)
+    if history.diverged:
+        return {"error": 1.0}
+    x, y = task.shifted_eval()
+    with torch.no_grad():
+        accuracy = float(task.metric(model(x), y))
+    baseline = task.baseline()["metric"]
+    return {"error": protocol.relative_error(accuracy, baseline, higher_is_better=True)}
+
+
+# --- The cost of a step ---------------------------------------------------------------------
+
+def measure_cost(rounds: int = 10, steps: int = 20, warmup: int = 5) -> dict:
+    """Time per training step (batch, forward, backward, clipping, optimizer step) of the
+    text-lstm model for each optimizer, interleaved round by round; one torch thread."""
+    torch.set_num_threads(1)
+    task = make_task("text", seq_len=50)
+    rng = np.random.default_rng(0)
+    setups = {}
+    for name in OPTIMIZERS:
+        torch.manual_seed(0)
+        model = build_model(task, hidden_size=128, core="lstm")
+        setups[name] = (model, make_optimizer(name, model.parameters(), lr=1e-3))
+    times: dict[str, list[float]] = {name: [] for name in OPTIMIZERS}
+    for _ in range(rounds):
+        for name, (model, opt) in setups.items():
+            samples = []
+            for step in range(warmup + steps):
+                start = time.perf_counter()
+                x, y = task.train_batch(64, rng)
+                opt.zero_grad(set_to_none=True)
+                task.loss(model(x), y).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), protocol.CLIP_GRAD_NORM)
+                opt.step()
+                if step >= warmup:
+                    samples.append(time.perf_counter() - start)
+            times[name].append(float(np.median(samples)))
+    state = {name: protocol.state_bytes_per_parameter(name) for name in OPTIMIZERS}
+    data = {"seconds_per_step": times, "state_bytes_per_parameter": state,
+            "rounds": rounds, "steps": steps, "warmup": warmup,
+            "model": "text-lstm (LSTM 128, BPTT 50, batch 64)", "provenance": _provenance("cost")}
+    out = EVIDENCE_DIR / "cost" / "results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, json.dumps(data, indent=1) + "\n")
+    return data
+
+
+EXPERIMENTS: dict[str, Callable[[], Any]] = {
+    "convex-lsq": lambda: tune_and_evaluate(
+        "convex-lsq", lambda v, lr, s: measure_convex(v, lr, s), OPTIMIZERS, START),
+    "surfaces": lambda: tune_and_evaluate(
+        "surfaces", lambda v, lr, s: measure_surfaces(v, lr, s), OPTIMIZERS, START),
+    "ravine": lambda: tune_and_evaluate(
+        "ravine", lambda v, lr, s: measure_ravine(v, lr, s), OPTIMIZERS,
+        {"sgd": (0.001, 0.01), "momentum": (0.0001, 0.001), "rmsprop": (0.001, 0.01),
+         "adam": (0.001, 0.01)}),
+    "nonstationary": lambda: tune_and_evaluate(
+        "nonstationary", lambda v, lr, s: measure_nonstationary(v, lr, s), OPTIMIZERS,
+        {"sgd": (0.1, 1.0), "momentum": (0.01, 0.1), "rmsprop": (0.000464, 0.00464),
+         "adam": (0.001, 0.01)}),
+    "cost": measure_cost,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rnnopt.experiments",
+                                     description="Run (or resume) registered experiments.")
+    parser.add_argument("names", nargs="+", choices=sorted(EXPERIMENTS))
+    args = parser.parse_args(argv)
+    for name in args.names:
+        start = time.perf_counter()
+        EXPERIMENTS[name]()
+        print(f"{name}: done in {time.perf_counter() - start:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

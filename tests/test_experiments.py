@@ -1,0 +1,74 @@
+"""The registered experiments that are not sweeps: each measures what its registration says."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rnnopt import experiments, protocol
+
+
+def test_noisy_descent_without_noise_is_plain_gradient_descent():
+    path = experiments.noisy_descent(experiments.ravine, np.array([[1.0, 0.1]]), "sgd", lr=0.01,
+                                     steps=3, noise=0.0, seed=0)
+    # x shrinks by (1 − lr·1), y by (1 − lr·100) each step.
+    assert path[-1, 0] == pytest.approx([0.99 ** 3, 0.1 * 0.0 ** 3], abs=1e-12)
+
+
+def test_the_egg_crate_has_its_global_minimum_at_the_origin_and_local_ones_beside_it():
+    at = torch.tensor([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0]], dtype=torch.float64)
+    values = experiments.egg_crate(at).tolist()
+    assert values[0] == 0.0 and 0 < values[1] < values[2]
+
+
+def test_sgd_on_the_steep_coordinate_flips_sign_when_its_step_overshoots():
+    flips = experiments.measure_ravine("sgd", lr=0.019, seed=0)["flip_fraction"]  # 1 − 100·lr < 0
+    calm = experiments.measure_ravine("sgd", lr=0.001, seed=0)["flip_fraction"]
+    assert flips > 0.8 > 0.3 > calm
+
+
+def test_the_convex_problem_is_solved_by_a_good_rate_and_not_by_a_tiny_one():
+    assert experiments.measure_convex("sgd", 0.01, seed=0)["excess_fraction"] < 0.01
+    assert experiments.measure_convex("sgd", 1e-6, seed=0)["excess_fraction"] > 0.9
+
+
+def test_shifting_digits_relabels_training_and_held_out_data_after_the_shift():
+    task = experiments.ShiftingDigits(shift_after=1)
+    rng, again = np.random.default_rng(0), np.random.default_rng(0)
+    plain = experiments.DigitsTask(mode="pixels")
+    assert torch.equal(task.train_batch(8, rng)[1], plain.train_batch(8, again)[1])
+    assert torch.equal(task.train_batch(8, rng)[1], (plain.train_batch(8, again)[1] + 1) % 10)
+    assert torch.equal(task.shifted_eval()[1], (plain.eval_batch()[1] + 1) % 10)
+
+
+def test_an_experiment_tunes_then_evaluates_and_resumes_from_its_file(tmp_path):
+    calls = []
+
+    def measure(variant, lr, seed):
+        calls.append((variant, lr, seed))
+        return {"error": abs(math.log10(lr) + 2) + seed * 1e-3}  # best at lr = 0.01
+
+    run = dict(variants=["sgd"], starts={"sgd": (0.1, 1.0)}, out_root=tmp_path,
+               tuning_seeds=(0, 1), evaluation_seeds=(100, 101, 102))
+    data = experiments.tune_and_evaluate("toy", measure, **run)
+    assert data["tuned"]["sgd"]["lr"] == 0.01 and data["tuned"]["sgd"]["edge"] is None
+    assert len(experiments.evaluation(data, "sgd", "error")) == 3
+    count = len(calls)
+    again = experiments.tune_and_evaluate("toy", measure, **run)
+    assert len(calls) == count  # every measurement came from the file
+    assert again["measurements"] == json.loads((tmp_path / "toy" / "results.json").read_text())[
+        "measurements"]
+
+
+def test_the_stored_experiments_were_tuned_by_the_protocol():
+    for path in sorted(experiments.EVIDENCE_DIR.glob("*/results.json")):
+        data = json.loads(path.read_text())
+        if "tuned" not in data or "provenance" not in data:
+            continue  # the cost measurement has no learning rate; an unfinished one no verdict
+        assert data["protocol"]["evaluation_seeds"] == list(protocol.EVALUATION_SEEDS)
+        for variant, tuned in data["tuned"].items():
+            assert tuned["edge"] is None or tuned["extensions"] == protocol.MAX_EXTENSIONS
+            assert len(experiments.evaluation(data, variant, "error")) >= 10, (path, variant)
