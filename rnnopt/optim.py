@@ -20,10 +20,15 @@ parameters and state agree with torch's to 1e-10 in float64 for every option com
 practice they agree bit for bit: the updates use the same tensor operations in the same order).
 
 Where they deliberately differ from torch: every hyperparameter is validated (torch accepts
-``lr=nan``), sparse gradients and complex parameters are refused (torch's SGD takes sparse
-gradients; its others view complex numbers as pairs of reals), and there are no
-``foreach``/``fused``/``capturable``/``differentiable`` switches: there is one implementation,
-the one you can read.
+``lr=nan``), against its real range where that is narrower than torch's ">= 0" (``momentum``,
+``dampening`` and ``alpha`` in [0, 1], ``eps`` > 0), and only as a Python or numpy number
+(a Fraction, an array or a tensor is refused); a parameter group without ``params``, with a key
+that is no hyperparameter, or with a parameter twice is refused (torch keeps the key, or warns);
+groups loaded by ``load_state_dict`` are validated like new ones; sparse gradients and complex
+parameters are refused (torch's SGD takes sparse gradients; its others view complex numbers as
+pairs of reals), and there are no ``foreach``/``fused``/``capturable``/``differentiable``
+switches: there is one implementation, the one you can read (a torch state_dict's switches are
+dropped on loading).
 """
 from __future__ import annotations
 
