@@ -16,6 +16,7 @@ import functools
 import inspect
 import math
 import numbers
+import os
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,28 @@ def _check_fraction(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
         raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
     return float(value)
+
+
+def _memory_bytes() -> int:
+    """This machine's physical memory (8 GiB where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 8 * 2**30
+
+
+def _check_held_out(task: Task, steps: int, bytes_per_step: int) -> None:
+    """Refuse, when the task is made, a held-out set larger than a quarter of the memory: it is
+    built at the first evaluation, after a sweep has started writing, and would end it there
+    (or the whole machine, through the out-of-memory killer). `steps` time steps per sequence."""
+    need = task.eval_size * steps * bytes_per_step
+    limit = _memory_bytes() // 4
+    if need > limit:
+        raise ValueError(
+            f"eval_size={task.eval_size} with seq_len={task.config()['seq_len']} is invalid for "
+            f"task {task.name!r}: its held-out set would take {need / 2**30:.3g} GiB, more than "
+            f"a quarter of this machine's memory ({limit / 2**30:.3g} GiB); expected at most "
+            f"{limit // bytes_per_step} time steps in all (eval_size x {steps} now)")
 
 
 def _check_rng(rng: Any) -> np.random.Generator:
@@ -128,6 +151,8 @@ class AddingTask(Task):
         self.seq_len = _check_int("seq_len", seq_len, 2)
         self.eval_size = _check_int("eval_size", eval_size, 1)
         self.eval_seed = _check_int("eval_seed", eval_seed, 0)
+        # float32 values and markers, float64 values and int64 positions while sampling
+        _check_held_out(self, self.seq_len, 24)
 
     def _sample(self, n: int, rng: np.random.Generator) -> Batch:
         T, rows = self.seq_len, np.arange(n)
@@ -208,6 +233,8 @@ class CopyTask(Task):
         self.input_size = self.n_categories + 2
         self.output_size = self.n_categories + 1
         self.seq_len = self.delay + 2 * self.n_symbols  # time steps, unlike the argument
+        # one-hot float32 inputs, int64 codes and targets
+        _check_held_out(self, self.seq_len, 4 * self.input_size + 16)
 
     def _sample(self, n: int, rng: np.random.Generator) -> Batch:
         k = self.n_symbols
