@@ -286,6 +286,110 @@ def run_evidence(names: Sequence[str] | None = None, workers: int = 2,
             print(f"{study}/{label}: done in {seconds:.0f} s", flush=True)
 
 
+# --- What the tier costs --------------------------------------------------------------------
+
+def expected_runs(study: Study, grid_sizes: dict[str, int] | None = None) -> int:
+    """Runs the study takes with each variant's grid at its current size (its starting grid
+    if it has not run): grid × tuning seeds, plus the evaluated rates × evaluation seeds."""
+    total = 0
+    for variant in study.variants:
+        size = (grid_sizes or {}).get(variant.label, len(variant.grid))
+        evaluated = size if study.evaluate == "grid" else 1
+        total += size * len(study.tuning_seeds) + evaluated * len(study.evaluation_seeds)
+    return total
+
+
+def seconds_per_step(study: Study, steps: int = 30) -> float:
+    """The median time of a training step of the study's model, measured now (one thread)."""
+    from rnnopt.train import run
+
+    history = run(task=study.task, model=study.model,
+                  optimizer={**study.variants[0].optimizer, "lr": study.variants[0].grid[0]},
+                  train_options={**study.train, "steps": steps, "log_every": 1,
+                                 "eval_every": None}, seed=0, threads=1)
+    return float(np.median(history.step_time[5:]))
+
+
+def cost_table(studies_dir: str | Path = STUDIES_DIR, out_root: str | Path = EVIDENCE_DIR,
+               measure: bool = True) -> tuple[list[list[Any]], float, float]:
+    """Per study: runs stored and expected, CPU-hours spent and the projected total.
+
+    A study with stored runs is projected from their median wall time; one not started from
+    `seconds_per_step` × steps (evaluations and a loaded machine add to that)."""
+    rows, spent_total, projected_total = [], 0.0, 0.0
+    for name in study_names(studies_dir):
+        study = load_study(Path(studies_dir) / f"{name}.yaml")
+        walls, sizes, finished = [], {}, 0
+        for variant in study.variants:
+            root = Path(out_root) / name / variant.label
+            for stage in ("tune", "eval"):
+                if (root / stage / "results.csv").exists():
+                    walls += [r["wall_time"] for r in load_results(root / stage)]
+            if (root / "tuned.json").exists():
+                sizes[variant.label] = len(json.loads((root / "tuned.json").read_text())["grid"])
+                finished += 1
+        expected = max(expected_runs(study, sizes), len(walls))
+        if walls:
+            per_run = float(np.median(walls))
+        elif measure:
+            per_run = seconds_per_step(study) * study.train["steps"]
+        else:
+            per_run = math.nan
+        spent = sum(walls)
+        projected = spent + per_run * (expected - len(walls))
+        spent_total, projected_total = spent_total + spent, projected_total + projected
+        rows.append([name, f"{finished}/{len(study.variants)}", f"{len(walls)}/{expected}",
+                     f"{per_run:.0f}", f"{spent / 3600:.2f}", f"{projected / 3600:.1f}"])
+    return rows, spent_total / 3600, projected_total / 3600
+
+
+def write_report(path: str | Path = EVIDENCE_DIR / "README.md") -> None:
+    """data/evidence/README.md: the layout, the commands, and the cost table (computed)."""
+    from rnnopt.plots import markdown_table
+
+    rows, spent, projected = cost_table()
+    table = markdown_table(["study", "variants done", "runs stored/expected", "s per run",
+                            "CPU-hours spent", "CPU-hours projected"], rows)
+    text = f"""# data/evidence/ — the evidence tier
+
+Written by `python -m rnnopt.evidence --report`; do not edit by hand.
+
+Each study of `data/specs/evidence/<study>.yaml` has one directory per variant (an optimizer, or
+an optimizer with the hyperparameter or batch size a claim is about):
+
+- `<study>/<variant>/tune/`: the learning-rate grid on the tuning seeds {list(protocol.TUNING_SEEDS)};
+- `<study>/<variant>/eval/`: the chosen rate (or, for `evaluate: grid`, every rate) on the
+  evaluation seeds {protocol.EVALUATION_SEEDS[0]}–{protocol.EVALUATION_SEEDS[-1]};
+- `<study>/<variant>/tuned.json`: the final grid, the chosen rate, whether it is interior.
+
+Each stage is an ordinary sweep directory (spec.yaml, runs/, results.csv, provenance.json), so
+`rnnopt sweep <stage>/spec.yaml --out <stage>` reruns or completes one by hand. The experiments
+that are not sweeps (`convex-lsq`, `surfaces`, `ravine`, `nonstationary`, `cost`) keep every
+measurement in `<name>/results.json` (`python -m rnnopt.experiments NAME`). The protocol is
+`rnnopt/protocol.py`; what each study decides is `data/registration.yaml`.
+
+## Regenerate, resume, scale out
+
+```bash
+make evidence                                      # every study, 2 local workers; resumes
+python -m rnnopt.evidence digits-elman             # one study
+python -m rnnopt.evidence --scheduler tcp://host:8786   # on a Dask cluster
+```
+
+## Cost
+
+CPU-hours of training (one torch thread per run) on a 2-core machine; "projected" adds, for
+the runs still to do, the study's median run time so far (or, for a study not started, a
+step's time measured now × its steps). The budget is 24 CPU-hours, about 12 hours of wall time
+with 2 workers.
+
+{table}
+
+Spent so far: {spent:.1f} CPU-hours; projected for the whole tier: {projected:.1f} CPU-hours.
+"""
+    write_atomic(Path(path), text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
@@ -296,7 +400,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="variants run at once, one process each (default: 2)")
     parser.add_argument("--scheduler", default=None,
                         help="a Dask scheduler address (tcp://host:port) to run on instead")
+    parser.add_argument("--report", action="store_true",
+                        help="only rewrite data/evidence/README.md (layout and cost table)")
     args = parser.parse_args(argv)
+    if args.report:
+        write_report()
+        return 0
     if args.workers < 1:
         parser.error(f"--workers={args.workers} is invalid: expected an integer >= 1")
     try:
