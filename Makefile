@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: venv test unit nbval book chapters html bench lint lock clean screenshot sweeps
+.PHONY: venv test unit nbval book chapters html bench lint lock clean screenshot sweeps evidence
 
 venv: $(STAMP)
 
@@ -73,6 +73,16 @@ clean:
 # finished runs are skipped), then re-executes the chapters that load them.
 sweeps: $(STAMP)
 	$(PY) -m rnnopt.analysis sweeps --workers 2
+	$(PY) -m rnnopt.book
+
+# The evidence tier (data/evidence/, from data/specs/evidence/ and data/registration.yaml): every
+# study tuned and evaluated by rnnopt.protocol, then the experiments that are not sweeps (the step
+# cost last, when nothing else runs), then the cost report. Resumable: finished runs are skipped.
+# About 24 CPU-hours from nothing (12 hours with 2 workers); SCHEDULER=tcp://host:8786 for Dask.
+evidence: $(STAMP)
+	$(PY) -m rnnopt.evidence --workers 2 $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+	$(PY) -m rnnopt.experiments convex-lsq surfaces ravine nonstationary cost
+	$(PY) -m rnnopt.evidence --report
 	$(PY) -m rnnopt.book
 
 # The README's picture of one algorithm chapter, as headless Chromium renders it.
