@@ -28,7 +28,9 @@ from typing import Any
 
 import yaml
 
-from rnnopt.sweep import write_atomic
+from rnnopt.checks import check_output_dir
+from rnnopt.specs import load_yaml
+from rnnopt.store import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
@@ -50,11 +52,42 @@ class Chapter:
     data: tuple[Path, ...] = ()  # stored results the chapter loads (data/sweeps/*/results.csv)
 
     def parameter_values(self, parameter_set: str = "default") -> dict[str, Any]:
+        """The parameters papermill injects, after checking the file against the template.
+
+        Refused (ValueError naming the file), before any kernel starts: a file that is not
+        YAML or repeats a key, top-level keys other than `default` and `full` (a misspelt
+        `default:` would otherwise run the template's own defaults, those of another chapter),
+        and parameters the template's `parameters` cell does not define.
+        """
         if parameter_set not in PARAMETER_SETS:
             raise ValueError(
                 f"parameter_set={parameter_set!r} is unknown; valid: {list(PARAMETER_SETS)}"
             )
-        sets = yaml.safe_load(self.parameters.read_text()) or {}
+        where = str(self.parameters.relative_to(ROOT) if self.parameters.is_relative_to(ROOT)
+                    else self.parameters)
+        try:
+            sets = load_yaml(self.parameters.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise ValueError(f"{where} is not valid YAML: {err}") from None
+        sets = {} if sets is None else sets
+        if not isinstance(sets, dict):
+            raise ValueError(f"{where} must be a mapping with keys {', '.join(PARAMETER_SETS)}")
+        unknown = [k for k in sets if k not in PARAMETER_SETS]
+        if unknown:
+            raise ValueError(f"{where} has unknown top-level key(s) "
+                             f"{', '.join(map(repr, unknown))}; valid: "
+                             f"{', '.join(PARAMETER_SETS)}")
+        for key in PARAMETER_SETS:
+            if not isinstance(sets.get(key) or {}, dict):
+                raise ValueError(f"{where}: {key} must be a mapping of parameter: value, "
+                                 f"got {sets[key]!r}")
+        defined = template_parameters(self.template)
+        for key in PARAMETER_SETS:
+            wrong = [k for k in sets.get(key) or {} if k not in defined]
+            if wrong:
+                raise ValueError(f"{where}: {key} sets {', '.join(map(repr, wrong))}, which "
+                                 f"{self.template.name}'s parameters cell does not define; "
+                                 f"valid: {', '.join(defined)}")
         values = dict(sets.get("default") or {})
         if parameter_set == "full":
             values.update(sets.get("full") or {})
@@ -71,6 +104,25 @@ class Chapter:
             digest.update(path.relative_to(ROOT).as_posix().encode())
             digest.update(path.read_bytes())
         return digest.hexdigest()[:16]
+
+
+def template_parameters(template: Path) -> list[str]:
+    """The names the template's `parameters` cell assigns (what papermill may override)."""
+    import ast
+
+    cells = json.loads(template.read_text(encoding="utf-8"))["cells"]
+    names: list[str] = []
+    for cell in cells:
+        if cell["cell_type"] == "code" and "parameters" in cell["metadata"].get("tags", []):
+            source = "".join(cell["source"])
+            for node in ast.parse(source).body:
+                targets = node.targets if isinstance(node, ast.Assign) else (
+                    [node.target] if isinstance(node, ast.AnnAssign) else [])
+                for target in targets:
+                    for leaf in ast.walk(target):
+                        if isinstance(leaf, ast.Name):
+                            names.append(leaf.id)
+    return list(dict.fromkeys(names))
 
 
 def load_chapters(manifest: Path = CHAPTERS / "book.yaml") -> list[Chapter]:
@@ -166,6 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown chapter(s) {unknown}; valid: {names}")
     selected = [c for c in chapters if not args.chapters or c.name in args.chapters]
+    try:  # before any chapter runs: its outputs, or its parameters, would be wasted work
+        if args.out is not None:
+            check_output_dir("--out", args.out)
+        if not args.list:
+            for chapter in selected:
+                if chapter.parameters.exists() and chapter.template.exists():
+                    chapter.parameter_values(args.parameter_set)
+    except ValueError as err:
+        parser.error(str(err))
     in_place = args.out is None and args.parameter_set == "default"
     total = time.perf_counter()
     for chapter in selected:
