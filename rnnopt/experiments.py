@@ -235,7 +235,7 @@ def measure_nonstationary(optimizer: str, lr: float, seed: int) -> dict[str, flo
 
 # --- The cost of a step ---------------------------------------------------------------------
 
-def measure_cost(rounds: int = 10, steps: int = 20, warmup: int = 5) -> dict:
+def measure_cost(rounds: int = 20, steps: int = 20, warmup: int = 5) -> dict:
     """Time per training step (batch, forward, backward, clipping, optimizer step) of the
     text-lstm model for each optimizer, interleaved round by round; one torch thread."""
     torch.set_num_threads(1)
@@ -247,7 +247,7 @@ def measure_cost(rounds: int = 10, steps: int = 20, warmup: int = 5) -> dict:
         model = build_model(task, hidden_size=128, core="lstm")
         setups[name] = (model, make_optimizer(name, model.parameters(), lr=1e-3))
     times: dict[str, list[float]] = {name: [] for name in OPTIMIZERS}
-    for _ in range(rounds):
+    for round_ in range(rounds + 1):  # round 0 warms every model up once and is not kept
         for name, (model, opt) in setups.items():
             samples = []
             for step in range(warmup + steps):
@@ -259,7 +259,8 @@ def measure_cost(rounds: int = 10, steps: int = 20, warmup: int = 5) -> dict:
                 opt.step()
                 if step >= warmup:
                     samples.append(time.perf_counter() - start)
-            times[name].append(float(np.median(samples)))
+            if round_ > 0:
+                times[name].append(float(np.median(samples)))
     state = {name: protocol.state_bytes_per_parameter(name) for name in OPTIMIZERS}
     data = {"seconds_per_step": times, "state_bytes_per_parameter": state,
             "rounds": rounds, "steps": steps, "warmup": warmup,

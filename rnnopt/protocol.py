@@ -30,7 +30,7 @@ __all__ = [
     "CLIP_GRAD_NORM", "TUNING_SEEDS", "EVALUATION_SEEDS", "SUCCESS", "Criterion",
     "relative_error", "final_relative_error", "success_step", "steps_to_success",
     "kaplan_meier", "kaplan_meier_median", "bootstrap_interval", "paired_interval",
-    "probability_of_improvement", "expected_best", "lr_lattice", "lattice_index",
+    "probability_of_improvement", "hierarchical_interval", "expected_best", "lr_lattice", "lattice_index",
     "Tuned", "tune", "extend_grid", "Search", "search", "decade_penalty", "verdict", "state_bytes_per_parameter",
     "median_step_time",
 ]
@@ -195,6 +195,31 @@ def paired_interval(a: Sequence[float], b: Sequence[float],
     _check_sample("b", y)
     index = _resample_indices(x.size, seed)
     return _percentiles(statistic(x[index], y[index]))
+
+
+def hierarchical_interval(studies: Sequence[Mapping[str, Sequence[float]]],
+                          statistic: Callable[[list[dict[str, np.ndarray]]], np.ndarray],
+                          *, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of a figure computed across studies ("tier" figures).
+
+    Each study maps optimizer -> errors seed by seed. In every resample each study's seeds are
+    drawn afresh — the same draw for all its optimizers, which share their seeds — and
+    `statistic` receives, per study, {optimizer: (resamples, seeds) array}, returning one value
+    per resample (e.g. the geometric mean over studies of a ratio of means).
+    """
+    if not studies:
+        raise ValueError("hierarchical_interval needs at least one study")
+    rng = np.random.default_rng(seed)
+    drawn = []
+    for study in studies:
+        arrays = {k: np.asarray(v, dtype=float) for k, v in study.items()}
+        sizes = {a.size for a in arrays.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"the optimizers of a study must share their seeds, got sizes {sizes}")
+        n = sizes.pop()
+        index = rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
+        drawn.append({k: a[index] for k, a in arrays.items()})
+    return _percentiles(statistic(drawn))
 
 
 def probability_of_improvement(a: Sequence[float], b: Sequence[float]) -> float:

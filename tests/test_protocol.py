@@ -236,3 +236,21 @@ def test_a_margin_asks_for_that_many_rates_on_each_side_of_the_best():
                             margin=3)
     position = found.grid.index(0.215)
     assert position >= 3 and len(found.grid) - 1 - position >= 3
+
+
+def test_a_tier_interval_resamples_each_studys_seeds_together_for_its_optimizers():
+    rng = np.random.default_rng(1)
+    shared = rng.normal(0, 1, size=(3, 10))  # each study's seed luck, shared by its optimizers
+    studies = [{"sgd": 2.0 + s, "adam": 1.0 + s} for s in shared + 5]
+
+    def gm_ratio(drawn):
+        return np.exp(np.mean([np.log(d["sgd"].mean(-1) / d["adam"].mean(-1)) for d in drawn], 0))
+
+    low, high = protocol.hierarchical_interval(studies, gm_ratio)
+    point = gm_ratio([{k: v[None] for k, v in s.items()} for s in studies])[0]
+    assert low <= point <= high and high - low < 0.2
+
+
+def test_a_tier_interval_refuses_optimizers_that_do_not_share_seeds():
+    with pytest.raises(ValueError, match="share their seeds"):
+        protocol.hierarchical_interval([{"sgd": [1.0, 2.0], "adam": [1.0]}], lambda d: d)

@@ -1,0 +1,307 @@
+"""The registered claims measured: each empirical claim's deciding figure, its 95 % interval and
+its verdict, computed from the stored evidence (data/evidence/) by the rules of
+data/registration.yaml. One function per figure, beside nothing else: the quantities come from
+rnnopt.protocol, the thresholds from the registration, the numbers from the stored runs.
+
+    rows = ledger()            # one row per registered claim, in the columns of COLUMNS
+    figure("adam-faster")      # Figure(estimate, low, high, seeds, source)
+
+A claim whose evidence is not all stored yet is reported as `pending`, with what is missing.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from rnnopt import protocol
+from rnnopt.evidence import EVIDENCE_DIR, STUDIES_DIR, load_study, relative_errors
+from rnnopt.store import load_history, load_results
+from rnnopt.tasks import make_task
+
+ROOT = Path(__file__).resolve().parent.parent
+REGISTRATION = ROOT / "data" / "registration.yaml"
+COLUMNS = ("id", "claim", "algorithm", "kind", "experiment", "figure", "estimate", "ci_low",
+           "ci_high", "seeds", "direction", "support_threshold", "refute_threshold", "verdict",
+           "source")
+FOUR = ("sgd", "momentum", "rmsprop", "adam")
+
+
+class Pending(Exception):
+    """The evidence a figure needs is not (all) stored yet."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    estimate: float
+    low: float
+    high: float
+    seeds: int
+    source: str  # the stored files it was computed from
+
+
+# --- Reading the stored evidence ------------------------------------------------------------
+
+@cache
+def registration() -> dict[str, Any]:
+    return yaml.safe_load(REGISTRATION.read_text(encoding="utf-8"))
+
+
+def _tuned(study: str, variant: str) -> dict[str, Any]:
+    path = EVIDENCE_DIR / study / variant / "tuned.json"
+    if not path.exists():
+        raise Pending(f"{study}/{variant} is not finished")
+    return json.loads(path.read_text())
+
+
+@cache
+def _scale(study: str) -> tuple[float, bool]:
+    options = dict(load_study(STUDIES_DIR / f"{study}.yaml").task)
+    task = make_task(options.pop("name"), **options)
+    return task.baseline()["metric"], task.higher_is_better
+
+
+def eval_errors(study: str, variant: str, lr: float | None = None) -> np.ndarray:
+    """Relative errors on the evaluation seeds (in seed order) at `lr` (default: the chosen)."""
+    tuned = _tuned(study, variant)
+    lr = tuned["lr"] if lr is None else lr
+    errors = relative_errors(load_results(EVIDENCE_DIR / study / variant / "eval"), *_scale(study))
+    by_seed = errors.get(lr, {})
+    missing = [s for s in tuned["evaluation_seeds"] if s not in by_seed]
+    if missing:
+        raise Pending(f"{study}/{variant} lacks evaluation seeds {missing} at lr={lr}")
+    return np.array([by_seed[s] for s in tuned["evaluation_seeds"]])
+
+
+def eval_successes(study: str, variant: str) -> np.ndarray:
+    """Whether each evaluation run (chosen rate, seed order) met its task's success criterion."""
+    tuned = _tuned(study, variant)
+    stage = EVIDENCE_DIR / study / variant / "eval"
+    criterion = protocol.SUCCESS[load_study(STUDIES_DIR / f"{study}.yaml").task["name"]]
+    rows = {r["seed"]: r for r in load_results(stage) if r["lr"] == tuned["lr"]}
+    return np.array([protocol.success_step(load_history(stage, rows[s]["run_id"]), criterion)
+                     is not None for s in tuned["evaluation_seeds"]])
+
+
+def _experiment(name: str) -> dict[str, Any]:
+    path = EVIDENCE_DIR / name / "results.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    if "provenance" not in data:
+        raise Pending(f"experiment {name} is not finished")
+    return data
+
+
+def experiment_values(name: str, variant: str, key: str) -> np.ndarray:
+    data = _experiment(name)
+    cell = data["measurements"][variant][repr(data["tuned"][variant]["lr"])]
+    return np.array([cell[str(s)][key] for s in data["protocol"]["evaluation_seeds"]])
+
+
+def _source(*paths: str) -> str:
+    return "; ".join(f"data/evidence/{p}" for p in paths)
+
+
+# --- Figures --------------------------------------------------------------------------------
+
+def _mean(values: np.ndarray, source: str) -> Figure:
+    low, high = protocol.bootstrap_interval(values)
+    return Figure(float(np.mean(values)), low, high, values.size, source)
+
+
+def _paired(a: np.ndarray, b: np.ndarray, statistic: Callable, source: str) -> Figure:
+    low, high = protocol.paired_interval(a, b, statistic)
+    return Figure(float(statistic(a[None], b[None])[0]), low, high, a.size, source)
+
+
+def _digits_penalty(variant: str) -> np.ndarray:
+    tuned = _tuned("digits-elman", variant)
+    errors = {lr: eval_errors("digits-elman", variant, lr) for lr in tuned["evaluated_rates"]}
+    return protocol.decade_penalty(errors, tuned["lr"])
+
+
+def decade_penalty_of(variant: str) -> Figure:
+    return _mean(_digits_penalty(variant), _source(f"digits-elman/{variant}/eval"))
+
+
+def less_tuning() -> Figure:
+    return _paired(_digits_penalty("adam"), _digits_penalty("sgd"), protocol.ratio_of_means,
+                   _source("digits-elman/adam/eval", "digits-elman/sgd/eval"))
+
+
+def batch_noise() -> Figure:
+    return _paired(eval_errors("sgd-batch", "batch-16"), eval_errors("sgd-batch", "batch-256"),
+                   protocol.ratio_of_means, _source("sgd-batch/batch-16/eval",
+                                                    "sgd-batch/batch-256/eval"))
+
+
+def convex() -> Figure:
+    return _mean(experiment_values("convex-lsq", "sgd", "excess_fraction"),
+                 _source("convex-lsq/results.json"))
+
+
+def stuck_fraction() -> Figure:
+    return _mean(1.0 - experiment_values("surfaces", "sgd", "global_fraction"),
+                 _source("surfaces/results.json"))
+
+
+def escape_gain() -> Figure:
+    return _paired(experiment_values("surfaces", "momentum", "global_fraction"),
+                   experiment_values("surfaces", "sgd", "global_fraction"),
+                   protocol.difference_of_means, _source("surfaces/results.json"))
+
+
+def damping() -> Figure:
+    return _paired(experiment_values("ravine", "sgd", "flip_fraction"),
+                   experiment_values("ravine", "momentum", "flip_fraction"),
+                   protocol.difference_of_means, _source("ravine/results.json"))
+
+
+def beta_spread() -> Figure:
+    betas = ("beta-0.5", "beta-0.9", "beta-0.99")
+    study = {b: eval_errors("momentum-beta", b) for b in betas}
+
+    def spread(drawn: list[dict[str, np.ndarray]]) -> np.ndarray:
+        means = np.stack([drawn[0][b].mean(axis=-1) for b in betas])
+        return means.max(axis=0) / means.min(axis=0)
+
+    low, high = protocol.hierarchical_interval([study], spread)
+    estimate = float(spread([{b: v[None] for b, v in study.items()}])[0])
+    return Figure(estimate, low, high, len(study[betas[0]]),
+                  _source(*(f"momentum-beta/{b}/eval" for b in betas)))
+
+
+def nonstationary() -> Figure:
+    return _paired(experiment_values("nonstationary", "rmsprop", "error"),
+                   experiment_values("nonstationary", "sgd", "error"),
+                   protocol.ratio_of_means, _source("nonstationary/results.json"))
+
+
+def vanishing() -> Figure:
+    return _paired(eval_successes("adding-elman-T100", "rmsprop").astype(float),
+                   eval_successes("adding-elman-T100", "sgd").astype(float),
+                   protocol.difference_of_means,
+                   _source("adding-elman-T100/rmsprop/eval", "adding-elman-T100/sgd/eval"))
+
+
+def generalisation() -> Figure:
+    return _paired(eval_errors("overfit", "adam"), eval_errors("overfit", "sgd"),
+                   protocol.ratio_of_means, _source("overfit/adam/eval", "overfit/sgd/eval"))
+
+
+def cost_ratio(optimizer: str) -> Figure:
+    path = EVIDENCE_DIR / "cost" / "results.json"
+    if not path.exists():
+        raise Pending("experiment cost is not finished")
+    times = json.loads(path.read_text())["seconds_per_step"]
+    return _paired(np.array(times[optimizer]), np.array(times["sgd"]), protocol.ratio_of_means,
+                   _source("cost/results.json"))
+
+
+# --- Tier figures ---------------------------------------------------------------------------
+
+def solved_studies() -> list[str]:
+    """Tier studies in which some optimizer succeeded on some evaluation seed (the others are
+    unsolved at their budget, and not ranked)."""
+    studies = registration()["protocol"]["tier_studies"]
+    return [s for s in studies if any(eval_successes(s, v).any() for v in FOUR)]
+
+
+def _tier(statistic: Callable[[list[dict[str, np.ndarray]]], np.ndarray]) -> Figure:
+    studies = solved_studies()
+    if not studies:
+        raise Pending("no tier study is solved")
+    samples = [{v: eval_errors(s, v) for v in FOUR} for s in studies]
+    low, high = protocol.hierarchical_interval(samples, statistic)
+    estimate = float(statistic([{k: v[None] for k, v in s.items()} for s in samples])[0])
+    return Figure(estimate, low, high, len(samples[0]["sgd"]),
+                  f"{len(studies)} solved tier studies: " + ", ".join(studies))
+
+
+def _gm(values: list[np.ndarray]) -> np.ndarray:
+    return np.exp(np.mean(np.log(np.stack(values)), axis=0))
+
+
+def tier_speedup(optimizer: str) -> Figure:
+    """Geometric mean over solved studies of mean(SGD's error) / mean(optimizer's error)."""
+    return _tier(lambda drawn: _gm([d["sgd"].mean(-1) / d[optimizer].mean(-1) for d in drawn]))
+
+
+def tier_combines() -> Figure:
+    return _tier(lambda drawn: _gm([d["adam"].mean(-1) / np.minimum(d["momentum"].mean(-1),
+                                                                     d["rmsprop"].mean(-1))
+                                    for d in drawn]))
+
+
+def tier_across() -> Figure:
+    def share(drawn: list[dict[str, np.ndarray]]) -> np.ndarray:
+        near = [d["adam"].mean(-1) <= 1.25 * np.min([d[v].mean(-1) for v in FOUR], axis=0)
+                for d in drawn]
+        return np.mean(np.stack(near), axis=0)
+
+    return _tier(share)
+
+
+FIGURES: dict[str, Callable[[], Figure]] = {
+    "sgd-convex": convex,
+    "sgd-slow-noisy": batch_noise,
+    "sgd-lr-sensitive": lambda: decade_penalty_of("sgd"),
+    "sgd-local-minima": stuck_fraction,
+    "momentum-faster": lambda: tier_speedup("momentum"),
+    "momentum-local-minima": escape_gain,
+    "momentum-damps": damping,
+    "momentum-beta-tuning": beta_spread,
+    "momentum-lr-sensitive": lambda: decade_penalty_of("momentum"),
+    "rmsprop-non-stationary": nonstationary,
+    "rmsprop-vanishing": vanishing,
+    "rmsprop-lr-tuning": lambda: decade_penalty_of("rmsprop"),
+    "rmsprop-cost": lambda: cost_ratio("rmsprop"),
+    "adam-combines": tier_combines,
+    "adam-across": tier_across,
+    "adam-less-tuning": less_tuning,
+    "adam-faster": lambda: tier_speedup("adam"),
+    "adam-cost": lambda: cost_ratio("adam"),
+    "adam-generalises-worse": generalisation,
+}
+
+
+def figure(claim_id: str) -> Figure:
+    if claim_id not in FIGURES:
+        raise ValueError(f"claim={claim_id!r} has no figure; valid: {', '.join(FIGURES)}")
+    return FIGURES[claim_id]()
+
+
+def ledger() -> list[dict[str, Any]]:
+    """One row per registered claim (COLUMNS); definitional claims carry their check instead of
+    a figure, and empirical ones whose evidence is incomplete the verdict `pending`."""
+    rows = []
+    for claim in registration()["claims"]:
+        row = {k: claim.get(k, "") for k in COLUMNS}
+        if claim["kind"] == "definitional":
+            row.update(figure=claim["check"].strip(), verdict="", experiment="")
+        else:
+            try:
+                found = figure(claim["id"])
+            except Pending as missing:
+                row.update(verdict="pending", source=str(missing))
+            else:
+                row.update(estimate=found.estimate, ci_low=found.low, ci_high=found.high,
+                           seeds=found.seeds, source=found.source,
+                           verdict=protocol.verdict(found.low, found.high, claim["direction"],
+                                                    claim["support_threshold"],
+                                                    claim["refute_threshold"]))
+        rows.append({k: row[k] for k in COLUMNS})
+    return rows
+
+
+def format_number(value: Any) -> str:
+    """Numbers rounded to what is stable across machines (3 significant digits)."""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.3g}"
+    return str(value)
