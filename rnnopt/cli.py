@@ -69,6 +69,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Help that ends every option's line with its default (argparse's own formatter for this
+    skips options whose help is empty, and says "None" where the help can say what it means)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        # By identity: 0 == False, and a default of 0 is worth showing.
+        if "default" in text or not action.option_strings or default is None \
+                or default is False or default == [] or default is argparse.SUPPRESS:
+            return text
+        return f"{text} (default: {action.default})".strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnopt", description="Train recurrent networks with the optimizers of rnnopt.")
@@ -76,38 +90,45 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     # Every option's default in --help (argparse shows them only when asked to).
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    formatter = _HelpWithDefaults
     train = commands.add_parser(
         "train", help="one run: a progress bar, a summary, and its history if asked",
         formatter_class=formatter,
         description="Train one model on one task; `rnnopt list` shows every parameter.")
     what = train.add_argument_group("task and model")
-    what.add_argument("--task", required=True, choices=list(TASKS))
+    what.add_argument("--task", required=True, choices=list(TASKS), help="the task (required)")
     what.add_argument("--seq-len", type=int,
-                      help="sequence length (the task's seq_len; default: the task's)")
+                      help="sequence length (the task's seq_len; default: the task's own)")
     what.add_argument("--task-opt", type=_key_value, action="append", default=[],
                       metavar="KEY=VALUE", help="any other task parameter (repeatable)")
     model_defaults = parameters("model")
-    what.add_argument("--hidden-size", type=int, default=model_defaults["hidden_size"])
-    what.add_argument("--core", choices=list(CORES), default=model_defaults["core"])
+    what.add_argument("--hidden-size", type=int, default=model_defaults["hidden_size"],
+                      help="hidden units")
+    what.add_argument("--core", choices=list(CORES), default=model_defaults["core"],
+                      help="the recurrent layer")
     how = train.add_argument_group("optimizer and training")
-    how.add_argument("--optimizer", default="adam", choices=list(OPTIMIZERS))
+    how.add_argument("--optimizer", default="adam", choices=list(OPTIMIZERS),
+                     help="the optimizer")
     how.add_argument("--lr", type=float, help="learning rate (default: the optimizer's)")
     how.add_argument("--opt", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                      help="any other optimizer parameter, e.g. --opt betas=[0.9,0.99]")
-    how.add_argument("--steps", type=int, default=1000)
+    how.add_argument("--steps", type=int, default=1000, help="optimizer steps")
     train_defaults = parameters("train")
-    how.add_argument("--batch-size", type=int, default=train_defaults["batch_size"])
+    how.add_argument("--batch-size", type=int, default=train_defaults["batch_size"],
+                     help="sequences per step")
     how.add_argument("--clip", type=float, metavar="MAX_NORM",
                      default=train_defaults["clip_grad_norm"],
-                     help="clip the gradient's global L2 norm to MAX_NORM")
+                     help="clip the gradient's global L2 norm to MAX_NORM (default: no "
+                          "clipping)")
     how.add_argument("--eval-every", type=int, metavar="STEPS",
                      default=train_defaults["eval_every"],
-                     help="held-out evaluation every STEPS steps (and after the last)")
+                     help="held-out evaluation every STEPS steps (default: only before the "
+                          "first step and after the last)")
     how.add_argument("--seed", type=int, default=0, help="seeds the weights and the data")
     how.add_argument("--device", default="cpu", help="cpu or cuda")
     how.add_argument("--out", type=Path, metavar="FILE",
-                     help="write the history: FILE.json (full record) or FILE.csv (per step)")
+                     help="write the history: FILE.json (full record) or FILE.csv (per step; "
+                          "default: not written)")
     how.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(handler=_train, command_parser=train)
 
@@ -115,13 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", help="every run of a YAML grid, in parallel, resumable",
         formatter_class=formatter,
         description="Run a sweep spec; a rerun skips the runs already in --out.")
-    sweep.add_argument("spec", type=Path, metavar="SPEC.yaml")
-    sweep.add_argument("--out", type=Path, required=True, metavar="DIR")
+    sweep.add_argument("spec", type=Path, metavar="SPEC.yaml", help="the sweep spec")
+    sweep.add_argument("--out", type=Path, required=True, metavar="DIR",
+                       help="the results directory (required); a rerun resumes it")
     where = sweep.add_mutually_exclusive_group()
     where.add_argument("--workers", type=_positive_int, default=1,
                        help="local worker processes")
     where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="a Dask scheduler, e.g. tcp://host:8786, instead of local workers")
+                       help="a Dask scheduler, e.g. tcp://host:8786, instead of local workers "
+                            "(default: none)")
     sweep.add_argument("--device", default="cpu", help="cpu or cuda")
     change = sweep.add_mutually_exclusive_group()
     change.add_argument("--extend", action="store_true",
