@@ -20,6 +20,7 @@ layer is the gradient coming down from the layer above) and from the future thro
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor, nn
@@ -140,11 +141,14 @@ class ElmanLayerFunction(torch.autograd.Function):
                 None, None)
 
 
-def _check_size(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool):
+def _check_size(name: str, value: object) -> int:
+    """`value` as an int > 0, with nn.RNN's wording. A numpy integer is accepted (nn.RNN
+    refuses it): sizes often come from numpy arithmetic or a parsed config."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise TypeError(f"{name} should be of type int, got: {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{name} must be greater than zero, got {name}={value}")
+    return int(value)
 
 
 def _check_nonlinearity(nonlinearity: object) -> None:
@@ -206,9 +210,9 @@ class ElmanRNN(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        _check_size("input_size", input_size)
-        _check_size("hidden_size", hidden_size)
-        _check_size("num_layers", num_layers)
+        input_size = _check_size("input_size", input_size)
+        hidden_size = _check_size("hidden_size", hidden_size)
+        num_layers = _check_size("num_layers", num_layers)
         _check_nonlinearity(nonlinearity)
         for name, flag in (("bias", bias), ("batch_first", batch_first)):
             if not isinstance(flag, bool):
@@ -387,7 +391,11 @@ class SequenceModel(nn.Module):
         if readout not in READOUTS:
             raise ValueError(f"Unknown readout={readout!r}; choose one of 'last', 'all'")
         _check_nonlinearity(nonlinearity)
-        _check_size("output_size", output_size)
+        # Checked here for every core: nn.LSTM and nn.GRU refuse numpy integers.
+        input_size = _check_size("input_size", input_size)
+        hidden_size = _check_size("hidden_size", hidden_size)
+        output_size = _check_size("output_size", output_size)
+        num_layers = _check_size("num_layers", num_layers)
         if core != "elman" and nonlinearity != "tanh":
             raise ValueError(f"nonlinearity={nonlinearity!r} is only for core='elman'; "
                              f"core={core!r} supports only 'tanh'")

@@ -307,3 +307,29 @@ def test_a_scheduler_without_workers_is_said_so(tmp_path):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
+
+
+# --- Cost of the results table -----------------------------------------------------------------
+
+def test_results_csv_is_not_rebuilt_after_every_run(tmp_path, monkeypatch):
+    """Rebuilding it after each of N runs costs O(N^2); it is rebuilt every few seconds."""
+    import rnnopt.sweep as sweep
+
+    spec = {**SMALL, "grid": {**SMALL["grid"], "seed": list(range(50))}}  # 200 runs
+    configs = expand(spec)
+    template = run_sweep({**SMALL, "grid": {"optimizer": ["sgd"], "lr": [0.01], "seed": [0]}},
+                         tmp_path / "one")[0]
+    record = json.loads((tmp_path / "one" / "runs" / f"{template['run_id']}.json").read_text())
+
+    def instant(todo, *args):
+        for config in todo:  # a valid record for each run, without training
+            yield {**record, "run_id": config.run_id, "config": config.config}
+
+    writes = []
+    real = sweep.write_results
+    monkeypatch.setattr(executors, "execute_all", instant)
+    monkeypatch.setattr(sweep, "write_results", lambda *a: writes.append(1) or real(*a))
+    rows = run_sweep(spec, tmp_path / "many")
+    assert len(rows) == len(configs) == 200
+    assert len(writes) <= 5  # once before, once after, and one per couple of seconds
+    assert [r["run_id"] for r in load_results(tmp_path / "many")] == [c.run_id for c in configs]

@@ -308,3 +308,10 @@ def test_the_book_command_checks_its_output_before_executing(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         book.main(["adam", "--set", "full", "--out", str(tmp_path / "file" / "out")])
     assert exited.value.code == 2 and "--out=" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("core", ["elman", "lstm"])
+def test_numpy_sizes_build_a_model(core):
+    model = build_model(make_task("adding", seq_len=5), hidden_size=np.int64(4), core=core,
+                        num_layers=np.int32(1))
+    assert model.head.in_features == 4 and type(model.head.in_features) is int
