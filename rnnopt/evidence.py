@@ -19,9 +19,11 @@ parallel, one process each, one torch thread per run; `scheduler=` sends the run
     rnnopt evidence digits-elman --workers 2
     rnnopt evidence --scheduler tcp://host:8786
 """
+
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import json
 import math
 import platform
@@ -37,14 +39,26 @@ import yaml
 
 import rnnopt
 from rnnopt import protocol
+from rnnopt.store import load_history
 from rnnopt.sweep import SpecError, load_results, run_sweep, write_atomic
 from rnnopt.tasks import make_task
+from rnnopt.train import History
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = ROOT / "data" / "specs" / "evidence"
 EVIDENCE_DIR = ROOT / "data" / "evidence"
-STUDY_KEYS = ("task", "model", "train", "variants", "evaluate", "margin", "priority",
-              "tuning_seeds", "evaluation_seeds", "claims")
+STUDY_KEYS = (
+    "task",
+    "model",
+    "train",
+    "variants",
+    "evaluate",
+    "margin",
+    "priority",
+    "tuning_seeds",
+    "evaluation_seeds",
+    "claims",
+)
 VARIANT_KEYS = ("optimizer", "train", "lr")
 
 
@@ -74,8 +88,10 @@ class Study:
         for variant in self.variants:
             if variant.label == label:
                 return variant
-        raise ValueError(f"variant={label!r} is not in study {self.name!r}; valid: "
-                         f"{', '.join(v.label for v in self.variants)}")
+        raise ValueError(
+            f"variant={label!r} is not in study {self.name!r}; valid: "
+            f"{', '.join(v.label for v in self.variants)}"
+        )
 
 
 def study_names(studies_dir: str | Path = STUDIES_DIR) -> list[str]:
@@ -112,13 +128,21 @@ def load_study(path: str | Path) -> Study:
         if "lr" in entry["optimizer"]:
             problems.append(f"{where}.optimizer must not set lr: the study tunes it (give 'lr')")
         grid = _grid(entry.get("lr"), where, problems)
-        variants.append(Variant(str(label), dict(entry["optimizer"]), dict(entry.get("train") or {}),
-                                tuple(grid)))
+        variants.append(
+            Variant(
+                str(label), dict(entry["optimizer"]), dict(entry.get("train") or {}), tuple(grid)
+            )
+        )
     if problems:
         raise SpecError([f"{path.name}: {p}" for p in problems])
     return Study(
-        name=path.stem, task=dict(raw["task"]), model=dict(raw["model"]), train=dict(raw["train"]),
-        variants=tuple(variants), evaluate=evaluate, margin=int(raw.get("margin", 1)),
+        name=path.stem,
+        task=dict(raw["task"]),
+        model=dict(raw["model"]),
+        train=dict(raw["train"]),
+        variants=tuple(variants),
+        evaluate=evaluate,
+        margin=int(raw.get("margin", 1)),
         priority=int(raw.get("priority", 100)),
         tuning_seeds=tuple(raw.get("tuning_seeds", protocol.TUNING_SEEDS)),
         evaluation_seeds=tuple(raw.get("evaluation_seeds", protocol.EVALUATION_SEEDS)),
@@ -143,8 +167,10 @@ def _grid(value: Any, where: str, problems: list[str]) -> list[float]:
 
 # --- One variant ----------------------------------------------------------------------------
 
-def sweep_spec(study: Study, variant: Variant, rates: Sequence[float],
-               seeds: Sequence[int]) -> dict[str, Any]:
+
+def sweep_spec(
+    study: Study, variant: Variant, rates: Sequence[float], seeds: Sequence[int]
+) -> dict[str, Any]:
     """The sweep (in the sweep runner's format) of `variant` at `rates` × `seeds`."""
     return {
         "task": dict(study.task),
@@ -156,8 +182,10 @@ def sweep_spec(study: Study, variant: Variant, rates: Sequence[float],
 
 
 def _spec_text(study: Study, variant: Variant, stage: str, spec: dict[str, Any]) -> str:
-    head = (f"# {stage} stage of variant {variant.label!r} of study {study.name!r}, written by\n"
-            f"# rnnopt evidence from data/specs/evidence/{study.name}.yaml (do not edit).\n")
+    head = (
+        f"# {stage} stage of variant {variant.label!r} of study {study.name!r}, written by\n"
+        f"# rnnopt evidence from data/specs/evidence/{study.name}.yaml (do not edit).\n"
+    )
     return head + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None)
 
 
@@ -167,8 +195,9 @@ def _task_scale(study: Study) -> tuple[float, bool]:
     return task.baseline()["metric"], task.higher_is_better
 
 
-def relative_errors(rows: Sequence[dict], baseline: float, higher_is_better: bool
-                    ) -> dict[float, dict[int, float]]:
+def relative_errors(
+    rows: Sequence[dict], baseline: float, higher_is_better: bool
+) -> dict[float, dict[int, float]]:
     """{lr: {seed: relative error}} from a sweep's result rows (diverged runs score 1)."""
     errors: dict[float, dict[int, float]] = {}
     for row in rows:
@@ -181,8 +210,16 @@ def relative_errors(rows: Sequence[dict], baseline: float, higher_is_better: boo
     return errors
 
 
-def _run_stage(study: Study, variant: Variant, stage: str, rates: Sequence[float],
-               seeds: Sequence[int], out: Path, workers: int, scheduler: str | None) -> list[dict]:
+def _run_stage(
+    study: Study,
+    variant: Variant,
+    stage: str,
+    rates: Sequence[float],
+    seeds: Sequence[int],
+    out: Path,
+    workers: int,
+    scheduler: str | None,
+) -> list[dict]:
     spec = sweep_spec(study, variant, rates, seeds)
     out.mkdir(parents=True, exist_ok=True)
     # The spec is on disk before its runs, and the provenance only once they all are: a
@@ -193,68 +230,104 @@ def _run_stage(study: Study, variant: Variant, stage: str, rates: Sequence[float
     start = time.perf_counter()
     # extend: a widened grid reuses the runs of the narrower one already in the directory.
     rows = run_sweep(spec, out, workers=workers, scheduler=scheduler, extend=True)
-    write_atomic(out / "provenance.json", json.dumps(
-        provenance(study, variant, stage, rows, time.perf_counter() - start), indent=1) + "\n")
+    write_atomic(
+        out / "provenance.json",
+        json.dumps(provenance(study, variant, stage, rows, time.perf_counter() - start), indent=1)
+        + "\n",
+    )
     return rows
 
 
-def run_variant(study: Study, label: str, out_root: str | Path = EVIDENCE_DIR,
-                workers: int = 1, scheduler: str | None = None) -> dict[str, Any]:
+def run_variant(
+    study: Study,
+    label: str,
+    out_root: str | Path = EVIDENCE_DIR,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> dict[str, Any]:
     """Tune one variant of `study` and evaluate it; return (and store) the tuning record."""
     variant = study.variant(label)
     baseline, higher = _task_scale(study)
     root = Path(out_root) / study.name / variant.label
 
     def tuning_errors(grid: list[float]) -> dict[float, list[float]]:
-        rows = _run_stage(study, variant, "tune", grid, study.tuning_seeds, root / "tune",
-                          workers, scheduler)
-        return {lr: list(seeds.values()) for lr, seeds in relative_errors(rows, baseline, higher).items()}
+        rows = _run_stage(
+            study, variant, "tune", grid, study.tuning_seeds, root / "tune", workers, scheduler
+        )
+        return {
+            lr: list(seeds.values())
+            for lr, seeds in relative_errors(rows, baseline, higher).items()
+        }
 
     found = protocol.search(variant.grid, tuning_errors, margin=study.margin)
     tuned, grid, edge, extensions = found.tuned, found.grid, found.edge, found.extensions
     rates = grid if study.evaluate == "grid" else [tuned.lr]
-    _run_stage(study, variant, "eval", rates, study.evaluation_seeds, root / "eval",
-               workers, scheduler)
+    _run_stage(
+        study, variant, "eval", rates, study.evaluation_seeds, root / "eval", workers, scheduler
+    )
     record = {
-        "study": study.name, "variant": variant.label, "optimizer": variant.optimizer,
-        "train": variant.train, "grid": grid, "lr": tuned.lr, "edge": edge,
-        "extensions": extensions, "tuning_errors": {repr(k): v for k, v in tuned.errors.items()},
-        "tuning_seeds": list(study.tuning_seeds), "evaluation_seeds": list(study.evaluation_seeds),
-        "evaluated_rates": rates, "baseline_metric": baseline,
+        "study": study.name,
+        "variant": variant.label,
+        "optimizer": variant.optimizer,
+        "train": variant.train,
+        "grid": grid,
+        "lr": tuned.lr,
+        "edge": edge,
+        "extensions": extensions,
+        "tuning_errors": {repr(k): v for k, v in tuned.errors.items()},
+        "tuning_seeds": list(study.tuning_seeds),
+        "evaluation_seeds": list(study.evaluation_seeds),
+        "evaluated_rates": rates,
+        "baseline_metric": baseline,
     }
     write_atomic(root / "tuned.json", json.dumps(record, indent=1) + "\n")
     return record
 
 
-def provenance(study: Study, variant: Variant, stage: str, rows: Sequence[dict],
-               seconds: float) -> dict[str, Any]:
+def provenance(
+    study: Study, variant: Variant, stage: str, rows: Sequence[dict], seconds: float
+) -> dict[str, Any]:
     from rnnopt.analysis import cpu_model
 
     return {
-        "study": study.name, "variant": variant.label, "stage": stage,
+        "study": study.name,
+        "variant": variant.label,
+        "stage": stage,
         "spec": f"data/specs/evidence/{study.name}.yaml",
         "command": f"rnnopt evidence {study.name}",
-        "runs": len(rows), "diverged": sum(r["status"] != "ok" for r in rows),
+        "runs": len(rows),
+        "diverged": sum(r["status"] != "ok" for r in rows),
         "run_seconds_total": round(sum(r["wall_time"] for r in rows), 1),
-        "rnnopt": rnnopt.__version__, "torch": torch.__version__, "numpy": np.__version__,
-        "python": platform.python_version(), "platform": platform.platform(),
-        "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "rnnopt": rnnopt.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads_per_run": 1,
     }
 
 
 # --- The tier -----------------------------------------------------------------------------
 
-def _pipeline(path: str, label: str, out_root: str, scheduler: str | None) -> tuple[str, str, float]:
+
+def _pipeline(
+    path: str, label: str, out_root: str, scheduler: str | None
+) -> tuple[str, str, float]:
     start = time.perf_counter()
     study = load_study(path)
     run_variant(study, label, out_root, workers=1, scheduler=scheduler)
     return study.name, label, time.perf_counter() - start
 
 
-def run_evidence(names: Sequence[str] | None = None, workers: int = 2,
-                 scheduler: str | None = None, studies_dir: str | Path = STUDIES_DIR,
-                 out_root: str | Path = EVIDENCE_DIR) -> None:
+def run_evidence(
+    names: Sequence[str] | None = None,
+    workers: int = 2,
+    scheduler: str | None = None,
+    studies_dir: str | Path = STUDIES_DIR,
+    out_root: str | Path = EVIDENCE_DIR,
+) -> None:
     """Run (or resume) every variant of the named studies (default: all, by priority).
 
     Locally, `workers` variants run at once, each in its own process; with `scheduler`,
@@ -264,10 +337,14 @@ def run_evidence(names: Sequence[str] | None = None, workers: int = 2,
     names = list(available if not names else names)
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise ValueError(f"studies={unknown} have no file in {studies_dir}; valid: "
-                         f"{', '.join(available)}")
-    jobs = [(str(Path(studies_dir) / f"{n}.yaml"), v.label)
-            for n in names for v in load_study(Path(studies_dir) / f"{n}.yaml").variants]
+        raise ValueError(
+            f"studies={unknown} have no file in {studies_dir}; valid: {', '.join(available)}"
+        )
+    jobs = [
+        (str(Path(studies_dir) / f"{n}.yaml"), v.label)
+        for n in names
+        for v in load_study(Path(studies_dir) / f"{n}.yaml").variants
+    ]
     print(f"evidence: {len(names)} studies, {len(jobs)} variants", flush=True)
     if scheduler is not None:
         pool: concurrent.futures.Executor = concurrent.futures.ThreadPoolExecutor(len(jobs))
@@ -276,17 +353,77 @@ def run_evidence(names: Sequence[str] | None = None, workers: int = 2,
 
         # The sweep runner's pool processes (fork server, one torch thread, exit with parent).
         pool = concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=executors._process_context(start=True),
-            initializer=executors._start_worker)
+            workers,
+            mp_context=executors._process_context(start=True),
+            initializer=executors._start_worker,
+        )
     with pool:
-        futures = [pool.submit(_pipeline, path, label, str(out_root), scheduler)
-                   for path, label in jobs]
+        futures = [
+            pool.submit(_pipeline, path, label, str(out_root), scheduler) for path, label in jobs
+        ]
         for future in concurrent.futures.as_completed(futures):
             study, label, seconds = future.result()
             print(f"{study}/{label}: done in {seconds:.0f} s", flush=True)
 
 
+# --- Reading a finished tier ------------------------------------------------------------------
+
+
+class Pending(Exception):
+    """The evidence asked for is not (all) stored yet."""
+
+
+def tuned_record(study: str, variant: str) -> dict[str, Any]:
+    path = EVIDENCE_DIR / study / variant / "tuned.json"
+    if not path.exists():
+        raise Pending(f"{study}/{variant} is not finished")
+    return json.loads(path.read_text())
+
+
+@functools.cache
+def _scale(study: str) -> tuple[float, bool]:
+    options = dict(load_study(STUDIES_DIR / f"{study}.yaml").task)
+    task = make_task(options.pop("name"), **options)
+    return task.baseline()["metric"], task.higher_is_better
+
+
+def eval_errors(study: str, variant: str, lr: float | None = None) -> np.ndarray:
+    """Relative errors on the evaluation seeds (in seed order) at `lr` (default: the chosen)."""
+    tuned = tuned_record(study, variant)
+    lr = tuned["lr"] if lr is None else lr
+    errors = relative_errors(load_results(EVIDENCE_DIR / study / variant / "eval"), *_scale(study))
+    by_seed = errors.get(lr, {})
+    missing = [s for s in tuned["evaluation_seeds"] if s not in by_seed]
+    if missing:
+        raise Pending(f"{study}/{variant} lacks evaluation seeds {missing} at lr={lr}")
+    return np.array([by_seed[s] for s in tuned["evaluation_seeds"]])
+
+
+def eval_histories(study: str, variant: str) -> list[History]:
+    """The evaluation runs' histories at the chosen rate, in seed order."""
+    tuned = tuned_record(study, variant)
+    stage = EVIDENCE_DIR / study / variant / "eval"
+    rows = {r["seed"]: r for r in load_results(stage) if r["lr"] == tuned["lr"]}
+    missing = [s for s in tuned["evaluation_seeds"] if s not in rows]
+    if missing:
+        raise Pending(f"{study}/{variant} lacks evaluation seeds {missing}")
+    return [load_history(stage, rows[s]["run_id"]) for s in tuned["evaluation_seeds"]]
+
+
+def criterion_of(study: str) -> protocol.Criterion:
+    return protocol.SUCCESS[load_study(STUDIES_DIR / f"{study}.yaml").task["name"]]
+
+
+def eval_successes(study: str, variant: str) -> np.ndarray:
+    """Whether each evaluation run (chosen rate, seed order) met its task's success criterion."""
+    criterion = criterion_of(study)
+    return np.array(
+        [protocol.success_step(h, criterion) is not None for h in eval_histories(study, variant)]
+    )
+
+
 # --- What the tier costs --------------------------------------------------------------------
+
 
 def expected_runs(study: Study, grid_sizes: dict[str, int] | None = None) -> int:
     """Runs the study takes with each variant's grid at its current size (its starting grid
@@ -303,15 +440,20 @@ def seconds_per_step(study: Study, steps: int = 30) -> float:
     """The median time of a training step of the study's model, measured now (one thread)."""
     from rnnopt.train import run
 
-    history = run(task=study.task, model=study.model,
-                  optimizer={**study.variants[0].optimizer, "lr": study.variants[0].grid[0]},
-                  train_options={**study.train, "steps": steps, "log_every": 1,
-                                 "eval_every": None}, seed=0, threads=1)
+    history = run(
+        task=study.task,
+        model=study.model,
+        optimizer={**study.variants[0].optimizer, "lr": study.variants[0].grid[0]},
+        train_options={**study.train, "steps": steps, "log_every": 1, "eval_every": None},
+        seed=0,
+        threads=1,
+    )
     return float(np.median(history.step_time[5:]))
 
 
-def cost_table(studies_dir: str | Path = STUDIES_DIR, out_root: str | Path = EVIDENCE_DIR,
-               measure: bool = True) -> tuple[list[list[Any]], float, float]:
+def cost_table(
+    studies_dir: str | Path = STUDIES_DIR, out_root: str | Path = EVIDENCE_DIR, measure: bool = True
+) -> tuple[list[list[Any]], float, float]:
     """Per study: runs stored and expected, CPU-hours spent and the projected total.
 
     A study with stored runs is projected from their median wall time; one not started from
@@ -338,8 +480,16 @@ def cost_table(studies_dir: str | Path = STUDIES_DIR, out_root: str | Path = EVI
         spent = sum(walls)
         projected = spent + per_run * (expected - len(walls))
         spent_total, projected_total = spent_total + spent, projected_total + projected
-        rows.append([name, f"{finished}/{len(study.variants)}", f"{len(walls)}/{expected}",
-                     f"{per_run:.0f}", f"{spent / 3600:.2f}", f"{projected / 3600:.1f}"])
+        rows.append(
+            [
+                name,
+                f"{finished}/{len(study.variants)}",
+                f"{len(walls)}/{expected}",
+                f"{per_run:.0f}",
+                f"{spent / 3600:.2f}",
+                f"{projected / 3600:.1f}",
+            ]
+        )
     return rows, spent_total / 3600, projected_total / 3600
 
 
@@ -348,8 +498,17 @@ def write_report(path: str | Path = EVIDENCE_DIR / "README.md") -> None:
     from rnnopt.plots import markdown_table
 
     rows, spent, projected = cost_table()
-    table = markdown_table(["study", "variants done", "runs stored/expected", "s per run",
-                            "CPU-hours spent", "CPU-hours projected"], rows)
+    table = markdown_table(
+        [
+            "study",
+            "variants done",
+            "runs stored/expected",
+            "s per run",
+            "CPU-hours spent",
+            "CPU-hours projected",
+        ],
+        rows,
+    )
     text = f"""# data/evidence/ — the evidence tier
 
 Written by `python -m rnnopt.evidence --report`; do not edit by hand.
@@ -357,7 +516,8 @@ Written by `python -m rnnopt.evidence --report`; do not edit by hand.
 Each study of `data/specs/evidence/<study>.yaml` has one directory per variant (an optimizer, or
 an optimizer with the hyperparameter or batch size a claim is about):
 
-- `<study>/<variant>/tune/`: the learning-rate grid on the tuning seeds {list(protocol.TUNING_SEEDS)};
+- `<study>/<variant>/tune/`: the learning-rate grid on the tuning seeds
+  {list(protocol.TUNING_SEEDS)};
 - `<study>/<variant>/eval/`: the chosen rate (or, for `evaluate: grid`, every rate) on the
   evaluation seeds {protocol.EVALUATION_SEEDS[0]}–{protocol.EVALUATION_SEEDS[-1]};
 - `<study>/<variant>/tuned.json`: the final grid, the chosen rate, whether it is interior.
@@ -394,14 +554,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="rnnopt evidence", description="Run or resume the evidence tier (data/evidence/).")
+        prog="rnnopt evidence", description="Run or resume the evidence tier (data/evidence/)."
+    )
     parser.add_argument("studies", nargs="*", help="study names (default: every study)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="variants run at once, one process each (default: 2)")
-    parser.add_argument("--scheduler", default=None,
-                        help="a Dask scheduler address (tcp://host:port) to run on instead")
-    parser.add_argument("--report", action="store_true",
-                        help="only rewrite data/evidence/README.md (layout and cost table)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="variants run at once, one process each (default: 2)"
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="a Dask scheduler address (tcp://host:port) to run on instead",
+    )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="only rewrite data/evidence/README.md (layout and cost table)",
+    )
     args = parser.parse_args(argv)
     if args.report:
         write_report()

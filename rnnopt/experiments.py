@@ -8,6 +8,7 @@ written after every measurement, so an interrupted experiment resumes.
     rnnopt-experiments convex-lsq surfaces ravine nonstationary    # python -m rnnopt.experiments
     python -m rnnopt.experiments cost    # on an otherwise idle machine: it measures time
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,13 +35,19 @@ EVIDENCE_DIR = ROOT / "data" / "evidence"
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 
 # Starting grids on the lattice (widened by the search when the best sits on an edge).
-START = {"sgd": (0.01, 0.1), "momentum": (0.001, 0.01), "rmsprop": (0.001, 0.01),
-         "adam": (0.001, 0.01)}
+START = {
+    "sgd": (0.01, 0.1),
+    "momentum": (0.001, 0.01),
+    "rmsprop": (0.001, 0.01),
+    "adam": (0.001, 0.01),
+}
 
 
 def _grid(low: float, high: float) -> list[float]:
-    return [protocol.lr_lattice(i) for i in range(protocol.lattice_index(low),
-                                                  protocol.lattice_index(high) + 1)]
+    return [
+        protocol.lr_lattice(i)
+        for i in range(protocol.lattice_index(low), protocol.lattice_index(high) + 1)
+    ]
 
 
 class Store:
@@ -51,8 +58,9 @@ class Store:
         self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
         self.data.setdefault("measurements", {})
 
-    def measure(self, variant: str, lr: float, seed: int,
-                compute: Callable[[], dict[str, float]]) -> dict[str, float]:
+    def measure(
+        self, variant: str, lr: float, seed: int, compute: Callable[[], dict[str, float]]
+    ) -> dict[str, float]:
         cell = self.data["measurements"].setdefault(variant, {}).setdefault(repr(lr), {})
         if str(seed) not in cell:
             cell[str(seed)] = compute()
@@ -64,29 +72,43 @@ class Store:
         write_atomic(self.path, json.dumps(self.data, indent=1, sort_keys=True) + "\n")
 
 
-def tune_and_evaluate(name: str, measure: Callable[[str, float, int], dict[str, float]],
-                      variants: Sequence[str], starts: dict[str, tuple[float, float]],
-                      score: str = "error", out_root: Path = EVIDENCE_DIR,
-                      tuning_seeds: Sequence[int] = protocol.TUNING_SEEDS,
-                      evaluation_seeds: Sequence[int] = protocol.EVALUATION_SEEDS) -> dict:
+def tune_and_evaluate(
+    name: str,
+    measure: Callable[[str, float, int], dict[str, float]],
+    variants: Sequence[str],
+    starts: dict[str, tuple[float, float]],
+    score: str = "error",
+    out_root: Path = EVIDENCE_DIR,
+    tuning_seeds: Sequence[int] = protocol.TUNING_SEEDS,
+    evaluation_seeds: Sequence[int] = protocol.EVALUATION_SEEDS,
+) -> dict:
     """Search each variant's rate on the tuning seeds by `score` (lower is better), then measure
     the chosen rate on the evaluation seeds; store and return everything."""
     store = Store(Path(out_root) / name / "results.json")
+
+    def measured(variant: str, lr: float, seed: int) -> dict[str, float]:
+        return store.measure(variant, lr, seed, lambda: measure(variant, lr, seed))
+
     for variant in variants:
+
         def errors_for(grid: list[float], variant: str = variant) -> dict[float, list[float]]:
-            return {lr: [store.measure(variant, lr, s, lambda: measure(variant, lr, s))[score]
-                         for s in tuning_seeds] for lr in grid}
+            return {lr: [measured(variant, lr, s)[score] for s in tuning_seeds] for lr in grid}
 
         found = protocol.search(_grid(*starts[variant]), errors_for)
         for seed in evaluation_seeds:
-            store.measure(variant, found.tuned.lr, seed,
-                          lambda v=variant, s=seed: measure(v, found.tuned.lr, s))
+            measured(variant, found.tuned.lr, seed)
         store.data.setdefault("tuned", {})[variant] = {
-            "lr": found.tuned.lr, "grid": found.grid, "edge": found.edge,
+            "lr": found.tuned.lr,
+            "grid": found.grid,
+            "edge": found.edge,
             "extensions": found.extensions,
-            "tuning_errors": {repr(k): v for k, v in found.tuned.errors.items()}}
-    store.data["protocol"] = {"tuning_seeds": list(tuning_seeds),
-                              "evaluation_seeds": list(evaluation_seeds), "score": score}
+            "tuning_errors": {repr(k): v for k, v in found.tuned.errors.items()},
+        }
+    store.data["protocol"] = {
+        "tuning_seeds": list(tuning_seeds),
+        "evaluation_seeds": list(evaluation_seeds),
+        "score": score,
+    }
     store.data["provenance"] = _provenance(name)
     store.save()
     return store.data
@@ -101,10 +123,17 @@ def evaluation(data: dict, variant: str, key: str) -> list[float]:
 def _provenance(name: str) -> dict[str, Any]:
     from rnnopt.analysis import cpu_model
 
-    return {"experiment": name, "command": f"python -m rnnopt.experiments {name}",
-            "rnnopt": rnnopt.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "cpu": cpu_model(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": 1}
+    return {
+        "experiment": name,
+        "command": f"python -m rnnopt.experiments {name}",
+        "rnnopt": rnnopt.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": 1,
+    }
 
 
 def _finite_or(value: float, fallback: float) -> float:
@@ -113,8 +142,16 @@ def _finite_or(value: float, fallback: float) -> float:
 
 # --- Exact problems, many starts at once ----------------------------------------------------
 
-def noisy_descent(f: Callable[[torch.Tensor], torch.Tensor], starts: np.ndarray, optimizer: str,
-                  lr: float, steps: int, noise: float, seed: int) -> np.ndarray:
+
+def noisy_descent(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    starts: np.ndarray,
+    optimizer: str,
+    lr: float,
+    steps: int,
+    noise: float,
+    seed: int,
+) -> np.ndarray:
     """Paths (steps + 1, n, 2) of `optimizer` from n starts at once, each gradient plus Gaussian
     noise of standard deviation `noise`. The objective is the sum over the points and every
     optimizer acts entry by entry, so this is exactly n separate noisy runs."""
@@ -136,7 +173,7 @@ def egg_crate(p: torch.Tensor) -> torch.Tensor:
     """f(x, y) = (x² + y²)/10 − cos πx − cos πy + 2: the global minimum 0 at the origin and local
     minima near every point whose coordinates are even integers, each a little higher."""
     x, y = p[..., 0], p[..., 1]
-    return (x ** 2 + y ** 2) / 10 - torch.cos(math.pi * x) - torch.cos(math.pi * y) + 2
+    return (x**2 + y**2) / 10 - torch.cos(math.pi * x) - torch.cos(math.pi * y) + 2
 
 
 def measure_surfaces(optimizer: str, lr: float, seed: int) -> dict[str, float]:
@@ -145,8 +182,10 @@ def measure_surfaces(optimizer: str, lr: float, seed: int) -> dict[str, float]:
     end = path[-1]
     values = egg_crate(torch.from_numpy(end)).numpy()
     in_global = np.all(np.abs(end) < 1.0, axis=1)
-    return {"error": _finite_or(float(np.mean(values)), 1e6),
-            "global_fraction": float(np.mean(in_global))}
+    return {
+        "error": _finite_or(float(np.mean(values)), 1e6),
+        "global_fraction": float(np.mean(in_global)),
+    }
 
 
 def ravine(p: torch.Tensor) -> torch.Tensor:
@@ -177,7 +216,7 @@ def measure_convex(optimizer: str, lr: float, seed: int) -> dict[str, float]:
 
     def loss(w: torch.Tensor, rows: Any = slice(None)) -> torch.Tensor:
         residual = a_t[rows] @ w - b_t[rows]
-        return 0.5 * (residual ** 2).mean()
+        return 0.5 * (residual**2).mean()
 
     best = loss(torch.from_numpy(np.linalg.lstsq(a, b, rcond=None)[0])).item()
     rng = np.random.default_rng(seed)
@@ -196,12 +235,18 @@ def measure_convex(optimizer: str, lr: float, seed: int) -> dict[str, float]:
 
 # --- Non-stationary digits ------------------------------------------------------------------
 
+
 class ShiftingDigits(DigitsTask):
     """Digits whose labels change halfway: after `shift_after` training batches every label y
     becomes (y + 1) mod 10, and the held-out labels with it (read through `shifted_eval`)."""
 
-    def __init__(self, shift_after: int, mode: str = "pixels", test_fraction: float = 0.25,
-                 split_seed: int = 0) -> None:
+    def __init__(
+        self,
+        shift_after: int,
+        mode: str = "pixels",
+        test_fraction: float = 0.25,
+        split_seed: int = 0,
+    ) -> None:
         super().__init__(mode=mode, test_fraction=test_fraction, split_seed=split_seed)
         self.shift_after, self.batches = shift_after, 0
 
@@ -221,9 +266,16 @@ def measure_nonstationary(optimizer: str, lr: float, seed: int) -> dict[str, flo
     torch.manual_seed(seed)
     torch.set_num_threads(1)
     model = build_model(task, hidden_size=64, recurrent_init="orthogonal")
-    history = train(model, task, make_optimizer(optimizer, model.parameters(), lr=lr),
-                    steps=steps, batch_size=64, clip_grad_norm=protocol.CLIP_GRAD_NORM,
-                    eval_every=steps, seed=seed)
+    history = train(
+        model,
+        task,
+        make_optimizer(optimizer, model.parameters(), lr=lr),
+        steps=steps,
+        batch_size=64,
+        clip_grad_norm=protocol.CLIP_GRAD_NORM,
+        eval_every=steps,
+        seed=seed,
+    )
     if history.diverged:
         return {"error": 1.0}
     x, y = task.shifted_eval()
@@ -234,6 +286,7 @@ def measure_nonstationary(optimizer: str, lr: float, seed: int) -> dict[str, flo
 
 
 # --- The cost of a step ---------------------------------------------------------------------
+
 
 def measure_cost(rounds: int = 20, steps: int = 20, warmup: int = 5) -> dict:
     """Time per training step (batch, forward, backward, clipping, optimizer step) of the
@@ -262,9 +315,15 @@ def measure_cost(rounds: int = 20, steps: int = 20, warmup: int = 5) -> dict:
             if round_ > 0:
                 times[name].append(float(np.median(samples)))
     state = {name: protocol.state_bytes_per_parameter(name) for name in OPTIMIZERS}
-    data = {"seconds_per_step": times, "state_bytes_per_parameter": state,
-            "rounds": rounds, "steps": steps, "warmup": warmup,
-            "model": "text-lstm (LSTM 128, BPTT 50, batch 64)", "provenance": _provenance("cost")}
+    data = {
+        "seconds_per_step": times,
+        "state_bytes_per_parameter": state,
+        "rounds": rounds,
+        "steps": steps,
+        "warmup": warmup,
+        "model": "text-lstm (LSTM 128, BPTT 50, batch 64)",
+        "provenance": _provenance("cost"),
+    }
     out = EVIDENCE_DIR / "cost" / "results.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, json.dumps(data, indent=1) + "\n")
@@ -273,25 +332,42 @@ def measure_cost(rounds: int = 20, steps: int = 20, warmup: int = 5) -> dict:
 
 EXPERIMENTS: dict[str, Callable[[], Any]] = {
     "convex-lsq": lambda: tune_and_evaluate(
-        "convex-lsq", lambda v, lr, s: measure_convex(v, lr, s), OPTIMIZERS, START),
+        "convex-lsq", lambda v, lr, s: measure_convex(v, lr, s), OPTIMIZERS, START
+    ),
     "surfaces": lambda: tune_and_evaluate(
-        "surfaces", lambda v, lr, s: measure_surfaces(v, lr, s), OPTIMIZERS, START),
+        "surfaces", lambda v, lr, s: measure_surfaces(v, lr, s), OPTIMIZERS, START
+    ),
     "ravine": lambda: tune_and_evaluate(
-        "ravine", lambda v, lr, s: measure_ravine(v, lr, s), OPTIMIZERS,
-        {"sgd": (0.001, 0.01), "momentum": (0.0001, 0.001), "rmsprop": (0.001, 0.01),
-         "adam": (0.001, 0.01)}),
+        "ravine",
+        lambda v, lr, s: measure_ravine(v, lr, s),
+        OPTIMIZERS,
+        {
+            "sgd": (0.001, 0.01),
+            "momentum": (0.0001, 0.001),
+            "rmsprop": (0.001, 0.01),
+            "adam": (0.001, 0.01),
+        },
+    ),
     "nonstationary": lambda: tune_and_evaluate(
-        "nonstationary", lambda v, lr, s: measure_nonstationary(v, lr, s), OPTIMIZERS,
-        {"sgd": (0.1, 1.0), "momentum": (0.01, 0.1), "rmsprop": (0.000464, 0.00464),
-         "adam": (0.001, 0.01)}),
+        "nonstationary",
+        lambda v, lr, s: measure_nonstationary(v, lr, s),
+        OPTIMIZERS,
+        {
+            "sgd": (0.1, 1.0),
+            "momentum": (0.01, 0.1),
+            "rmsprop": (0.000464, 0.00464),
+            "adam": (0.001, 0.01),
+        },
+    ),
     # Timing is not resumable; a stored measurement is kept (delete the file to measure again).
     "cost": lambda: None if (EVIDENCE_DIR / "cost" / "results.json").exists() else measure_cost(),
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rnnopt.experiments",
-                                     description="Run (or resume) registered experiments.")
+    parser = argparse.ArgumentParser(
+        prog="python -m rnnopt.experiments", description="Run (or resume) registered experiments."
+    )
     parser.add_argument("names", nargs="+", choices=sorted(EXPERIMENTS))
     args = parser.parse_args(argv)
     for name in args.names:

@@ -8,6 +8,7 @@ rnnopt.protocol, the thresholds from the registration, the numbers from the stor
 
 A claim whose evidence is not all stored yet is reported as `pending`, with what is missing.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,21 +22,29 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rnnopt import protocol
-from rnnopt.evidence import EVIDENCE_DIR, STUDIES_DIR, load_study, relative_errors
-from rnnopt.store import load_history, load_results
-from rnnopt.tasks import make_task
+from rnnopt import evidence, protocol
+from rnnopt.evidence import Pending, eval_errors, eval_successes
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRATION = ROOT / "data" / "registration.yaml"
-COLUMNS = ("id", "claim", "algorithm", "kind", "experiment", "figure", "estimate", "ci_low",
-           "ci_high", "seeds", "direction", "support_threshold", "refute_threshold", "verdict",
-           "source")
+COLUMNS = (
+    "id",
+    "claim",
+    "algorithm",
+    "kind",
+    "experiment",
+    "figure",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "seeds",
+    "direction",
+    "support_threshold",
+    "refute_threshold",
+    "verdict",
+    "source",
+)
 FOUR = ("sgd", "momentum", "rmsprop", "adam")
-
-
-class Pending(Exception):
-    """The evidence a figure needs is not (all) stored yet."""
 
 
 @dataclass(frozen=True)
@@ -49,49 +58,14 @@ class Figure:
 
 # --- Reading the stored evidence ------------------------------------------------------------
 
+
 @cache
 def registration() -> dict[str, Any]:
     return yaml.safe_load(REGISTRATION.read_text(encoding="utf-8"))
 
 
-def _tuned(study: str, variant: str) -> dict[str, Any]:
-    path = EVIDENCE_DIR / study / variant / "tuned.json"
-    if not path.exists():
-        raise Pending(f"{study}/{variant} is not finished")
-    return json.loads(path.read_text())
-
-
-@cache
-def _scale(study: str) -> tuple[float, bool]:
-    options = dict(load_study(STUDIES_DIR / f"{study}.yaml").task)
-    task = make_task(options.pop("name"), **options)
-    return task.baseline()["metric"], task.higher_is_better
-
-
-def eval_errors(study: str, variant: str, lr: float | None = None) -> np.ndarray:
-    """Relative errors on the evaluation seeds (in seed order) at `lr` (default: the chosen)."""
-    tuned = _tuned(study, variant)
-    lr = tuned["lr"] if lr is None else lr
-    errors = relative_errors(load_results(EVIDENCE_DIR / study / variant / "eval"), *_scale(study))
-    by_seed = errors.get(lr, {})
-    missing = [s for s in tuned["evaluation_seeds"] if s not in by_seed]
-    if missing:
-        raise Pending(f"{study}/{variant} lacks evaluation seeds {missing} at lr={lr}")
-    return np.array([by_seed[s] for s in tuned["evaluation_seeds"]])
-
-
-def eval_successes(study: str, variant: str) -> np.ndarray:
-    """Whether each evaluation run (chosen rate, seed order) met its task's success criterion."""
-    tuned = _tuned(study, variant)
-    stage = EVIDENCE_DIR / study / variant / "eval"
-    criterion = protocol.SUCCESS[load_study(STUDIES_DIR / f"{study}.yaml").task["name"]]
-    rows = {r["seed"]: r for r in load_results(stage) if r["lr"] == tuned["lr"]}
-    return np.array([protocol.success_step(load_history(stage, rows[s]["run_id"]), criterion)
-                     is not None for s in tuned["evaluation_seeds"]])
-
-
 def _experiment(name: str) -> dict[str, Any]:
-    path = EVIDENCE_DIR / name / "results.json"
+    path = evidence.EVIDENCE_DIR / name / "results.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     if "provenance" not in data:
         raise Pending(f"experiment {name} is not finished")
@@ -110,6 +84,7 @@ def _source(*paths: str) -> str:
 
 # --- Figures --------------------------------------------------------------------------------
 
+
 def _mean(values: np.ndarray, source: str) -> Figure:
     low, high = protocol.bootstrap_interval(values)
     return Figure(float(np.mean(values)), low, high, values.size, source)
@@ -121,7 +96,7 @@ def _paired(a: np.ndarray, b: np.ndarray, statistic: Callable, source: str) -> F
 
 
 def _digits_penalty(variant: str) -> np.ndarray:
-    tuned = _tuned("digits-elman", variant)
+    tuned = evidence.tuned_record("digits-elman", variant)
     errors = {lr: eval_errors("digits-elman", variant, lr) for lr in tuned["evaluated_rates"]}
     return protocol.decade_penalty(errors, tuned["lr"])
 
@@ -131,36 +106,53 @@ def decade_penalty_of(variant: str) -> Figure:
 
 
 def less_tuning() -> Figure:
-    return _paired(_digits_penalty("adam"), _digits_penalty("sgd"), protocol.ratio_of_means,
-                   _source("digits-elman/adam/eval", "digits-elman/sgd/eval"))
+    return _paired(
+        _digits_penalty("adam"),
+        _digits_penalty("sgd"),
+        protocol.ratio_of_means,
+        _source("digits-elman/adam/eval", "digits-elman/sgd/eval"),
+    )
 
 
 def batch_noise() -> Figure:
-    return _paired(eval_errors("sgd-batch", "batch-16"), eval_errors("sgd-batch", "batch-256"),
-                   protocol.ratio_of_means, _source("sgd-batch/batch-16/eval",
-                                                    "sgd-batch/batch-256/eval"))
+    return _paired(
+        eval_errors("sgd-batch", "batch-16"),
+        eval_errors("sgd-batch", "batch-256"),
+        protocol.ratio_of_means,
+        _source("sgd-batch/batch-16/eval", "sgd-batch/batch-256/eval"),
+    )
 
 
 def convex() -> Figure:
-    return _mean(experiment_values("convex-lsq", "sgd", "excess_fraction"),
-                 _source("convex-lsq/results.json"))
+    return _mean(
+        experiment_values("convex-lsq", "sgd", "excess_fraction"),
+        _source("convex-lsq/results.json"),
+    )
 
 
 def stuck_fraction() -> Figure:
-    return _mean(1.0 - experiment_values("surfaces", "sgd", "global_fraction"),
-                 _source("surfaces/results.json"))
+    return _mean(
+        1.0 - experiment_values("surfaces", "sgd", "global_fraction"),
+        _source("surfaces/results.json"),
+    )
 
 
 def escape_gain() -> Figure:
-    return _paired(experiment_values("surfaces", "momentum", "global_fraction"),
-                   experiment_values("surfaces", "sgd", "global_fraction"),
-                   protocol.difference_of_means, _source("surfaces/results.json"))
+    return _paired(
+        experiment_values("surfaces", "momentum", "global_fraction"),
+        experiment_values("surfaces", "sgd", "global_fraction"),
+        protocol.difference_of_means,
+        _source("surfaces/results.json"),
+    )
 
 
 def damping() -> Figure:
-    return _paired(experiment_values("ravine", "sgd", "flip_fraction"),
-                   experiment_values("ravine", "momentum", "flip_fraction"),
-                   protocol.difference_of_means, _source("ravine/results.json"))
+    return _paired(
+        experiment_values("ravine", "sgd", "flip_fraction"),
+        experiment_values("ravine", "momentum", "flip_fraction"),
+        protocol.difference_of_means,
+        _source("ravine/results.json"),
+    )
 
 
 def beta_spread() -> Figure:
@@ -173,38 +165,57 @@ def beta_spread() -> Figure:
 
     low, high = protocol.hierarchical_interval([study], spread)
     estimate = float(spread([{b: v[None] for b, v in study.items()}])[0])
-    return Figure(estimate, low, high, len(study[betas[0]]),
-                  _source(*(f"momentum-beta/{b}/eval" for b in betas)))
+    return Figure(
+        estimate,
+        low,
+        high,
+        len(study[betas[0]]),
+        _source(*(f"momentum-beta/{b}/eval" for b in betas)),
+    )
 
 
 def nonstationary() -> Figure:
-    return _paired(experiment_values("nonstationary", "rmsprop", "error"),
-                   experiment_values("nonstationary", "sgd", "error"),
-                   protocol.ratio_of_means, _source("nonstationary/results.json"))
+    return _paired(
+        experiment_values("nonstationary", "rmsprop", "error"),
+        experiment_values("nonstationary", "sgd", "error"),
+        protocol.ratio_of_means,
+        _source("nonstationary/results.json"),
+    )
 
 
 def vanishing() -> Figure:
-    return _paired(eval_successes("adding-elman-T100", "rmsprop").astype(float),
-                   eval_successes("adding-elman-T100", "sgd").astype(float),
-                   protocol.difference_of_means,
-                   _source("adding-elman-T100/rmsprop/eval", "adding-elman-T100/sgd/eval"))
+    return _paired(
+        eval_successes("adding-elman-T100", "rmsprop").astype(float),
+        eval_successes("adding-elman-T100", "sgd").astype(float),
+        protocol.difference_of_means,
+        _source("adding-elman-T100/rmsprop/eval", "adding-elman-T100/sgd/eval"),
+    )
 
 
 def generalisation() -> Figure:
-    return _paired(eval_errors("overfit", "adam"), eval_errors("overfit", "sgd"),
-                   protocol.ratio_of_means, _source("overfit/adam/eval", "overfit/sgd/eval"))
+    return _paired(
+        eval_errors("overfit", "adam"),
+        eval_errors("overfit", "sgd"),
+        protocol.ratio_of_means,
+        _source("overfit/adam/eval", "overfit/sgd/eval"),
+    )
 
 
 def cost_ratio(optimizer: str) -> Figure:
-    path = EVIDENCE_DIR / "cost" / "results.json"
+    path = evidence.EVIDENCE_DIR / "cost" / "results.json"
     if not path.exists():
         raise Pending("experiment cost is not finished")
     times = json.loads(path.read_text())["seconds_per_step"]
-    return _paired(np.array(times[optimizer]), np.array(times["sgd"]), protocol.ratio_of_means,
-                   _source("cost/results.json"))
+    return _paired(
+        np.array(times[optimizer]),
+        np.array(times["sgd"]),
+        protocol.ratio_of_means,
+        _source("cost/results.json"),
+    )
 
 
 # --- Tier figures ---------------------------------------------------------------------------
+
 
 def solved_studies() -> list[str]:
     """Tier studies in which some optimizer succeeded on some evaluation seed (the others are
@@ -220,8 +231,13 @@ def _tier(statistic: Callable[[list[dict[str, np.ndarray]]], np.ndarray]) -> Fig
     samples = [{v: eval_errors(s, v) for v in FOUR} for s in studies]
     low, high = protocol.hierarchical_interval(samples, statistic)
     estimate = float(statistic([{k: v[None] for k, v in s.items()} for s in samples])[0])
-    return Figure(estimate, low, high, len(samples[0]["sgd"]),
-                  f"{len(studies)} solved tier studies: " + ", ".join(studies))
+    return Figure(
+        estimate,
+        low,
+        high,
+        len(samples[0]["sgd"]),
+        f"{len(studies)} solved tier studies: " + ", ".join(studies),
+    )
 
 
 def _gm(values: list[np.ndarray]) -> np.ndarray:
@@ -234,15 +250,22 @@ def tier_speedup(optimizer: str) -> Figure:
 
 
 def tier_combines() -> Figure:
-    return _tier(lambda drawn: _gm([d["adam"].mean(-1) / np.minimum(d["momentum"].mean(-1),
-                                                                     d["rmsprop"].mean(-1))
-                                    for d in drawn]))
+    return _tier(
+        lambda drawn: _gm(
+            [
+                d["adam"].mean(-1) / np.minimum(d["momentum"].mean(-1), d["rmsprop"].mean(-1))
+                for d in drawn
+            ]
+        )
+    )
 
 
 def tier_across() -> Figure:
     def share(drawn: list[dict[str, np.ndarray]]) -> np.ndarray:
-        near = [d["adam"].mean(-1) <= 1.25 * np.min([d[v].mean(-1) for v in FOUR], axis=0)
-                for d in drawn]
+        near = [
+            d["adam"].mean(-1) <= 1.25 * np.min([d[v].mean(-1) for v in FOUR], axis=0)
+            for d in drawn
+        ]
         return np.mean(np.stack(near), axis=0)
 
     return _tier(share)
@@ -291,11 +314,20 @@ def ledger() -> list[dict[str, Any]]:
             except Pending as missing:
                 row.update(verdict="pending", source=str(missing))
             else:
-                row.update(estimate=found.estimate, ci_low=found.low, ci_high=found.high,
-                           seeds=found.seeds, source=found.source,
-                           verdict=protocol.verdict(found.low, found.high, claim["direction"],
-                                                    claim["support_threshold"],
-                                                    claim["refute_threshold"]))
+                row.update(
+                    estimate=found.estimate,
+                    ci_low=found.low,
+                    ci_high=found.high,
+                    seeds=found.seeds,
+                    source=found.source,
+                    verdict=protocol.verdict(
+                        found.low,
+                        found.high,
+                        claim["direction"],
+                        claim["support_threshold"],
+                        claim["refute_threshold"],
+                    ),
+                )
         rows.append({k: row[k] for k in COLUMNS})
     return rows
 

@@ -15,6 +15,7 @@ Conventions: every "error" here is lower-is-better; every interval is a 95 % per
 bootstrap over seeds (10,000 resamples) with a fixed generator, so the same data give the same
 interval.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,11 +28,32 @@ import numpy as np
 from rnnopt.train import History
 
 __all__ = [
-    "CLIP_GRAD_NORM", "TUNING_SEEDS", "EVALUATION_SEEDS", "SUCCESS", "Criterion",
-    "relative_error", "final_relative_error", "success_step", "steps_to_success",
-    "kaplan_meier", "kaplan_meier_median", "bootstrap_interval", "paired_interval",
-    "probability_of_improvement", "hierarchical_interval", "expected_best", "lr_lattice", "lattice_index",
-    "Tuned", "tune", "extend_grid", "Search", "search", "decade_penalty", "verdict", "state_bytes_per_parameter",
+    "CLIP_GRAD_NORM",
+    "TUNING_SEEDS",
+    "EVALUATION_SEEDS",
+    "SUCCESS",
+    "Criterion",
+    "relative_error",
+    "final_relative_error",
+    "success_step",
+    "steps_to_success",
+    "kaplan_meier",
+    "kaplan_meier_median",
+    "bootstrap_interval",
+    "paired_interval",
+    "probability_of_improvement",
+    "hierarchical_interval",
+    "expected_best",
+    "lr_lattice",
+    "lattice_index",
+    "Tuned",
+    "tune",
+    "extend_grid",
+    "Search",
+    "search",
+    "decade_penalty",
+    "verdict",
+    "state_bytes_per_parameter",
     "median_step_time",
 ]
 
@@ -48,6 +70,7 @@ CONFIDENCE = 0.95
 
 
 # --- The final metric ---------------------------------------------------------------------
+
 
 def relative_error(metric: float, baseline: float, higher_is_better: bool) -> float:
     """How much of the trivial predictor's error is left: 0 is perfect, 1 learned nothing.
@@ -73,6 +96,7 @@ def final_relative_error(history: History, baseline: float, higher_is_better: bo
 
 
 # --- Success and time to success ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Criterion:
@@ -104,8 +128,9 @@ def success_step(history: History, criterion: Criterion) -> int | None:
     return None
 
 
-def steps_to_success(histories: Sequence[History], criterion: Criterion,
-                     budget: int) -> tuple[np.ndarray, np.ndarray]:
+def steps_to_success(
+    histories: Sequence[History], criterion: Criterion, budget: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(steps, succeeded) for every run, censored: a run that never succeeds — diverged runs
     included — is kept, with `budget` as its time and succeeded False."""
     steps, succeeded = [], []
@@ -126,8 +151,10 @@ def kaplan_meier(times: Sequence[float], events: Sequence[bool]) -> tuple[np.nda
     times = np.asarray(times, dtype=float)
     events = np.asarray(events, dtype=bool)
     if times.shape != events.shape or times.ndim != 1:
-        raise ValueError(f"times and events must be 1-D of one length, got shapes "
-                         f"{times.shape} and {events.shape}")
+        raise ValueError(
+            f"times and events must be 1-D of one length, got shapes "
+            f"{times.shape} and {events.shape}"
+        )
     at, survival, s = [], [], 1.0
     for t in np.unique(times[events]):
         at_risk = int(np.sum(times >= t))
@@ -149,6 +176,7 @@ def kaplan_meier_median(times: Sequence[float], events: Sequence[bool]) -> float
 
 # --- Intervals -------------------------------------------------------------------------------
 
+
 def _resample_indices(n: int, seed: int) -> np.ndarray:
     """BOOTSTRAP_RESAMPLES rows of n seed indices drawn with replacement (fixed generator)."""
     return np.random.default_rng(seed).integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
@@ -159,8 +187,9 @@ def _percentiles(values: np.ndarray) -> tuple[float, float]:
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
 
 
-def bootstrap_interval(values: Sequence[float], statistic: Callable[..., Any] = np.mean,
-                       *, seed: int = 0) -> tuple[float, float]:
+def bootstrap_interval(
+    values: Sequence[float], statistic: Callable[..., Any] = np.mean, *, seed: int = 0
+) -> tuple[float, float]:
     """95 % percentile-bootstrap interval of `statistic` over `values` (one value per seed).
 
     `statistic(sample, axis=1)` reduces each resample (a row); np.mean and np.median do.
@@ -183,9 +212,13 @@ def difference_of_means(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.mean(a, axis=-1) - np.mean(b, axis=-1)
 
 
-def paired_interval(a: Sequence[float], b: Sequence[float],
-                    statistic: Callable[[np.ndarray, np.ndarray], np.ndarray] = ratio_of_means,
-                    *, seed: int = 0) -> tuple[float, float]:
+def paired_interval(
+    a: Sequence[float],
+    b: Sequence[float],
+    statistic: Callable[[np.ndarray, np.ndarray], np.ndarray] = ratio_of_means,
+    *,
+    seed: int = 0,
+) -> tuple[float, float]:
     """95 % interval of `statistic(a, b)` resampling seed *pairs*: a[i] and b[i] share seed i
     (the same initial weights and data stream), so their shared luck cancels."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -197,9 +230,12 @@ def paired_interval(a: Sequence[float], b: Sequence[float],
     return _percentiles(statistic(x[index], y[index]))
 
 
-def hierarchical_interval(studies: Sequence[Mapping[str, Sequence[float]]],
-                          statistic: Callable[[list[dict[str, np.ndarray]]], np.ndarray],
-                          *, seed: int = 0) -> tuple[float, float]:
+def hierarchical_interval(
+    studies: Sequence[Mapping[str, Sequence[float]]],
+    statistic: Callable[[list[dict[str, np.ndarray]]], np.ndarray],
+    *,
+    seed: int = 0,
+) -> tuple[float, float]:
     """95 % interval of a figure computed across studies ("tier" figures).
 
     Each study maps optimizer -> errors seed by seed. In every resample each study's seeds are
@@ -237,6 +273,7 @@ def _check_sample(name: str, data: np.ndarray) -> None:
 
 # --- Tuning ----------------------------------------------------------------------------------
 
+
 def lr_lattice(index: int) -> float:
     """The learning rate at `index` on the 1/3-decade lattice: 10^(index/3), to 3 digits
     (1, 2.15, 4.64, 10, ... ×10^k), so a grid's rates are the same numbers in every spec."""
@@ -247,8 +284,9 @@ def lattice_index(lr: float) -> int:
     """The lattice index of `lr`; a ValueError if `lr` is not on the lattice."""
     index = round(math.log10(lr) * GRID_STEPS_PER_DECADE)
     if lr_lattice(index) != lr:
-        raise ValueError(f"lr={lr!r} is not on the 1/3-decade lattice 10^(k/3); nearest: "
-                         f"{lr_lattice(index)!r}")
+        raise ValueError(
+            f"lr={lr!r} is not on the 1/3-decade lattice 10^(k/3); nearest: {lr_lattice(index)!r}"
+        )
     return index
 
 
@@ -300,8 +338,11 @@ class Search:
     edge: str | None  # None when the chosen rate is interior with `margin` rates each side
 
 
-def search(grid: Sequence[float], errors_for: Callable[[list[float]], Mapping[float, Sequence[float]]],
-           margin: int = 1) -> Search:
+def search(
+    grid: Sequence[float],
+    errors_for: Callable[[list[float]], Mapping[float, Sequence[float]]],
+    margin: int = 1,
+) -> Search:
     """The protocol's search: run `grid` (errors_for(rates) -> {rate: errors on the tuning
     seeds}), choose the best rate, and while it has fewer than `margin` rates on one side widen
     the grid by two rates beyond that side and run again — at most MAX_EXTENSIONS times.
@@ -328,11 +369,16 @@ def decade_penalty(errors: Mapping[float, Sequence[float]], best_lr: float) -> n
     `errors` maps each rate to its errors seed by seed (the same seeds, in the same order).
     """
     index = lattice_index(best_lr)
-    below, above = lr_lattice(index - GRID_STEPS_PER_DECADE), lr_lattice(index + GRID_STEPS_PER_DECADE)
+    below, above = (
+        lr_lattice(index - GRID_STEPS_PER_DECADE),
+        lr_lattice(index + GRID_STEPS_PER_DECADE),
+    )
     missing = [lr for lr in (below, best_lr, above) if lr not in errors]
     if missing:
-        raise ValueError(f"decade_penalty needs the rates {missing} on the grid (one decade "
-                         f"either side of lr={best_lr!r})")
+        raise ValueError(
+            f"decade_penalty needs the rates {missing} on the grid (one decade "
+            f"either side of lr={best_lr!r})"
+        )
     at = {lr: np.asarray(errors[lr], dtype=float) for lr in (below, best_lr, above)}
     return (at[below] + at[above]) / (2.0 * at[best_lr])
 
@@ -388,6 +434,7 @@ def verdict(low: float, high: float, direction: str, support: float, refute: flo
 
 # --- Cost ------------------------------------------------------------------------------------
 
+
 def state_bytes_per_parameter(optimizer: str, **hyper: Any) -> float:
     """Bytes of optimizer state per float32 parameter entry, counted after one step (scalars
     such as the step counter are not per-parameter and are left out)."""
@@ -399,8 +446,12 @@ def state_bytes_per_parameter(optimizer: str, **hyper: Any) -> float:
     opt = make_optimizer(optimizer, [weight], **{"lr": 1e-3, **hyper})
     weight.grad = torch.ones_like(weight)
     opt.step()
-    total = sum(t.numel() * t.element_size() for state in opt.state.values()
-                for t in state.values() if torch.is_tensor(t) and t.numel() > 1)
+    total = sum(
+        t.numel() * t.element_size()
+        for state in opt.state.values()
+        for t in state.values()
+        if torch.is_tensor(t) and t.numel() > 1
+    )
     return total / weight.numel()
 
 

@@ -7,6 +7,7 @@ spec names, and a *random* sample of stored runs — at least one per stage, dra
 test run — is replayed for its first steps, which must give the same per-step loss (training is
 deterministic, so a prefix is as telling as the whole run).
 """
+
 from __future__ import annotations
 
 import json
@@ -71,8 +72,9 @@ def test_a_rerun_resumes_and_recomputes_nothing(tiny_tier):
 
 def test_every_stage_is_an_ordinary_sweep_that_rnnopt_sweep_can_rerun(tiny_tier):
     stage = tiny_tier / "out" / "tiny" / "sgd" / "tune"
-    assert [c.run_id for c in expand(load_spec(stage / "spec.yaml"))] == \
-        [r["run_id"] for r in load_results(stage)]
+    assert [c.run_id for c in expand(load_spec(stage / "spec.yaml"))] == [
+        r["run_id"] for r in load_results(stage)
+    ]
     assert json.loads((stage / "provenance.json").read_text())["runs"] == len(load_results(stage))
 
 
@@ -133,12 +135,17 @@ def test_each_finished_variant_is_tuned_by_the_protocol():
 
 def test_the_tier_is_complete():
     names = evidence.study_names()
-    missing = [f"{n}/{v.label}" for n in names
-               for v in evidence.load_study(evidence.STUDIES_DIR / f"{n}.yaml").variants
-               if not (evidence.EVIDENCE_DIR / n / v.label / "tuned.json").exists()]
+    missing = [
+        f"{n}/{v.label}"
+        for n in names
+        for v in evidence.load_study(evidence.STUDIES_DIR / f"{n}.yaml").variants
+        if not (evidence.EVIDENCE_DIR / n / v.label / "tuned.json").exists()
+    ]
     if missing:
-        pytest.skip(f"the tier is still being computed: {len(missing)} variants to go "
-                    f"(make evidence resumes it), e.g. {missing[:3]}")
+        pytest.skip(
+            f"the tier is still being computed: {len(missing)} variants to go "
+            f"(make evidence resumes it), e.g. {missing[:3]}"
+        )
 
 
 def _replay_prefix(stage: Path, run_id: str) -> None:
@@ -147,8 +154,14 @@ def _replay_prefix(stage: Path, run_id: str) -> None:
     block = history.get("log_every", 1)
     steps = min(history.get("step_count") or len(history["loss"]), block)
     train = {**config["train"], "steps": steps}
-    again = run(task=config["task"], model=config["model"], optimizer=config["optimizer"],
-                train_options=train, seed=config["seed"], threads=1)
+    again = run(
+        task=config["task"],
+        model=config["model"],
+        optimizer=config["optimizer"],
+        train_options=train,
+        seed=config["seed"],
+        threads=1,
+    )
     want = history["loss"][: math.ceil(steps / block)]
     if stored["status"] == "diverged" and history.get("diverged_step", steps + 1) <= steps:
         assert again.diverged

@@ -1,4 +1,5 @@
 """The registered experiments that are not sweeps: each measures what its registration says."""
+
 from __future__ import annotations
 
 import json
@@ -12,10 +13,11 @@ from rnnopt import experiments, protocol
 
 
 def test_noisy_descent_without_noise_is_plain_gradient_descent():
-    path = experiments.noisy_descent(experiments.ravine, np.array([[1.0, 0.1]]), "sgd", lr=0.01,
-                                     steps=3, noise=0.0, seed=0)
+    path = experiments.noisy_descent(
+        experiments.ravine, np.array([[1.0, 0.1]]), "sgd", lr=0.01, steps=3, noise=0.0, seed=0
+    )
     # x shrinks by (1 − lr·1), y by (1 − lr·100) each step.
-    assert path[-1, 0] == pytest.approx([0.99 ** 3, 0.1 * 0.0 ** 3], abs=1e-12)
+    assert path[-1, 0] == pytest.approx([0.99**3, 0.1 * 0.0**3], abs=1e-12)
 
 
 def test_the_egg_crate_has_its_global_minimum_at_the_origin_and_local_ones_beside_it():
@@ -51,16 +53,23 @@ def test_an_experiment_tunes_then_evaluates_and_resumes_from_its_file(tmp_path):
         calls.append((variant, lr, seed))
         return {"error": abs(math.log10(lr) + 2) + seed * 1e-3}  # best at lr = 0.01
 
-    run = dict(variants=["sgd"], starts={"sgd": (0.1, 1.0)}, out_root=tmp_path,
-               tuning_seeds=(0, 1), evaluation_seeds=(100, 101, 102))
+    run = dict(
+        variants=["sgd"],
+        starts={"sgd": (0.1, 1.0)},
+        out_root=tmp_path,
+        tuning_seeds=(0, 1),
+        evaluation_seeds=(100, 101, 102),
+    )
     data = experiments.tune_and_evaluate("toy", measure, **run)
     assert data["tuned"]["sgd"]["lr"] == 0.01 and data["tuned"]["sgd"]["edge"] is None
     assert len(experiments.evaluation(data, "sgd", "error")) == 3
     count = len(calls)
     again = experiments.tune_and_evaluate("toy", measure, **run)
     assert len(calls) == count  # every measurement came from the file
-    assert again["measurements"] == json.loads((tmp_path / "toy" / "results.json").read_text())[
-        "measurements"]
+    assert (
+        again["measurements"]
+        == json.loads((tmp_path / "toy" / "results.json").read_text())["measurements"]
+    )
 
 
 def test_the_stored_experiments_were_tuned_by_the_protocol():

@@ -1,10 +1,11 @@
 """The ledger: every registered claim is measured by one figure and judged by its registered
 rule; nothing about a verdict is typed in."""
+
 from __future__ import annotations
 
 import math
 
-from rnnopt import ledger, protocol
+from rnnopt import evidence, ledger, protocol
 
 
 def test_every_empirical_claim_of_the_registration_has_exactly_one_figure():
@@ -19,14 +20,19 @@ def test_each_verdict_follows_from_its_own_interval_and_registered_thresholds():
         elif row["verdict"] != "pending":
             assert math.isfinite(row["ci_low"]) and row["ci_low"] <= row["ci_high"]
             assert row["seeds"] >= 10
-            assert row["verdict"] == protocol.verdict(row["ci_low"], row["ci_high"],
-                                                      row["direction"], row["support_threshold"],
-                                                      row["refute_threshold"])
+            assert row["verdict"] == protocol.verdict(
+                row["ci_low"],
+                row["ci_high"],
+                row["direction"],
+                row["support_threshold"],
+                row["refute_threshold"],
+            )
 
 
-def test_a_claim_whose_evidence_is_missing_is_pending_and_says_what_is_missing(monkeypatch,
-                                                                              tmp_path):
-    monkeypatch.setattr(ledger, "EVIDENCE_DIR", tmp_path)
+def test_a_claim_whose_evidence_is_missing_is_pending_and_says_what_is_missing(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setattr(evidence, "EVIDENCE_DIR", tmp_path)
     rows = {r["id"]: r for r in ledger.ledger()}
     assert rows["adam-generalises-worse"]["verdict"] == "pending"
     assert "overfit/adam is not finished" in rows["adam-generalises-worse"]["source"]

@@ -1,5 +1,6 @@
 """The measurement protocol, as a specification: each quantity the book reports behaves as its
 definition says, checked against synthetic data whose answer is known."""
+
 from __future__ import annotations
 
 import itertools
@@ -16,11 +17,13 @@ from rnnopt.train import History
 
 def history(metrics, steps=None, diverged=False):
     steps = list(range(0, 100 * len(metrics), 100)) if steps is None else steps
-    return History(eval_step=steps, eval_metric=list(metrics), eval_loss=list(metrics),
-                   diverged=diverged)
+    return History(
+        eval_step=steps, eval_metric=list(metrics), eval_loss=list(metrics), diverged=diverged
+    )
 
 
 # --- Final metric ---------------------------------------------------------------------------
+
 
 def test_relative_error_is_zero_when_perfect_and_one_at_the_trivial_baseline():
     assert protocol.relative_error(0.0, 1 / 6, higher_is_better=False) == 0.0
@@ -35,6 +38,7 @@ def test_the_final_metric_is_the_last_evaluation_and_a_diverged_run_scores_as_tr
 
 
 # --- Success and censoring ------------------------------------------------------------------
+
 
 def test_success_is_the_first_evaluation_meeting_the_criterion():
     criterion = protocol.Criterion(0.01, higher_is_better=False)
@@ -70,6 +74,7 @@ def test_the_median_time_is_undefined_when_fewer_than_half_succeed():
 
 
 # --- Intervals ------------------------------------------------------------------------------
+
 
 def test_bootstrap_intervals_cover_a_known_mean_about_95_percent_of_the_time():
     rng = np.random.default_rng(7)
@@ -112,6 +117,7 @@ def test_probability_of_improvement_counts_ties_as_half():
 
 # --- Tunability -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("k", [1, 2, 3, 4])
 def test_expected_best_of_k_equals_brute_force_enumeration(k):
     results = [0.9, 0.2, 0.5, 0.5, 0.7]
@@ -127,13 +133,16 @@ def test_expected_best_of_one_is_the_mean_and_grows_to_the_best():
 
 # --- Tuning ---------------------------------------------------------------------------------
 
+
 def test_the_lattice_has_three_rates_per_decade():
     assert [protocol.lr_lattice(i) for i in range(-3, 1)] == [0.1, 0.215, 0.464, 1.0]
     assert protocol.lattice_index(0.00464) == -7
 
 
 def test_a_rate_off_the_lattice_is_refused_with_the_nearest_one():
-    with pytest.raises(ValueError, match=r"lr=0\.003 is not on the 1/3-decade lattice.*nearest: 0\.00215"):
+    with pytest.raises(
+        ValueError, match=r"lr=0\.003 is not on the 1/3-decade lattice.*nearest: 0\.00215"
+    ):
         protocol.lattice_index(0.003)
 
 
@@ -143,10 +152,13 @@ def test_tuning_chooses_the_lowest_mean_error_and_reports_an_interior_best():
     assert tuned.errors[0.215] == 0.25
 
 
-@pytest.mark.parametrize("errors, edge", [
-    ({0.1: [0.1], 0.215: [0.3], 0.464: [0.9]}, "low"),
-    ({0.1: [0.9], 0.215: [0.3], 0.464: [0.1]}, "high"),
-])
+@pytest.mark.parametrize(
+    "errors, edge",
+    [
+        ({0.1: [0.1], 0.215: [0.3], 0.464: [0.9]}, "low"),
+        ({0.1: [0.9], 0.215: [0.3], 0.464: [0.1]}, "high"),
+    ],
+)
 def test_a_best_rate_at_a_grid_edge_is_reported_as_such(errors, edge):
     assert protocol.tune(errors).edge == edge
 
@@ -172,14 +184,18 @@ def test_the_decade_penalty_needs_both_neighbours_on_the_grid():
 
 # --- Verdicts -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("interval, direction, expected", [
-    ((1.3, 1.6), "higher", "supported"),
-    ((0.7, 0.95), "higher", "not supported"),
-    ((0.9, 1.6), "higher", "inconclusive"),
-    ((0.5, 0.7), "lower", "supported"),
-    ((1.1, 1.4), "lower", "not supported"),
-    ((0.7, 1.1), "lower", "inconclusive"),
-])
+
+@pytest.mark.parametrize(
+    "interval, direction, expected",
+    [
+        ((1.3, 1.6), "higher", "supported"),
+        ((0.7, 0.95), "higher", "not supported"),
+        ((0.9, 1.6), "higher", "inconclusive"),
+        ((0.5, 0.7), "lower", "supported"),
+        ((1.1, 1.4), "lower", "not supported"),
+        ((0.7, 1.1), "lower", "inconclusive"),
+    ],
+)
 def test_a_verdict_follows_from_where_the_interval_lies(interval, direction, expected):
     support, refute = (1.25, 1.0) if direction == "higher" else (0.8, 1.0)
     assert protocol.verdict(*interval, direction, support, refute) == expected
@@ -192,6 +208,7 @@ def test_a_verdict_needs_thresholds_on_the_right_sides():
 
 # --- Cost -----------------------------------------------------------------------------------
 
+
 def test_state_bytes_per_parameter_count_the_optimizers_buffers():
     assert protocol.state_bytes_per_parameter("sgd") == 0
     assert protocol.state_bytes_per_parameter("momentum") == 4
@@ -201,6 +218,7 @@ def test_state_bytes_per_parameter_count_the_optimizers_buffers():
 
 
 # --- The registration agrees with the code --------------------------------------------------
+
 
 def test_the_success_criteria_are_the_registered_ones():
     registered = yaml.safe_load((ROOT / "data" / "registration.yaml").read_text())
@@ -222,7 +240,9 @@ def test_the_search_widens_the_grid_until_the_best_rate_is_interior():
     found = protocol.search([0.1, 0.215, 0.464], errors_for)
     assert found.tuned.lr == 0.01 and found.edge is None
     assert found.grid[0] < 0.01 < found.grid[-1] and found.extensions == 2
-    assert all(set(a) <= set(b) for a, b in zip(calls, calls[1:]))  # each grid holds the last
+    assert all(
+        set(a) <= set(b) for a, b in zip(calls, calls[1:], strict=False)
+    )  # each grid holds the last
 
 
 def test_the_search_stops_widening_after_its_limit_and_reports_the_edge():
@@ -231,9 +251,11 @@ def test_the_search_stops_widening_after_its_limit_and_reports_the_edge():
 
 
 def test_a_margin_asks_for_that_many_rates_on_each_side_of_the_best():
-    found = protocol.search([0.1, 0.215, 0.464],
-                            lambda grid: {lr: [abs(protocol.lattice_index(lr) + 2)] for lr in grid},
-                            margin=3)
+    found = protocol.search(
+        [0.1, 0.215, 0.464],
+        lambda grid: {lr: [abs(protocol.lattice_index(lr) + 2)] for lr in grid},
+        margin=3,
+    )
     position = found.grid.index(0.215)
     assert position >= 3 and len(found.grid) - 1 - position >= 3
 
