@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -137,14 +138,12 @@ def plot_hidden_grad_norms(ax, curves: Mapping[float, Tensor], title: str,
                            legend: bool = True) -> None:
     """One line per spectral radius ρ: ‖δ_{T−1−k}‖ / ‖δ_{T−1}‖ against k, log scale, with the
     reference ρ^k dotted in the same colour; the legend (if asked) goes outside, to the right."""
-    from matplotlib import colormaps  # only the plots need matplotlib (a dev dependency)
-
-    cmap = colormaps["plasma"]
     radii = sorted(curves)
-    for i, radius in enumerate(radii):
+    colors = radius_colors(radii)
+    for radius in radii:
         norms = np.asarray(curves[radius], dtype=np.float64)[::-1]  # index k = steps back
         steps_back = np.arange(len(norms))
-        color = cmap(0.85 * i / max(len(radii) - 1, 1))  # stop before plasma's pale yellow
+        color = colors[radius]
         relative = norms / norms[0]
         shown = relative > 0  # a gradient that underflowed to 0 has no place on a log axis
         ax.plot(steps_back[shown], relative[shown], color=color, lw=2, label=f"ρ = {radius:g}")
@@ -154,8 +153,23 @@ def plot_hidden_grad_norms(ax, curves: Mapping[float, Tensor], title: str,
     ax.set_ylabel(r"$\|\partial L/\partial h_{T-1-k}\| \;/\; \|\partial L/\partial h_{T-1}\|$")
     ax.set_title(title)
     if legend:
-        ax.legend(title="measured (solid),\nρ^k (dotted)", loc="upper left",
+        ax.legend(title="measured (solid), ρ^k (dotted)", loc="upper left",
                   bbox_to_anchor=(1.02, 1.0))
+
+
+def radius_colors(radii: Sequence[float]) -> dict[float, Any]:
+    """A colour per spectral radius that tells the regimes apart at a glance: blues below 1
+    (vanishing; paler nearer 1), black at exactly 1, reds above 1 (darker further out)."""
+    from matplotlib import colormaps  # only the plots need matplotlib (a dev dependency)
+
+    below = sorted(r for r in radii if r < 1)
+    above = sorted(r for r in radii if r > 1)
+    colors: dict[float, Any] = {r: "black" for r in radii if r == 1}
+    for i, r in enumerate(below):  # darkest blue for the smallest radius
+        colors[r] = colormaps["Blues"](0.95 - 0.55 * i / max(len(below) - 1, 1))
+    for i, r in enumerate(above):
+        colors[r] = colormaps["Reds"](0.4 + 0.55 * i / max(len(above) - 1, 1))
+    return colors
 
 
 def plot_adding_example(ax, inputs: Tensor, target: Tensor) -> None:

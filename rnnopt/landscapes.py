@@ -19,7 +19,8 @@ import torch
 
 from rnnopt.optim import make_optimizer
 
-__all__ = ["Landscape", "quadratic", "rosenbrock", "double_well", "trajectory", "LANDSCAPES"]
+__all__ = ["Landscape", "quadratic", "rotated_quadratic", "rosenbrock", "double_well",
+           "trajectory", "LANDSCAPES"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,26 @@ def quadratic(kappa: float = 20.0) -> Landscape:
         name=f"quadratic (κ = {kappa:g})",
         f=lambda x, y: 0.5 * (x**2 + kappa * y**2),
         minimum=(0.0, 0.0), start=(-4.5, 1.0), xlim=(-5.0, 5.0), ylim=(-1.5, 1.5),
+    )
+
+
+def rotated_quadratic(kappa: float = 20.0, angle: float = 45.0) -> Landscape:
+    """The quadratic ½(u² + κv²) in coordinates (u, v) turned by ``angle`` degrees from (x, y):
+    the same valley as :func:`quadratic`, but its steep direction is no longer a coordinate,
+    so a per-coordinate step size (RMSprop, Adam) cannot match it."""
+    if not kappa >= 1:
+        raise ValueError(f"kappa={kappa!r} is invalid: the condition number must be >= 1")
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+
+    def f(x, y):
+        u, v = c * x + s * y, -s * x + c * y
+        return 0.5 * (u**2 + kappa * v**2)
+
+    # The start is the same point of the valley, (u, v) = (-4, 1.5), turned with it.
+    return Landscape(
+        name=f"quadratic (κ = {kappa:g}) turned {angle:g}°", f=f, minimum=(0.0, 0.0),
+        start=(float(-4 * c - 1.5 * s), float(-4 * s + 1.5 * c)), xlim=(-5.0, 5.0),
+        ylim=(-5.0, 5.0),
     )
 
 

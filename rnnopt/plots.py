@@ -7,7 +7,14 @@ same colour in every figure of the book and every figure has labelled axes:
 - :func:`plot_mean_spread`: a quantity against the step, mean over seeds and its min-max band;
 - :func:`plot_lr_sensitivity`: final loss against learning rate, diverged runs marked at the top;
 - :func:`plot_baseline`: a task's trivial baseline as a horizontal line;
-- :func:`markdown_table`: rows of numbers as a Markdown table for ``IPython.display.Markdown``.
+- :func:`markdown_table`: rows of numbers as a Markdown table for ``IPython.display.Markdown``;
+- :func:`show`: display a figure as a numbered, captioned figure of the book (and as a plain
+  PNG in Jupyter), refusing one wider than the book's column;
+- :func:`sequential_colors`: n colours of one ordered palette that can be told apart.
+
+Sizes: a cell output of the book is 672 px wide in the 1,280-px layout, and figures are drawn at
+110 dpi, so a figure at most :data:`COLUMN_INCHES` wide is shown at its own size, never shrunk;
+the smallest type the book uses, :data:`MIN_FONT_PT`, is then 10 px or more on the screen.
 
 Runs that diverged arrive as NaN (or as paths cut short): the helpers draw what is finite and
 never raise because of it.
@@ -34,7 +41,17 @@ __all__ = [
     "plot_baseline",
     "plot_lr_sensitivity",
     "markdown_table",
+    "show",
+    "sequential_colors",
+    "COLUMN_INCHES",
+    "DPI",
+    "MIN_FONT_PT",
 ]
+
+DPI = 110
+COLUMN_PX = 672  # the width of a cell output in the book at a 1,280-px window (sphinx-book-theme)
+COLUMN_INCHES = COLUMN_PX / DPI  # 6.1 in
+MIN_FONT_PT = 7.5  # smallest type in any figure: 7.5 pt at 110 dpi = 11.5 px
 
 # One colour per optimizer for the whole book (colour-blind-safe tableau colours).
 OPTIMIZER_COLORS: dict[str, str] = {
@@ -63,15 +80,17 @@ def label(optimizer: str) -> str:
 def setup() -> None:
     """Matplotlib defaults for the book: PNG at 110 dpi, readable fonts, light grids."""
     mpl.rcParams.update({
-        "figure.dpi": 110,
-        "savefig.dpi": 110,
+        "figure.dpi": DPI,
+        "savefig.dpi": DPI,
         "savefig.format": "png",
-        "figure.figsize": (7.0, 4.0),
+        "figure.figsize": (COLUMN_INCHES, 3.6),
         "figure.constrained_layout.use": True,
         "font.size": 10,
         "axes.titlesize": 11,
         "axes.labelsize": 10,
         "legend.fontsize": 9,
+        "xtick.labelsize": 9,
+        "ytick.labelsize": 9,
         "axes.grid": True,
         "grid.alpha": 0.3,
         "axes.spines.top": False,
@@ -199,3 +218,47 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
              "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def sequential_colors(n: int, cmap: str = "viridis") -> list[tuple[float, ...]]:
+    """``n`` colours in order along a perceptually uniform palette, spread over its whole
+    usable range (stopping short of viridis's pale yellow), so neighbours can be told apart."""
+    from matplotlib import colormaps
+
+    palette = colormaps[cmap]
+    if n == 1:
+        return [palette(0.0)]
+    return [palette(0.88 * i / (n - 1)) for i in range(n)]
+
+
+def show(fig: Any, name: str, caption: str) -> None:
+    """Display ``fig`` as a figure of the book: numbered by Sphinx, with ``caption`` (MyST,
+    so math and citations work) under it, and targetable as ``{numref}`name```.
+
+    The output is one bundle: a MyST ``figure`` directive (the image inline as a data URI) that
+    the book renders, and the same PNG for Jupyter. The figure is closed, so the inline backend
+    does not draw it a second time. A figure wider than the book's column is refused: shrunk
+    to fit, its lettering would fall below 10 px.
+    """
+    import base64
+    import io
+    import struct
+
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    plt.close(fig)
+    png = buffer.getvalue()
+    width, height = struct.unpack(">II", png[16:24])
+    if width > COLUMN_PX + 2:
+        raise ValueError(f"figure {name!r} is {width} px wide; the book's column is "
+                         f"{COLUMN_PX} px ({COLUMN_INCHES:.2f} in at {DPI} dpi): draw it narrower")
+    if "\n\n" in caption.strip() or "```" in caption:
+        raise ValueError("a caption is one paragraph without code fences")
+    data = base64.b64encode(png).decode("ascii")
+    directive = (f"```{{figure}} data:image/png;base64,{data}\n:name: {name}\n"
+                 f":alt: {caption.split('. ')[0]}\n:width: {width}px\n\n{caption.strip()}\n```")
+    display({"image/png": data, "text/markdown": directive, "text/plain": f"Figure: {caption}"},
+            raw=True, metadata={"image/png": {"width": width, "height": height}})

@@ -110,3 +110,28 @@ def test_markdown_table_has_a_header_rule_and_one_line_per_row():
 def test_markdown_table_refuses_a_row_of_the_wrong_length():
     with pytest.raises(ValueError, match="every row needs 2 cells"):
         plots.markdown_table(["lr", "loss"], [("0.01",)])
+
+
+def test_show_displays_a_numbered_figure_directive_beside_the_png(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append((obj, kw)))
+    fig, _ = plt.subplots(figsize=(plots.COLUMN_INCHES, 2))
+    plots.show(fig, "fig-test", "What to look at: the line.")
+    (bundle, options), = shown
+    assert bundle["text/markdown"].startswith("```{figure} data:image/png;base64,")
+    assert ":name: fig-test" in bundle["text/markdown"]
+    assert bundle["text/markdown"].rstrip().endswith("What to look at: the line.\n```")
+    assert bundle["image/png"] in bundle["text/markdown"]
+    assert options["raw"] is True
+
+
+def test_show_refuses_a_figure_wider_than_the_column():
+    fig, _ = plt.subplots(figsize=(plots.COLUMN_INCHES + 1, 2))
+    with pytest.raises(ValueError, match="px wide"):
+        plots.show(fig, "fig-wide", "Too wide.")
+
+
+def test_sequential_colors_are_distinct_and_ordered():
+    colours = plots.sequential_colors(7)
+    assert len(set(colours)) == 7
+    assert plots.sequential_colors(1) == [plots.sequential_colors(3)[0]]
