@@ -1,5 +1,7 @@
-"""The rendered book as a reader sees it, in headless Chromium: every page loads, every image is
-drawn, every internal link and anchor leads somewhere, and each chapter's figures are visible.
+"""The rendered book as a reader sees it, in headless Chromium: every page loads without a
+console error, every image is drawn, every internal link and anchor leads somewhere, each
+chapter's figures are visible, numbered, captioned and not shrunk below 10-px lettering, no code
+listing is cut at the column's edge, and the interactive figure redraws when a slider moves.
 
 Needs `_build/html` (`make book`) and Debian's `chromium` (`.ci/run` installs it); without either
 the tests skip and say why.
@@ -14,6 +16,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from rnnopt.book import ROOT, load_chapters
+from rnnopt.plots import DPI, MIN_FONT_PT
 
 HTML = ROOT / "_build" / "html"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -72,9 +75,12 @@ def test_page_loads_with_its_images_drawn_and_its_internal_links_resolving(page,
         return
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda message: errors.append(message.text)
+            if message.type == "error" else None)
     response = page.goto(path.as_uri())
     assert response is None or response.ok
-    assert not errors, f"JavaScript errors on {path.name}: {errors}"
+    page.wait_for_load_state("load")
+    assert not errors, f"JavaScript or console errors on {path.name}: {errors}"
 
     if page.locator(".math").count():  # MathJax ships in _static: equations render offline
         page.wait_for_selector("mjx-container", state="attached", timeout=15_000)
@@ -112,3 +118,66 @@ def test_chapter_figures_are_visible(page, chapter):
         figure.scroll_into_view_if_needed()
         box = figure.bounding_box()
         assert figure.is_visible() and box and box["width"] > 100 and box["height"] > 100
+
+
+# The smallest lettering of a figure is MIN_FONT_PT drawn at DPI; shown at `scale` times its
+# natural width it is MIN_FONT_PT * DPI / 72 * scale px tall on the screen.
+MIN_SCALE = 10 / (MIN_FONT_PT * DPI / 72)
+
+
+@pytest.mark.parametrize("chapter", [c for c in load_chapters() if c.name not in WITHOUT_FIGURES],
+                         ids=lambda c: c.name)
+def test_every_figure_is_numbered_captioned_and_legible(page, chapter):
+    page.goto((HTML / "chapters" / f"{chapter.notebook.stem}.html").as_uri())
+    loose = page.eval_on_selector_all(
+        "div.cell_output img", "imgs => imgs.filter(i => !i.closest('figure')).length")
+    assert loose == 0, f"{chapter.name}: {loose} figure(s) without a caption"
+    figures = page.locator("div.cell_output figure:not(.rnnopt-interactive)")
+    for index in range(figures.count()):
+        figure = figures.nth(index)
+        figure.scroll_into_view_if_needed()
+        number = figure.locator("figcaption .caption-number")
+        assert number.count() == 1, f"{chapter.name}: figure {index + 1} has no number"
+        caption = figure.locator("figcaption").inner_text().strip()
+        assert len(caption) > 40, f"{chapter.name}: figure {index + 1}'s caption is {caption!r}"
+        image = figure.locator("img")
+        assert image.is_visible()
+        natural, shown = image.evaluate("i => [i.naturalWidth, i.getBoundingClientRect().width]")
+        assert shown >= MIN_SCALE * natural - 1, (
+            f"{chapter.name}: {caption[:40]!r} is {natural} px wide, shown at {shown:.0f} px: "
+            f"its smallest lettering is below 10 px (draw it at most rnnopt.plots.COLUMN_INCHES)")
+
+
+@pytest.mark.parametrize("path", pages(), ids=lambda p: p.relative_to(HTML).as_posix())
+def test_no_code_listing_is_cut_at_the_column_edge(page, path):
+    page.goto(path.as_uri())
+    cut = page.eval_on_selector_all(
+        "article pre", "ps => ps.filter(p => p.scrollWidth > p.clientWidth + 1)"
+                       ".map(p => p.textContent.split('\\n')[0].slice(0, 60))")
+    assert not cut, f"{path.name}: listings wider than the column: {cut}"
+
+
+def test_the_interactive_figure_redraws_when_a_slider_moves(page):
+    page.goto((HTML / "chapters" / "momentum.html").as_uri())
+    figure = page.locator("figure.rnnopt-interactive")
+    assert figure.count() == 1, "the momentum chapter has no interactive heavy-ball figure"
+    figure.scroll_into_view_if_needed()
+    path = figure.locator("polyline.rnnopt-path")
+    readout = figure.locator(".rnnopt-interactive-readout")
+    page.wait_for_function("() => document.querySelector('polyline.rnnopt-path')"
+                           ".getAttribute('points')", timeout=5_000)
+    before = path.get_attribute("points"), readout.inner_text()
+    assert len(before[0].split()) > 10 and "2 + 2β" in before[1]
+
+    slider = figure.locator('input[name="beta"]')
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    after = path.get_attribute("points"), readout.inner_text()
+    assert after[0] != before[0] and after[1] != before[1], "moving β changed nothing"
+
+    alpha = figure.locator('input[name="alpha"]')
+    alpha.focus()
+    page.keyboard.press("End")  # the largest learning rate: beyond the boundary, it diverges
+    assert "diverges" in readout.inner_text()
+    assert figure.locator("figcaption").inner_text().strip()
