@@ -1,0 +1,102 @@
+"""The comparison of the four optimizers on the stored tier, per study: the tuned rate (and
+whether it is interior), the final held-out error with its interval, the success fraction and
+the censored time to success, the tunability curve, the time per step and the state memory —
+and, across studies, a performance profile. Every quantity comes from rnnopt.protocol.
+
+    rows = study_table("adding-elman-T100")     # one Row per optimizer
+    best_tied(rows)                             # the optimizers whose interval meets the best's
+    profile(["digits-elman", "text-lstm"], taus) # Dolan–Moré performance profile
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnopt import evidence, protocol
+
+FOUR = ("sgd", "momentum", "rmsprop", "adam")
+
+
+@dataclass(frozen=True)
+class Row:
+    optimizer: str
+    lr: float
+    interior: bool
+    error: float  # mean relative error over the evaluation seeds
+    low: float
+    high: float
+    success: float  # fraction of evaluation seeds that met the success criterion
+    median_steps: float  # Kaplan–Meier median of the steps to success (NaN: under half succeeded)
+    step_seconds: float  # median time per training step, end to end
+    state_bytes: float  # optimizer state per parameter entry
+    tunability: tuple[float, ...]  # expected best tuning error after k = 1, 2, ... draws
+
+
+def study_table(study: str, optimizers: Sequence[str] = FOUR) -> list[Row]:
+    """One row per optimizer of `study` (raises evidence.Pending while any is unfinished)."""
+    spec = evidence.load_study(evidence.STUDIES_DIR / f"{study}.yaml")
+    criterion = evidence.criterion_of(study)
+    rows = []
+    for name in optimizers:
+        tuned = evidence.tuned_record(study, name)
+        errors = evidence.eval_errors(study, name)
+        histories = evidence.eval_histories(study, name)
+        steps, succeeded = protocol.steps_to_success(histories, criterion, spec.train["steps"])
+        low, high = protocol.bootstrap_interval(errors)
+        grid_errors = [float(v) for v in tuned["tuning_errors"].values()]
+        rows.append(
+            Row(
+                optimizer=name,
+                lr=tuned["lr"],
+                interior=tuned["edge"] is None,
+                error=float(np.mean(errors)),
+                low=low,
+                high=high,
+                success=float(np.mean(succeeded)),
+                median_steps=protocol.kaplan_meier_median(steps, succeeded),
+                step_seconds=protocol.median_step_time(histories),
+                state_bytes=protocol.state_bytes_per_parameter(
+                    spec.variant(name).optimizer["name"]
+                ),
+                tunability=tuple(
+                    protocol.expected_best(grid_errors, k) for k in range(1, len(grid_errors) + 1)
+                ),
+            )
+        )
+    return rows
+
+
+def solved(rows: Sequence[Row]) -> bool:
+    """A study is solved when some optimizer succeeded on some evaluation seed; an unsolved
+    study is reported as such and not ranked."""
+    return any(r.success > 0 for r in rows)
+
+
+def best_tied(rows: Sequence[Row]) -> list[str]:
+    """The optimizer with the lowest mean error and every one whose interval overlaps its
+    interval: these are reported as tied, not ranked by a hair."""
+    best = min(rows, key=lambda r: r.error)
+    return [r.optimizer for r in rows if r.low <= best.high]
+
+
+def profile(
+    studies: Sequence[str], taus: Sequence[float], optimizers: Sequence[str] = FOUR
+) -> dict[str, list[float]]:
+    """Dolan–Moré performance profile over the solved `studies`: for each optimizer, the fraction
+    of studies in which its mean error is within a factor τ of the best optimizer's."""
+    ratios: dict[str, list[float]] = {name: [] for name in optimizers}
+    for study in studies:
+        rows = study_table(study, optimizers)
+        if not solved(rows):
+            continue
+        best = min(r.error for r in rows)
+        for r in rows:
+            ratios[r.optimizer].append(r.error / best if best > 0 else math.inf)
+    return {
+        name: [float(np.mean([q <= tau for q in values])) if values else math.nan for tau in taus]
+        for name, values in ratios.items()
+    }

@@ -1,0 +1,81 @@
+"""The per-study comparison on a stored tier: every column from the protocol's definitions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from rnnopt import compare, evidence, protocol
+
+TINY = """\
+task: {name: adding, seq_len: 5, eval_size: 50}
+model: {hidden_size: 8, core: elman, recurrent_init: orthogonal}
+train: {steps: 60, batch_size: 16, clip_grad_norm: 1.0, eval_every: 10, log_every: 5}
+tuning_seeds: [0, 1]
+evaluation_seeds: [100, 101, 102, 103]
+variants:
+  sgd: {optimizer: {name: sgd}, lr: {from: 0.1, to: 0.464}}
+  adam: {optimizer: {name: adam}, lr: {from: 0.01, to: 0.0464}}
+"""
+
+
+@pytest.fixture(scope="module")
+def tier(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    (root / "specs").mkdir()
+    (root / "specs" / "tiny.yaml").write_text(TINY)
+    evidence.run_evidence(studies_dir=root / "specs", out_root=root / "out", workers=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evidence, "STUDIES_DIR", root / "specs")
+        patch.setattr(evidence, "EVIDENCE_DIR", root / "out")
+        yield compare.study_table("tiny", ["sgd", "adam"])
+
+
+def test_each_row_reports_the_evaluation_seeds_at_the_tuned_rate(tier):
+    adam = next(r for r in tier if r.optimizer == "adam")
+    errors = evidence.eval_errors("tiny", "adam")
+    assert adam.error == pytest.approx(np.mean(errors))
+    assert (adam.low, adam.high) == protocol.bootstrap_interval(errors)
+    assert adam.interior == (evidence.tuned_record("tiny", "adam")["edge"] is None)
+
+
+def test_success_is_counted_over_every_evaluation_seed(tier):
+    for row in tier:
+        successes = evidence.eval_successes("tiny", row.optimizer)
+        assert row.success == np.mean(successes)
+        if row.success < 0.5:
+            assert math.isnan(row.median_steps)
+
+
+def test_the_tunability_curve_falls_from_the_grid_mean_to_its_best(tier):
+    for row in tier:
+        curve = row.tunability
+        assert all(a >= b - 1e-12 for a, b in zip(curve, curve[1:], strict=False))
+        errors = evidence.tuned_record("tiny", row.optimizer)["tuning_errors"].values()
+        assert curve[0] == pytest.approx(np.mean(list(errors)))
+
+
+def test_cost_columns_are_measured_time_and_counted_state(tier):
+    rows = {r.optimizer: r for r in tier}
+    assert rows["sgd"].state_bytes == 0 and rows["adam"].state_bytes == 8
+    assert all(r.step_seconds > 0 for r in tier)
+
+
+def test_overlapping_intervals_are_ties_not_wins():
+    row = lambda name, error, low, high: compare.Row(
+        name,
+        0.1,
+        True,
+        error,
+        low,
+        high,
+        0,
+        0,
+        0,  # noqa: E731
+        0,
+        (),
+    )
+    rows = [row("sgd", 0.5, 0.45, 0.55), row("adam", 0.4, 0.3, 0.47), row("rmsprop", 0.9, 0.8, 1)]
+    assert compare.best_tied(rows) == ["sgd", "adam"]
