@@ -64,18 +64,8 @@ def test_cost_columns_are_measured_time_and_counted_state(tier):
 
 
 def test_overlapping_intervals_are_ties_not_wins():
-    row = lambda name, error, low, high: compare.Row(
-        name,
-        0.1,
-        True,
-        error,
-        low,
-        high,
-        0,
-        0,
-        0,  # noqa: E731
-        0,
-        (),
-    )
+    def row(name, error, low, high):
+        return compare.Row(name, 0.1, True, error, low, high, 0, 0, 0, 0, ())
+
     rows = [row("sgd", 0.5, 0.45, 0.55), row("adam", 0.4, 0.3, 0.47), row("rmsprop", 0.9, 0.8, 1)]
     assert compare.best_tied(rows) == ["sgd", "adam"]
