@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import logging
 import multiprocessing
 import os
 import platform
@@ -194,12 +195,26 @@ def check_scheduler_address(address: Any) -> str:
     return address.strip()
 
 
+@contextlib.contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    """`logger` silent in the block: distributed logs the tracebacks of its reconnection
+    attempts when the scheduler goes away, and the caller reports that loss in one line."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def _on_dask(todo: list[RunConfig], address: str, device: str) -> Iterator[dict]:
     try:
         from distributed import Client, as_completed
     except ImportError as err:
         raise RuntimeError("scheduler= needs Dask: pip install 'dask[distributed]'") from err
-    with Client(address, set_as_default=False, timeout=30) as client:
+    with _quiet("distributed.client"), Client(address, set_as_default=False,
+                                              timeout=30) as client:
         if todo and not client.scheduler_info().get("workers"):
             print(f"the Dask scheduler at {address} has no workers: waiting for one (start "
                   f"them with `dask worker {address} --nthreads 1`; Ctrl-C stops, and the "
@@ -216,7 +231,7 @@ def _on_dask(todo: list[RunConfig], address: str, device: str) -> Iterator[dict]
                     if client.status == "running" and not isinstance(err, OSError):
                         raise
                     raise RunsLost(f"lost the Dask scheduler at {address} "
-                                   f"({type(err).__name__}: {err})") from None
+                                   f"({type(err).__name__})") from None
                 yield record
         finally:
             with contextlib.suppress(Exception):  # the scheduler may be gone

@@ -279,34 +279,77 @@ def test_an_impossible_scheduler_address_exits_2_and_writes_nothing(tmp_path, ad
     assert not (tmp_path / "out").exists()
 
 
-def test_a_scheduler_without_workers_is_said_so(tmp_path):
-    pytest.importorskip("distributed")
-    scheduler_file = tmp_path / "scheduler.json"
-    scheduler = subprocess.Popen(
-        [sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-         "--scheduler-file", str(scheduler_file), "--no-dashboard"], env=ENV, cwd=tmp_path,
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    sweep = None
+@contextlib.contextmanager
+def dask_cluster(root: Path, workers: int):
+    """A Dask scheduler on loopback with `workers` one-thread workers: (address, processes)."""
+    pytest.importorskip("distributed", reason="distributed is not installed: no Dask test")
+    scheduler_file = root / "scheduler.json"
+    dask = [sys.executable, "-m", "dask"]
+    commands = [[*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
+                 str(scheduler_file), "--no-dashboard"]]
+    commands += [[*dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
+                  "--no-dashboard", "--host", "127.0.0.1", "--local-directory", str(root)]
+                 ] * workers
+    processes = []
     try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists():
-            assert time.monotonic() < deadline, "the Dask scheduler did not start in 60 s"
-            time.sleep(0.1)
+        for command in commands:
+            processes.append(subprocess.Popen(command, env=ENV, cwd=root,
+                                              start_new_session=True,
+                                              stdout=subprocess.DEVNULL,
+                                              stderr=subprocess.DEVNULL))
+            deadline = time.monotonic() + 60
+            while not scheduler_file.exists():
+                assert time.monotonic() < deadline, "the Dask scheduler did not start in 60 s"
+                time.sleep(0.1)
         address = json.loads(scheduler_file.read_text())["address"]
-        sweep = _start(write_spec(tmp_path / "s.yaml", SMALL), tmp_path / "out",
-                       "--scheduler", address)
-        deadline = time.monotonic() + 60
-        line = ""
-        while "no workers" not in line:
-            assert time.monotonic() < deadline, "nothing said about the missing workers"
-            line = sweep.stderr.readline()
-        assert address in line
+        if workers:
+            from distributed import Client
+
+            with Client(address, timeout=60) as client:
+                client.wait_for_workers(workers, timeout=60)
+        yield address, processes
     finally:
-        for process in (sweep, scheduler):
-            if process is not None:
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+def test_a_scheduler_without_workers_is_said_so(tmp_path):
+    sweep = None
+    with dask_cluster(tmp_path, 0) as (address, _):
+        try:
+            sweep = _start(write_spec(tmp_path / "s.yaml", SMALL), tmp_path / "out",
+                           "--scheduler", address)
+            deadline = time.monotonic() + 60
+            line = ""
+            while "no workers" not in line:
+                assert time.monotonic() < deadline, "nothing said about the missing workers"
+                line = sweep.stderr.readline()
+            assert address in line
+        finally:
+            if sweep is not None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+                    os.killpg(sweep.pid, signal.SIGKILL)
+                sweep.wait(timeout=30)
+
+
+def test_a_lost_scheduler_gives_one_line_and_the_sweep_resumes(tmp_path, longer_reference):
+    spec_path, out = write_spec(tmp_path / "spec.yaml", LONGER), tmp_path / "out"
+    with dask_cluster(tmp_path, 1) as (address, processes):
+        process = _start(spec_path, out, "--scheduler", address)
+        try:
+            _wait_for_runs(process, out, 1)
+            os.killpg(processes[0].pid, signal.SIGKILL)  # the scheduler
+            _, stderr = process.communicate(timeout=120)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 1, stderr
+    assert stderr.strip().count("\n") == 0, stderr  # one line, no traceback
+    assert f"lost the Dask scheduler at {address}" in stderr
+    assert "the same command resumes" in stderr
+    assert numbers(run_sweep(LONGER, out)) == numbers(longer_reference)
 
 
 # --- Cost of the results table -----------------------------------------------------------------
