@@ -49,6 +49,10 @@
     var beta = figure.querySelector('input[name="beta"]');
     var readout = figure.querySelector(".rnnopt-interactive-readout");
 
+    function distance(d) {  // the paths are stored to 2 decimals
+      return d < 0.01 ? "below 0.01" : d.toPrecision(2);
+    }
+
     function draw() {
       var i = Number(alpha.value), j = Number(beta.value);
       var a = data.alpha_lambda[i], b = data.beta[j], path = data.paths[i][j];
@@ -65,7 +69,7 @@
       readout.textContent = "αλmax = " + a.toFixed(1) + (a < bound ? " < " : " ≥ ") +
         "2 + 2β = " + bound.toFixed(1) + ", so the method " + verdict +
         (path.length > data.steps ? "; distance to the minimum after " + data.steps +
-         " steps: " + Math.hypot(last[0], last[1]).toPrecision(2) : "; the path left the window") +
+         " steps: " + distance(Math.hypot(last[0], last[1])) : "; the path left the window") +
         ".";
       figure.setAttribute("data-drawn", i + "," + j);
     }
