@@ -13,6 +13,13 @@ def test_every_empirical_claim_of_the_registration_has_exactly_one_figure():
     assert empirical == set(ledger.FIGURES)
 
 
+def test_every_definitional_claim_has_a_computed_check():
+    definitional = {c["id"] for c in ledger.registration()["claims"] if c["kind"] == "definitional"}
+    assert definitional == set(ledger.CHECKS)
+    assert "0 bytes of state" in ledger.check_sgd_simple()
+    assert "exp_avg, exp_avg_sq" in ledger.check_moments()
+
+
 def test_each_verdict_follows_from_its_own_interval_and_registered_thresholds():
     for row in ledger.ledger():
         if row["kind"] == "definitional":
