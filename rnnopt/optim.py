@@ -32,6 +32,7 @@ dropped on loading).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections.abc import Callable, Iterable
@@ -43,6 +44,7 @@ from torch import Tensor
 
 __all__ = [
     "OPTIMIZERS",
+    "optimizer_class",
     "SGD",
     "Adam",
     "AdamW",
@@ -633,10 +635,61 @@ OPTIMIZERS: dict[str, type[BaseOptimizer]] = {
 }
 
 
+def optimizer_class(name: str) -> type[torch.optim.Optimizer]:
+    """The class ``name`` stands for: a key of :data:`OPTIMIZERS`, or any torch optimizer given
+    as ``'path/to/file.py:ClassName'`` or ``'package.module:ClassName'`` (it must subclass
+    ``torch.optim.Optimizer`` and take ``params`` and ``lr``). A file path is read relative to
+    the working directory, so the processes that run it must share it."""
+    if isinstance(name, str) and name in OPTIMIZERS:
+        return OPTIMIZERS[name]
+    if not isinstance(name, str) or name.count(":") != 1:
+        raise ValueError(
+            f"Unknown optimizer: name={name!r} (valid names: {', '.join(OPTIMIZERS)}, or "
+            "'path/to/file.py:ClassName' or 'package.module:ClassName' for your own)"
+        )
+    return _load_class(name)
+
+
+@functools.cache
+def _load_class(name: str) -> type[torch.optim.Optimizer]:
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    where, _, attribute = name.partition(":")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise ValueError(f"optimizer={name!r}: no file {where!r} (from {Path.cwd()})")
+        spec = importlib.util.spec_from_file_location(f"rnnopt_user_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as err:
+            raise ValueError(f"optimizer={name!r}: module {where!r} cannot be imported: {err}") \
+                from err
+    cls = getattr(module, attribute, None)
+    if cls is None:
+        found = sorted(k for k, v in vars(module).items()
+                       if isinstance(v, type) and issubclass(v, torch.optim.Optimizer))
+        raise ValueError(f"optimizer={name!r}: {where!r} has no {attribute!r}; optimizer "
+                         f"classes there: {', '.join(found) or 'none'}")
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ValueError(f"optimizer={name!r}: {attribute!r} is not a torch.optim.Optimizer "
+                         "subclass")
+    taken = inspect.signature(cls).parameters
+    if "params" not in taken or "lr" not in taken:
+        raise ValueError(f"optimizer={name!r}: its constructor must take params and lr, "
+                         f"it takes {', '.join(taken)}")
+    return cls
+
+
 def make_optimizer(
     name: str, params: Iterable[Tensor] | Iterable[Group], **hyper: Any
-) -> BaseOptimizer:
-    """Build the optimizer registered as ``name`` (a key of :data:`OPTIMIZERS`) on ``params``.
+) -> torch.optim.Optimizer:
+    """Build the optimizer ``name`` stands for (see :func:`optimizer_class`) on ``params``.
 
     Raises ValueError for an unknown name and TypeError for a hyperparameter the optimizer does
     not take; both messages list the valid choices.
@@ -646,9 +699,7 @@ def make_optimizer(
     >>> type(opt).__name__, opt.param_groups[0]["lr"]
     ('Adam', 0.01)
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer: name={name!r} (valid names: {', '.join(OPTIMIZERS)})")
-    cls = OPTIMIZERS[name]
+    cls = optimizer_class(name)
     valid = [p for p in inspect.signature(cls).parameters if p != "params"]
     for key in hyper:
         if key not in valid:

@@ -38,7 +38,7 @@ import torch
 import yaml
 
 from rnnopt.checks import SEED_MAX, check_int
-from rnnopt.optim import OPTIMIZERS, make_optimizer
+from rnnopt.optim import OPTIMIZERS, make_optimizer, optimizer_class
 from rnnopt.rnn import SequenceModel
 from rnnopt.tasks import TASKS, make_task
 from rnnopt.train import TRAIN_KEYS, build_model, check_train_option, train
@@ -78,7 +78,7 @@ def parameters(section: str, name: str | None = None) -> dict[str, Any]:
     if section == "task":
         return _defaults(inspect.signature(TASKS[name]))
     if section == "optimizer":
-        return _defaults(inspect.signature(OPTIMIZERS[name]), skip=("params",))
+        return _defaults(inspect.signature(optimizer_class(name)), skip=("params",))
     if section == "model":
         # build_model supplies sizes and readout from the task; hidden_size is its own argument.
         hidden = inspect.signature(build_model).parameters.get("hidden_size")
@@ -305,6 +305,13 @@ def _names(section: str, fixed: dict, grid: dict, problems: list[str]) -> list[s
     if "name" in fixed:
         if fixed["name"] in registry:
             found.append(fixed["name"])
+        elif section == "optimizer" and isinstance(fixed["name"], str) and ":" in fixed["name"]:
+            try:  # one's own optimizer, 'file.py:Class' or 'module:Class'
+                optimizer_class(fixed["name"])
+                found.append(fixed["name"])
+            except ValueError as err:
+                fixed.pop("name")
+                problems.append(str(err))
         else:
             problems.append(f"unknown {section} name {fixed.pop('name')!r}; valid names: {valid}")
     for key in [k for k in grid if NAME_KEYS.get(k, k) == f"{section}.name"]:
@@ -316,7 +323,8 @@ def _names(section: str, fixed: dict, grid: dict, problems: list[str]) -> list[s
         found += grid[key]
         if not grid[key]:
             del grid[key]
-    if not found and not any(f"unknown {section} name" in p for p in problems):
+    if not found and not any(f"unknown {section} name" in p or p.startswith(f"{section}=")
+                             for p in problems):
         problems.append(f"no {section} name: set {section}.name or put `{section}: [...]` in "
                         f"grid; valid names: {valid}")
     return list(dict.fromkeys(found))
