@@ -156,6 +156,45 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep.set_defaults(handler=_sweep, command_parser=sweep)
 
+    tier = commands.add_parser(
+        "evidence", help="run or resume the evidence tier (data/evidence/), resumable",
+        formatter_class=formatter,
+        description="Tune and evaluate every study of data/specs/evidence/ by the protocol "
+                    "(rnnopt.protocol); `make evidence` also runs the other experiments.")
+    tier.add_argument("studies", nargs="*", metavar="STUDY", help="study names (default: all)")
+    where = tier.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, default=2,
+                       help="variants run at once, one process each")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a Dask scheduler, e.g. tcp://host:8786 (default: none)")
+    tier.add_argument("--report", action="store_true",
+                      help="only rewrite data/evidence/README.md (layout and cost)")
+    tier.set_defaults(handler=_evidence, command_parser=tier)
+
+    judge = commands.add_parser(
+        "evaluate", help="your own optimizer under the book's protocol, beside the four",
+        formatter_class=formatter,
+        description="Search the learning rate of any torch optimizer on every study of a tier "
+                    "as the four optimizers' were, evaluate it on fresh seeds, and compare "
+                    "with their stored results (DIR/summary.csv, DIR/paired.csv).")
+    judge.add_argument("--optimizer", required=True, metavar="SPEC",
+                       help="path/to/file.py:ClassName or package.module:ClassName (required)")
+    judge.add_argument("--tier", choices=("quick", "full"), default="quick",
+                       help="quick: minutes; full: the evidence tier, hours")
+    judge.add_argument("--out", type=Path, required=True, metavar="DIR",
+                       help="results directory (required); a rerun resumes it")
+    judge.add_argument("--hyper", type=_key_value, action="append", default=[],
+                       metavar="KEY=VALUE", help="a fixed hyperparameter, e.g. betas=[0.9,0.99]")
+    judge.add_argument("--lr-from", type=float, default=0.000464,
+                       help="lowest rate of the starting grid (1/3-decade lattice)")
+    judge.add_argument("--lr-to", type=float, default=0.00215,
+                       help="highest rate of the starting grid (1/3-decade lattice)")
+    where = judge.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, default=2, help="local worker processes")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a Dask scheduler, e.g. tcp://host:8786 (default: none)")
+    judge.set_defaults(handler=_evaluate, command_parser=judge)
+
     listing = commands.add_parser("list", help="the optimizers and tasks, with their defaults")
     listing.set_defaults(handler=_list, command_parser=listing)
     return parser
@@ -270,6 +309,42 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "diverged")}
     print(f"{len(rows)} runs done ({counts['ok']} ok, {counts['diverged']} diverged); "
           f"results in {args.out / 'results.csv'}")
+    return 0
+
+
+def _evidence(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from rnnopt import evidence
+
+    try:
+        if args.report:
+            evidence.write_report()
+        else:
+            evidence.run_evidence(args.studies, workers=args.workers, scheduler=args.scheduler)
+    except ValueError as err:
+        parser.error(str(err))
+    except (RunsLost, OSError) as err:
+        print(f"rnnopt evidence: error: {err}; the same command resumes", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from rnnopt import evaluate
+
+    try:
+        rows = evaluate.evaluate(args.optimizer, args.tier, args.out, dict(args.hyper),
+                                 grid=(args.lr_from, args.lr_to), workers=args.workers,
+                                 scheduler=args.scheduler)
+    except ValueError as err:  # EvaluationError, SpecError, a bad scheduler or directory
+        parser.error(str(err))
+    except (RunsLost, OSError) as err:
+        print(f"rnnopt evaluate: error: {err}; the same command resumes", file=sys.stderr)
+        return 1
+    mine = [r for r in rows if r["optimizer"] not in evaluate.FOUR]
+    for row in mine:
+        print(f"{row['task']:<20} lr {row['best_lr']:<9g} relative error {row['estimate']:.3f} "
+              f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]")
+    print(f"summary: {args.out / 'summary.csv'}; paired comparison: {args.out / 'paired.csv'}")
     return 0
 
 

@@ -373,36 +373,50 @@ class Pending(Exception):
     """The evidence asked for is not (all) stored yet."""
 
 
-def tuned_record(study: str, variant: str) -> dict[str, Any]:
-    path = EVIDENCE_DIR / study / variant / "tuned.json"
+def _roots(root: Path | None, studies_dir: Path | None) -> tuple[Path, Path]:
+    # Resolved at call time, so a caller (or a test) can point the readers at another tier.
+    return Path(root or EVIDENCE_DIR), Path(studies_dir or STUDIES_DIR)
+
+
+def tuned_record(study: str, variant: str, root: Path | None = None) -> dict[str, Any]:
+    """`tuned.json` of a finished variant: its final grid, the chosen rate, edge or interior."""
+    path = _roots(root, None)[0] / study / variant / "tuned.json"
     if not path.exists():
         raise Pending(f"{study}/{variant} is not finished")
     return json.loads(path.read_text())
 
 
 @functools.cache
-def _scale(study: str) -> tuple[float, bool]:
-    options = dict(load_study(STUDIES_DIR / f"{study}.yaml").task)
+def _scale(spec: Path) -> tuple[float, bool]:
+    options = dict(load_study(spec).task)
     task = make_task(options.pop("name"), **options)
     return task.baseline()["metric"], task.higher_is_better
 
 
-def eval_errors(study: str, variant: str, lr: float | None = None) -> np.ndarray:
+def eval_errors(
+    study: str,
+    variant: str,
+    lr: float | None = None,
+    root: Path | None = None,
+    studies_dir: Path | None = None,
+) -> np.ndarray:
     """Relative errors on the evaluation seeds (in seed order) at `lr` (default: the chosen)."""
-    tuned = tuned_record(study, variant)
+    root, studies_dir = _roots(root, studies_dir)
+    tuned = tuned_record(study, variant, root)
     lr = tuned["lr"] if lr is None else lr
-    errors = relative_errors(load_results(EVIDENCE_DIR / study / variant / "eval"), *_scale(study))
-    by_seed = errors.get(lr, {})
+    rows = load_results(root / study / variant / "eval")
+    by_seed = relative_errors(rows, *_scale(studies_dir / f"{study}.yaml")).get(lr, {})
     missing = [s for s in tuned["evaluation_seeds"] if s not in by_seed]
     if missing:
         raise Pending(f"{study}/{variant} lacks evaluation seeds {missing} at lr={lr}")
     return np.array([by_seed[s] for s in tuned["evaluation_seeds"]])
 
 
-def eval_histories(study: str, variant: str) -> list[History]:
+def eval_histories(study: str, variant: str, root: Path | None = None) -> list[History]:
     """The evaluation runs' histories at the chosen rate, in seed order."""
-    tuned = tuned_record(study, variant)
-    stage = EVIDENCE_DIR / study / variant / "eval"
+    root = _roots(root, None)[0]
+    tuned = tuned_record(study, variant, root)
+    stage = root / study / variant / "eval"
     rows = {r["seed"]: r for r in load_results(stage) if r["lr"] == tuned["lr"]}
     missing = [s for s in tuned["evaluation_seeds"] if s not in rows]
     if missing:
@@ -410,15 +424,21 @@ def eval_histories(study: str, variant: str) -> list[History]:
     return [load_history(stage, rows[s]["run_id"]) for s in tuned["evaluation_seeds"]]
 
 
-def criterion_of(study: str) -> protocol.Criterion:
-    return protocol.SUCCESS[load_study(STUDIES_DIR / f"{study}.yaml").task["name"]]
+def criterion_of(study: str, studies_dir: Path | None = None) -> protocol.Criterion:
+    spec = _roots(None, studies_dir)[1] / f"{study}.yaml"
+    return protocol.SUCCESS[load_study(spec).task["name"]]
 
 
-def eval_successes(study: str, variant: str) -> np.ndarray:
+def eval_successes(
+    study: str, variant: str, root: Path | None = None, studies_dir: Path | None = None
+) -> np.ndarray:
     """Whether each evaluation run (chosen rate, seed order) met its task's success criterion."""
-    criterion = criterion_of(study)
+    criterion = criterion_of(study, studies_dir)
     return np.array(
-        [protocol.success_step(h, criterion) is not None for h in eval_histories(study, variant)]
+        [
+            protocol.success_step(h, criterion) is not None
+            for h in eval_histories(study, variant, root)
+        ]
     )
 
 

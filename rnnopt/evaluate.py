@@ -1,0 +1,224 @@
+"""Bring your own optimizer: the book's protocol run on any torch optimizer, compared with the
+four optimizers' stored results on the same tier.
+
+    rnnopt evaluate --optimizer examples/lion.py:Lion --tier quick --out results/lion
+
+For every study of the tier the new optimizer's learning rate is searched exactly as the four's
+were (rnnopt.protocol: the 1/3-decade lattice, the tuning seeds, widening at an edge) and the
+chosen rate is run on the evaluation seeds. The runs are stored in DIR/runs/ in the sweep
+store's format, so the same command resumes; DIR/summary.csv has one row per optimizer and
+study, DIR/paired.csv the new optimizer against each of the four, paired by seed.
+
+Tiers: `quick` (data/specs/quick/, stored in data/quick/: minutes) and `full` (the evidence
+tier's studies, data/specs/evidence/ and data/evidence/: hours; a Dask cluster helps).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnopt import evidence, protocol
+from rnnopt.optim import make_optimizer, optimizer_class
+from rnnopt.store import write_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+TIERS = {
+    "quick": (ROOT / "data" / "specs" / "quick", ROOT / "data" / "quick"),
+    "full": (evidence.STUDIES_DIR, evidence.EVIDENCE_DIR),
+}
+FOUR = ("sgd", "momentum", "rmsprop", "adam")
+SUMMARY_COLUMNS = (
+    "task",
+    "core",
+    "optimizer",
+    "best_lr",
+    "metric",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "seeds",
+)
+DEFAULT_GRID = (0.000464, 0.00215)  # a starting grid; the search widens it where needed
+
+
+class EvaluationError(ValueError):
+    """A usage error of `rnnopt evaluate` (the command exits with status 2)."""
+
+
+def check_optimizer(name: str, hyper: dict[str, Any]) -> type[torch.optim.Optimizer]:
+    """The class `name` stands for, built on a stand-in parameter with `hyper` and stepped
+    twice, so that a constructor or a step that raises is reported before any run starts."""
+    try:
+        cls = optimizer_class(name)
+    except ValueError as err:
+        raise EvaluationError(str(err)) from err
+    if "lr" in hyper:
+        raise EvaluationError(
+            "--hyper lr=...: the learning rate is what the protocol tunes; "
+            "give --lr-from/--lr-to to move its starting grid"
+        )
+    weight = torch.nn.Parameter(torch.ones(2))
+    stage = "constructed"
+    try:
+        opt = make_optimizer(name, [weight], lr=1e-3, **hyper)
+        stage = "stepped"
+        for _ in range(2):
+            opt.zero_grad()
+            weight.pow(2).sum().backward()
+            opt.step()
+    except Exception as err:  # noqa: BLE001 - any failure of the user's code is reported
+        raise EvaluationError(
+            f"optimizer={name!r} with {hyper or 'its defaults'} cannot be {stage}: "
+            f"{type(err).__name__}: {err}"
+        ) from err
+    return cls
+
+
+def tier_studies(tier: str) -> list[evidence.Study]:
+    """The general studies of a tier (the full tier: the registration's tier studies)."""
+    if tier not in TIERS:
+        raise EvaluationError(f"tier={tier!r} is invalid; valid: {', '.join(TIERS)}")
+    studies_dir, _ = TIERS[tier]
+    names = evidence.study_names(studies_dir)
+    if tier == "full":
+        from rnnopt.ledger import registration
+
+        names = [n for n in names if n in registration()["protocol"]["tier_studies"]]
+    return [evidence.load_study(Path(studies_dir) / f"{n}.yaml") for n in names]
+
+
+def _source_hash(name: str) -> str | None:
+    where = name.partition(":")[0]
+    return hashlib.sha256(Path(where).read_bytes()).hexdigest() if where.endswith(".py") else None
+
+
+def evaluate(
+    name: str,
+    tier: str,
+    out: str | Path,
+    hyper: dict[str, Any] | None = None,
+    grid: tuple[float, float] = DEFAULT_GRID,
+    workers: int = 1,
+    scheduler: str | None = None,
+) -> list[dict[str, Any]]:
+    """Run the protocol for optimizer `name` on `tier` into `out`; return the summary rows."""
+    hyper = dict(hyper or {})
+    cls = check_optimizer(name, hyper)
+    # Named by its class; one that shares a name with the four (torch's own Adam, say) by its
+    # full dotted name, so that their directories and rows stay apart.
+    label = cls.__name__
+    if label.lower() in FOUR:
+        label = f"{cls.__module__}.{cls.__name__}"
+    try:
+        start = [
+            protocol.lr_lattice(i)
+            for i in range(protocol.lattice_index(grid[0]), protocol.lattice_index(grid[1]) + 1)
+        ]
+    except ValueError as err:
+        raise EvaluationError(f"--lr-from/--lr-to: {err}") from err
+    if not start:
+        raise EvaluationError(f"--lr-from={grid[0]} is above --lr-to={grid[1]}")
+    out = Path(out)
+    identity = {
+        "optimizer": name,
+        "class": label,
+        "hyper": hyper,
+        "tier": tier,
+        "source_sha256": _source_hash(name),
+    }
+    _check_identity(out, identity)
+    studies = tier_studies(tier)
+    variant = evidence.Variant(label, {"name": name, **hyper}, {}, tuple(start))
+    for study in studies:
+        mine = dataclasses.replace(study, variants=(variant,))
+        evidence.run_variant(mine, label, out / "runs", workers=workers, scheduler=scheduler)
+    rows, paired = summarize(studies, label, tier, out)
+    write_atomic(out / "summary.csv", _csv(SUMMARY_COLUMNS, rows))
+    write_atomic(out / "paired.csv", _csv(tuple(paired[0]) if paired else (), paired))
+    return rows
+
+
+def _check_identity(out: Path, identity: dict[str, Any]) -> None:
+    """An output directory belongs to one optimizer, one version of its file and one tier."""
+    path = out / "evaluation.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored != identity:
+            changed = [k for k in identity if stored.get(k) != identity[k]]
+            raise EvaluationError(
+                f"{out} holds an evaluation of another setting ({', '.join(changed)} "
+                "differ): use a new --out directory"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(identity, indent=1) + "\n")
+
+
+def summarize(
+    studies: Sequence[evidence.Study], label: str, tier: str, out: Path
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Summary rows (five optimizers per study) and the paired comparisons, from stored runs."""
+    studies_dir, stored_root = TIERS[tier]
+    rows, paired = [], []
+    for study in studies:
+        roots = {v: stored_root for v in FOUR} | {label: out / "runs"}
+        errors = {
+            v: evidence.eval_errors(study.name, v, root=r, studies_dir=studies_dir)
+            for v, r in roots.items()
+        }
+        records = {v: evidence.tuned_record(study.name, v, root=r) for v, r in roots.items()}
+        core = study.model.get("core", "elman")
+        for optimizer in (*FOUR, label):
+            low, high = protocol.bootstrap_interval(errors[optimizer])
+            rows.append(
+                {
+                    "task": study.name,
+                    "core": core,
+                    "optimizer": optimizer,
+                    "best_lr": records[optimizer]["lr"],
+                    "metric": "relative error",
+                    "estimate": float(np.mean(errors[optimizer])),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "seeds": len(errors[optimizer]),
+                }
+            )
+        for other in FOUR:
+            low, high = protocol.paired_interval(errors[label], errors[other])
+            paired.append(
+                {
+                    "task": study.name,
+                    "core": core,
+                    "optimizer": label,
+                    "against": other,
+                    "ratio": float(np.mean(errors[label]) / np.mean(errors[other])),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_better": protocol.probability_of_improvement(errors[label], errors[other]),
+                    "diverged_everywhere": _diverged_everywhere(records[label]),
+                }
+            )
+    return rows, paired
+
+
+def _diverged_everywhere(record: dict[str, Any]) -> bool:
+    """Every rate of the search scored as a diverged run does (relative error 1 on every seed)."""
+    return all(v >= 1.0 for v in record["tuning_errors"].values())
+
+
+def _csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+    return buffer.getvalue()
