@@ -19,6 +19,7 @@ layer is the gradient coming down from the layer above) and from the future thro
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -38,6 +39,23 @@ def _activation_slope(hidden: Tensor, nonlinearity: str) -> Tensor:
         return hidden.square().neg_().add_(1)
     # relu'(a) = [a > 0] = [h > 0], which is sign(h) since h ≥ 0 (0 at the kink, as in torch)
     return hidden.sign()
+
+
+def _first_order_only(backward):
+    """Refuse double backward with a TypeError naming it (torch's once_differentiable lets it
+    fail later, with a message about tensors that do not require grad)."""
+
+    @functools.wraps(backward)
+    def checked(ctx, *grads):
+        # Grad mode is on in a backward pass only when it is asked to build a graph of itself
+        # (create_graph=True): this hand-written backward builds none.
+        if torch.is_grad_enabled():
+            raise TypeError("ElmanRNN does not support double backward (create_graph=True): "
+                            "its backward is hand-written and not itself differentiable; use "
+                            "torch.nn.RNN for higher-order gradients")
+        return backward(ctx, *grads)
+
+    return checked
 
 
 class ElmanLayerFunction(torch.autograd.Function):
@@ -80,13 +98,8 @@ class ElmanLayerFunction(torch.autograd.Function):
         return hidden, hidden[-1].clone()
 
     @staticmethod
+    @_first_order_only
     def backward(ctx, grad_hidden, grad_last):
-        # Grad mode is on in a backward pass only when it is asked to build a graph of itself
-        # (create_graph=True, double backward): this hand-written backward builds none.
-        if torch.is_grad_enabled():
-            raise TypeError("ElmanRNN does not support double backward (create_graph=True): "
-                            "its backward is hand-written and not itself differentiable; use "
-                            "torch.nn.RNN for higher-order gradients")
         inputs, h0, weight_ih, weight_hh, hidden = ctx.saved_tensors
         seq_len, batch, hidden_size = hidden.shape
         norms = ctx.grad_norms
