@@ -140,3 +140,43 @@ def test_a_bad_parameter_fails_in_the_validation_cell_naming_it(template, tmp_pa
     failed = next(i for i, c in enumerate(code)
                   if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
     assert failed == injected + 1
+
+
+HIDDEN_INPUT = {"remove-input", "remove-cell", "hide-input", "hide-cell"}
+
+
+def visible_code_lines(nb: dict) -> int:
+    return sum(len(cell["source"].splitlines() if isinstance(cell["source"], str)
+                   else "".join(cell["source"]).splitlines())
+               for cell in nb["cells"] if cell["cell_type"] == "code"
+               and not HIDDEN_INPUT & set(cell["metadata"].get("tags", [])))
+
+
+@pytest.mark.parametrize("chapter", [c for c in BOOK if c.text is not None], ids=lambda c: c.name)
+def test_an_algorithm_chapter_shows_at_most_40_lines_of_code(chapter):
+    # What a reader sees are the few package calls that teach; the machinery is hidden.
+    assert visible_code_lines(executed(chapter)) <= 40
+
+
+@pytest.mark.parametrize("chapter", [c for c in BOOK if c.text is not None], ids=lambda c: c.name)
+def test_an_algorithm_chapter_ends_with_executed_exercises_and_its_provenance(chapter):
+    outputs = ["".join(o.get("data", {}).get("text/markdown", ""))
+               for c in executed(chapter)["cells"] for o in c.get("outputs", [])]
+    solutions = [o for o in outputs if o.startswith(":::{admonition} Solution")]
+    assert 2 <= len(solutions) <= 3
+    assert all("Output:" in s and "```text\n\n```" not in s for s in solutions)
+    assert any(o.startswith("Executed by papermill") for o in outputs[-3:])
+
+
+def figure_outputs(nb: dict) -> list[dict]:
+    return [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+
+
+@pytest.mark.parametrize("chapter", BOOK, ids=lambda c: c.name)
+def test_every_figure_is_stored_with_its_number_and_caption(chapter):
+    # rnnopt.plots.show stores a figure as a MyST figure directive (name, caption) beside the PNG.
+    for output in figure_outputs(executed(chapter)):
+        directive = "".join(output["data"].get("text/markdown", ""))
+        assert directive.startswith("```{figure} data:image/png;base64,"), \
+            f"{chapter.name}: a figure drawn without rnnopt.plots.show has no caption"
+        assert "\n:name: fig-" in directive
