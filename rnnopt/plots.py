@@ -194,11 +194,14 @@ def plot_lr_sensitivity(
     label: str,
     color: str | None = None,
     failed: Sequence[bool] | None = None,
+    low: Sequence[float] | None = None,
+    high: Sequence[float] | None = None,
 ) -> Axes:
     """Final loss against learning rate (log x) with a marker per grid point.
 
     Points marked ``failed`` (diverged runs), or whose loss is not finite, are drawn as crosses
-    at the top edge of the axes, where no loss could be, and are left out of the line.
+    at the top edge of the axes, where no loss could be, and are left out of the line. ``low``
+    and ``high`` (e.g. the min and max over seeds) are drawn as a band around the line.
     """
     lrs = np.asarray(lrs, dtype=float)
     losses = np.asarray(losses, dtype=float)
@@ -207,6 +210,10 @@ def plot_lr_sensitivity(
         bad |= np.asarray(failed, dtype=bool)
     shown = np.where(bad, np.nan, losses)
     (line,) = ax.plot(lrs, shown, "o-", color=color, label=label, markersize=4)
+    if low is not None and high is not None:
+        lower = np.where(bad, np.nan, np.asarray(low, dtype=float))
+        upper = np.where(bad, np.nan, np.asarray(high, dtype=float))
+        ax.fill_between(lrs, lower, upper, color=line.get_color(), alpha=0.2, linewidth=0)
     if bad.any():
         # x in data coordinates, y in axes coordinates: always at the top of the panel.
         top = ax.get_xaxis_transform()
