@@ -92,12 +92,15 @@ def test_a_study_with_an_unknown_key_lists_the_valid_ones(tmp_path):
 
 # --- The stored tier ------------------------------------------------------------------------
 
-STAGES = sorted(p.parent for p in evidence.EVIDENCE_DIR.glob("*/*/*/results.csv"))
-REPLAY_SECONDS = 150  # the whole replay stays within the 3 minutes
+QUICK_DIR = evidence.ROOT / "data" / "quick"  # the quick tier of `rnnopt evaluate`
+STAGES = sorted(
+    p.parent for root in (evidence.EVIDENCE_DIR, QUICK_DIR) for p in root.glob("*/*/*/results.csv")
+)
+REPLAY_SECONDS = 170  # the whole replay stays within 3 minutes
 
 
 def _stage_id(stage: Path) -> str:
-    return stage.relative_to(evidence.EVIDENCE_DIR).as_posix()
+    return stage.relative_to(evidence.ROOT / "data").as_posix()
 
 
 @pytest.mark.skipif(not STAGES, reason="no stored evidence under data/evidence")
@@ -114,12 +117,19 @@ def test_each_stored_stage_holds_only_runs_of_its_spec(stage):
 
 
 def test_each_finished_variant_is_tuned_by_the_protocol():
-    records = sorted(evidence.EVIDENCE_DIR.glob("*/*/tuned.json"))
+    records = sorted(
+        p for root in (evidence.EVIDENCE_DIR, QUICK_DIR) for p in root.glob("*/*/tuned.json")
+    )
     if not records:
         pytest.skip("no finished variant under data/evidence")
     for path in records:
         record = json.loads(path.read_text())
-        study = evidence.load_study(evidence.STUDIES_DIR / f"{record['study']}.yaml")
+        specs = (
+            evidence.STUDIES_DIR
+            if QUICK_DIR not in path.parents
+            else evidence.ROOT / "data" / "specs" / "quick"
+        )
+        study = evidence.load_study(specs / f"{record['study']}.yaml")
         assert record["evaluation_seeds"] == list(study.evaluation_seeds)
         assert len(record["evaluation_seeds"]) >= 10
         assert not set(record["evaluation_seeds"]) & set(record["tuning_seeds"])

@@ -81,3 +81,29 @@ def test_the_stored_experiments_were_tuned_by_the_protocol():
         for variant, tuned in data["tuned"].items():
             assert tuned["edge"] is None or tuned["extensions"] == protocol.MAX_EXTENSIONS
             assert len(experiments.evaluation(data, variant, "error")) >= 10, (path, variant)
+
+
+def test_a_random_stored_measurement_of_each_fast_experiment_is_reproduced():
+    import random
+
+    chooser = random.Random()  # a fresh sample each run
+    measures = {
+        "convex-lsq": experiments.measure_convex,
+        "surfaces": experiments.measure_surfaces,
+        "ravine": experiments.measure_ravine,
+    }
+    for name, measure in measures.items():
+        path = experiments.EVIDENCE_DIR / name / "results.json"
+        if not path.exists():
+            continue
+        data = json.loads(path.read_text())
+        variant = chooser.choice(sorted(data["measurements"]))
+        lr = chooser.choice(sorted(data["measurements"][variant]))
+        seed = chooser.choice(sorted(data["measurements"][variant][lr]))
+        again = measure(variant, float(lr), int(seed))
+        assert again == pytest.approx(data["measurements"][variant][lr][seed], rel=1e-6), (
+            name,
+            variant,
+            lr,
+            seed,
+        )
