@@ -195,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a Dask scheduler, e.g. tcp://host:8786 (default: none)")
     judge.set_defaults(handler=_evaluate, command_parser=judge)
 
+    # The book and the stored sweeps have command lines of their own: main() hands them every
+    # argument that follows; these entries only list them in --help.
+    for name, (_, _, help_text) in PASS_THROUGH.items():
+        commands.add_parser(name, help=help_text, add_help=False)
+
     listing = commands.add_parser("list", help="the optimizers and tasks, with their defaults")
     listing.set_defaults(handler=_list, command_parser=listing)
     return parser
@@ -312,6 +317,21 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+PASS_THROUGH = {  # command: (module whose main() takes the rest, leading argument, help)
+    "book": ("rnnopt.book", None, "execute the stale chapters (rnnopt book --help)"),
+    "sweeps": ("rnnopt.analysis", "sweeps", "regenerate the stored sweeps of data/sweeps/"),
+}
+
+
+def _pass_through(module: str, lead: str | None, help_text: str):  # noqa: ANN202
+    def handler(rest: list[str]) -> int:
+        import importlib
+
+        return importlib.import_module(module).main([lead, *rest] if lead else rest)
+
+    return handler
+
+
 def _evidence(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from rnnopt import evidence
 
@@ -377,6 +397,9 @@ def _list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in PASS_THROUGH:  # their own parsers read every option that follows
+        return _pass_through(*PASS_THROUGH[argv[0]])(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     return args.handler(args, args.command_parser)

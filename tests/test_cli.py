@@ -141,3 +141,13 @@ def test_a_bad_argument_gives_exit_status_2_without_a_traceback():
     result = run_cli("train", "--task", "adding", "--lr", "-1")
     assert result.returncode == 2
     assert "lr=-1" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_book_and_the_stored_sweeps_are_commands_of_rnnopt_too(capsys):
+    from rnnopt import cli
+
+    assert cli.main(["book", "--list"]) == 0
+    assert "measuring" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["sweeps", "--help"])
+    assert stop.value.code == 0 and "--workers" in capsys.readouterr().out
