@@ -61,12 +61,15 @@ def check_number(name: str, value: Any, *, low: float | None = None, high: float
     Accepts int, float and numpy numbers; refuses bool, strings, NaN, infinities, and integers
     too large to be a float.
     """
-    parts = []
-    if low is not None:
-        parts.append(f"> {low:g}" if low_open else f">= {low:g}")
-    if high is not None:
-        parts.append(f"< {high:g}" if high_open else f"<= {high:g}")
-    rule = "a finite number" + (f" {' and '.join(parts)}" if parts else "")
+    if low is not None and high is not None:
+        rule = (f"a finite number in {'(' if low_open else '['}{low:g}, {high:g}"
+                f"{')' if high_open else ']'}")
+    elif low is not None:
+        rule = f"a finite number {'>' if low_open else '>='} {low:g}"
+    elif high is not None:
+        rule = f"a finite number {'<' if high_open else '<='} {high:g}"
+    else:
+        rule = "a finite number"
     if allow_none:
         rule = "None or " + rule
     if value is None and allow_none:

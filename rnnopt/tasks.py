@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import numbers
 import os
 from typing import Any
 
@@ -23,24 +22,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rnnopt.checks import check_choice, check_int, check_number, invalid
+
 Batch = tuple[torch.Tensor, torch.Tensor]  # (inputs, targets)
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None = None) -> int:
     """`value` as an int in [low, high]; otherwise a ValueError naming parameter, value, range."""
-    valid = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be {valid}, got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {valid}, got {value!r}")
-    return int(value)
+    return check_int(name, value, low, high)
 
 
 def _check_fraction(name: str, value: Any) -> float:
     """`value` as a float strictly between 0 and 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}")
-    return float(value)
+    return check_number(name, value, low=0, high=1, low_open=True, high_open=True)
 
 
 def _memory_bytes() -> int:
@@ -313,9 +307,7 @@ class DigitsTask(Task):
     modes = ("rows", "pixels")
 
     def __init__(self, mode: str = "rows", test_fraction: float = 0.25, split_seed: int = 0):
-        if mode not in self.modes:
-            raise ValueError(f"mode must be one of {self.modes}, got {mode!r}")
-        self.mode = mode
+        self.mode = check_choice("mode", mode, self.modes)
         self.test_fraction = _check_fraction("test_fraction", test_fraction)
         self.split_seed = _check_int("split_seed", split_seed, 0)
 
@@ -421,8 +413,9 @@ class TextTask(Task):
         window = self.seq_len + 1
         n_valid_windows = len(self.valid_codes) // window
         if n_valid_windows < 1 or len(self.train_codes) < window:
-            raise ValueError(f"seq_len must be an integer in [1, {len(self.valid_codes) - 1}] "
-                             f"so a window fits in the validation text, got {seq_len!r}")
+            raise ValueError(invalid("seq_len", seq_len, f"an integer in [1, "
+                                     f"{len(self.valid_codes) - 1}], so that a window fits in "
+                                     "the validation text"))
         self.eval_size = _check_int("eval_size", eval_size, 1, n_valid_windows)
 
     def encode(self, text: str) -> np.ndarray:

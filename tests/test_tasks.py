@@ -434,7 +434,7 @@ def test_text_unigram_baseline_is_between_3_and_6_bits_per_char(text):
 
 
 def test_text_eval_size_is_limited_by_the_validation_windows():
-    with pytest.raises(ValueError, match=r"eval_size.*\[1, \d+\].*100000"):
+    with pytest.raises(ValueError, match=r"eval_size=100000 .*\[1, \d+\]"):
         TextTask(eval_size=100_000)
 
 
@@ -479,11 +479,11 @@ def test_bad_size_names_parameter_value_and_valid_range(name, param, value):
         make_task(name, **{param: value})
     message = str(error.value)
     assert param in message and repr(value) in message
-    assert any(word in message for word in (">=", "[", "between"))
+    assert any(word in message for word in (">=", "[", "(", "between"))
 
 
 def test_unknown_digits_mode_lists_the_modes():
-    with pytest.raises(ValueError, match="mode.*'rows', 'pixels'.*'columns'"):
+    with pytest.raises(ValueError, match="mode='columns'.*'rows', 'pixels'"):
         DigitsTask(mode="columns")
 
 
