@@ -145,8 +145,9 @@ def test_predicted_steps_is_infinite_for_a_rate_of_one_or_more():
 
 @pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
 def test_rmsprop_first_step_is_lr_over_root_one_minus_alpha_at_any_gradient_scale(scale):
-    # eps=0: with torch's eps=1e-8 a gradient of 1e-3 would already shorten the step by 5e-5
-    sizes = theory.step_sizes("rmsprop", [scale, scale], lr=0.01, alpha=0.96, eps=0.0)
+    # A negligible eps (rnnopt requires eps > 0): with torch's eps=1e-8 a gradient of 1e-3 would
+    # already shorten the step by 5e-5.
+    sizes = theory.step_sizes("rmsprop", [scale, scale], lr=0.01, alpha=0.96, eps=1e-300)
     assert sizes[0] == pytest.approx(0.01 / math.sqrt(1 - 0.96), rel=1e-9)
 
 
