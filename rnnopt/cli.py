@@ -240,7 +240,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         (config,) = expand(load_spec(spec))
         resolve_device(args.device)
     except SpecError as err:
-        parser.error("\n  ".join(["invalid settings:", *err.problems]))
+        parser.error("\n  ".join(["invalid settings:", *map(_with_flag, err.problems)]))
     except ValueError as err:
         parser.error(str(err))
     record = execute(config.config, args.device, progress=not args.quiet)
@@ -252,6 +252,21 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         write_atomic(args.out, text)
         print(f"history written to {args.out}")
     return 0
+
+
+# The flags of `rnnopt train` whose parameter has another name in a spec.
+_FLAGS = {"clip_grad_norm": "--clip", "eval_every": "--eval-every", "seq_len": "--seq-len",
+          "hidden_size": "--hidden-size", "batch_size": "--batch-size", "steps": "--steps",
+          "seed": "--seed", "lr": "--lr", "core": "--core"}
+
+
+def _with_flag(problem: str) -> str:
+    """A spec's problem with the flag that set the parameter: 'clip_grad_norm (--clip)=0.0'."""
+    for key, flag in _FLAGS.items():
+        for pattern in (f"{key}=", f"{key} must"):
+            if pattern in problem:
+                return problem.replace(pattern, f"{key} ({flag}){pattern[len(key):]}", 1)
+    return problem
 
 
 def _summary(record: dict) -> str:

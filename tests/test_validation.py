@@ -315,3 +315,15 @@ def test_numpy_sizes_build_a_model(core):
     model = build_model(make_task("adding", seq_len=5), hidden_size=np.int64(4), core=core,
                         num_layers=np.int32(1))
     assert model.head.in_features == 4 and type(model.head.in_features) is int
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["--clip", "0"], "clip_grad_norm (--clip)=0.0"),
+    (["--seed", "-1"], "seed (--seed)=-1"),
+    (["--task-opt", "eval_size=[1,"], "eval_size"),
+    (["--opt", "momentum=3", "--optimizer", "sgd"], "momentum=3"),
+])
+def test_train_names_the_flag_at_fault(argv, named, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--task", "adding", "--steps", "1", "--quiet", *argv])
+    assert exited.value.code == 2 and named in capsys.readouterr().err
