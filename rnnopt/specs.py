@@ -215,7 +215,10 @@ def load_spec(source: str | os.PathLike | Mapping[str, Any]) -> Spec:
         raw = _plain(source)
         text = yaml.safe_dump(raw, sort_keys=False) if _is_plain(raw) else ""
     elif isinstance(source, (str, os.PathLike)):
-        text = Path(source).read_text(encoding="utf-8")
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise SpecError([f"{os.fspath(source)} cannot be read as a spec: {err}"]) from None
         try:
             raw = load_yaml(text)
         except yaml.YAMLError as err:

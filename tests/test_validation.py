@@ -327,3 +327,13 @@ def test_train_names_the_flag_at_fault(argv, named, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["train", "--task", "adding", "--steps", "1", "--quiet", *argv])
     assert exited.value.code == 2 and named in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("what", ["a directory", "no file", "binary"])
+def test_a_spec_path_that_cannot_be_read_is_a_spec_error(tmp_path, what):
+    path = {"a directory": tmp_path, "no file": tmp_path / "none.yaml",
+            "binary": tmp_path / "b.yaml"}[what]
+    if what == "binary":
+        path.write_bytes(b"\xd0\xff\x00")
+    with pytest.raises(SpecError, match="cannot be read as a spec"):
+        load_spec(path)
