@@ -83,6 +83,9 @@ def setup() -> None:
     (numbered, captioned), never a second time when the cell that created it ends."""
     import matplotlib.pyplot as plt
 
+    # Load the backend now: IPython's inline backend switches interactive mode on when it is
+    # first loaded, which pyplot otherwise does lazily, at the first figure.
+    plt.switch_backend(mpl.get_backend())
     plt.ioff()
     mpl.rcParams.update({
         "figure.dpi": DPI,
