@@ -31,7 +31,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -42,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-import rnnopt
+from rnnopt.executors import cpu_model, environment
 from rnnopt.optim import OPTIMIZERS, make_optimizer
 from rnnopt.rnn import SequenceModel
 from rnnopt.sweep import load_history, load_results, load_run, run_sweep
@@ -308,17 +307,6 @@ def sweep_names(specs_dir: str | os.PathLike = SPECS_DIR) -> list[str]:
     return sorted(p.stem for p in Path(specs_dir).glob("*.yaml") if not p.stem.endswith("-full"))
 
 
-def cpu_model() -> str:
-    """The CPU's model name (what decides whether float results match bit for bit)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def provenance(name: str, out_dir: str | os.PathLike, workers: int,
                specs_dir: str | os.PathLike = SPECS_DIR) -> dict[str, Any]:
     """Where a sweep directory's numbers come from: code and library versions, machine, the
@@ -337,13 +325,7 @@ def provenance(name: str, out_dir: str | os.PathLike, workers: int,
         "runs": len(rows),
         "diverged": sum(r["status"] != "ok" for r in rows),
         "run_seconds_total": round(sum(r["wall_time"] for r in rows), 1),
-        "rnnopt": rnnopt.__version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **environment(),
         "torch_threads_per_run": 1,
         "workers": workers,
         "date": time.strftime("%Y-%m-%d", time.gmtime()),

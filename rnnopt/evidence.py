@@ -26,7 +26,6 @@ import concurrent.futures
 import functools
 import json
 import math
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,10 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import yaml
 
-import rnnopt
 from rnnopt import protocol
 from rnnopt.store import load_history
 from rnnopt.sweep import SpecError, load_results, run_sweep, write_atomic
@@ -287,7 +284,7 @@ def run_variant(
 def provenance(
     study: Study, variant: Variant, stage: str, rows: Sequence[dict], seconds: float
 ) -> dict[str, Any]:
-    from rnnopt.analysis import cpu_model
+    from rnnopt.executors import environment
 
     return {
         "study": study.name,
@@ -298,13 +295,7 @@ def provenance(
         "runs": len(rows),
         "diverged": sum(r["status"] != "ok" for r in rows),
         "run_seconds_total": round(sum(r["wall_time"] for r in rows), 1),
-        "rnnopt": rnnopt.__version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **environment(),
         "torch_threads_per_run": 1,
     }
 

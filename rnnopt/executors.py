@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,11 +45,35 @@ class RunsLost(RuntimeError):
 _RUN_LOCK = threading.Lock()
 
 
-def provenance(history_meta: dict[str, Any]) -> dict[str, Any]:
-    """Where and with what a run was made: the one place this record is built."""
+def cpu_model() -> str:
+    """The CPU's model name (with `cpu_capability`, what decides whether float results match
+    bit for bit)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def environment() -> dict[str, Any]:
+    """The code and machine results were made with: the one place this record is built (a
+    run's, a sweep directory's, an evidence stage's and an experiment's provenance add their
+    own fields to it)."""
     return {
         "rnnopt": rnnopt.__version__, "torch": torch.__version__, "numpy": np.__version__,
         "python": platform.python_version(), "platform": platform.platform(),
+        "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+def provenance(history_meta: dict[str, Any]) -> dict[str, Any]:
+    """Where and with what a run was made."""
+    # Kept as it was before `environment` (runs already stored have exactly these keys).
+    made = environment()
+    return {
+        **{k: made[k] for k in ("rnnopt", "torch", "numpy", "python", "platform")},
         "host": platform.node(), "threads": history_meta["threads"],
         "device": history_meta["device"],
     }

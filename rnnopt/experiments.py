@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 
-import rnnopt
 from rnnopt import protocol
 from rnnopt.optim import make_optimizer
 from rnnopt.store import write_atomic
@@ -121,19 +119,10 @@ def evaluation(data: dict, variant: str, key: str) -> list[float]:
 
 
 def _provenance(name: str) -> dict[str, Any]:
-    from rnnopt.analysis import cpu_model
+    from rnnopt.executors import environment
 
-    return {
-        "experiment": name,
-        "command": f"python -m rnnopt.experiments {name}",
-        "rnnopt": rnnopt.__version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "cpu": cpu_model(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch_threads": 1,
-    }
+    return {"experiment": name, "command": f"python -m rnnopt.experiments {name}",
+            **environment(), "torch_threads": 1}
 
 
 def _finite_or(value: float, fallback: float) -> float:
