@@ -6,27 +6,16 @@ import math
 
 import numpy as np
 import pytest
+from conftest import make_tier, tiny_study
 
 from rnnopt import compare, evidence, protocol
 
-TINY = """\
-task: {name: adding, seq_len: 5, eval_size: 50}
-model: {hidden_size: 8, core: elman, recurrent_init: orthogonal}
-train: {steps: 60, batch_size: 16, clip_grad_norm: 1.0, eval_every: 10, log_every: 5}
-tuning_seeds: [0, 1]
-evaluation_seeds: [100, 101, 102, 103]
-variants:
-  sgd: {optimizer: {name: sgd}, lr: {from: 0.1, to: 0.464}}
-  adam: {optimizer: {name: adam}, lr: {from: 0.01, to: 0.0464}}
-"""
+TINY = tiny_study(hidden=8, steps=60, evaluation_seeds=(100, 101, 102, 103))
 
 
 @pytest.fixture(scope="module")
 def tier(tmp_path_factory):
-    root = tmp_path_factory.mktemp("compare")
-    (root / "specs").mkdir()
-    (root / "specs" / "tiny.yaml").write_text(TINY)
-    evidence.run_evidence(studies_dir=root / "specs", out_root=root / "out", workers=1)
+    root = make_tier(tmp_path_factory.mktemp("compare"), TINY)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(evidence, "STUDIES_DIR", root / "specs")
         patch.setattr(evidence, "EVIDENCE_DIR", root / "out")

@@ -8,22 +8,12 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import make_tier, tiny_study
 
-from rnnopt import cli, evaluate, evidence
+from rnnopt import cli, evaluate
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = """\
-task: {name: adding, seq_len: 5, eval_size: 50}
-model: {hidden_size: 4, core: elman, recurrent_init: orthogonal}
-train: {steps: 20, batch_size: 8, clip_grad_norm: 1.0, eval_every: 10, log_every: 5}
-tuning_seeds: [0, 1]
-evaluation_seeds: [100, 101, 102]
-variants:
-  sgd: {optimizer: {name: sgd}, lr: {from: 0.1, to: 0.215}}
-  momentum: {optimizer: {name: momentum}, lr: {from: 0.01, to: 0.0215}}
-  rmsprop: {optimizer: {name: rmsprop}, lr: {from: 0.001, to: 0.00215}}
-  adam: {optimizer: {name: adam}, lr: {from: 0.01, to: 0.0215}}
-"""
+TINY = tiny_study(variants=("sgd", "momentum", "rmsprop", "adam"))
 BROKEN = '''
 import torch
 
@@ -44,16 +34,12 @@ class Exploder(torch.optim.Optimizer):
 
 @pytest.fixture(scope="module")
 def stored_tier(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny-tier")
-    (root / "specs").mkdir()
-    (root / "specs" / "tiny.yaml").write_text(TINY)
-    evidence.run_evidence(studies_dir=root / "specs", out_root=root / "stored", workers=1)
-    return root
+    return make_tier(tmp_path_factory.mktemp("tiny-tier"), TINY)
 
 
 @pytest.fixture()
 def tiny(stored_tier, tmp_path, monkeypatch):
-    monkeypatch.setitem(evaluate.TIERS, "quick", (stored_tier / "specs", stored_tier / "stored"))
+    monkeypatch.setitem(evaluate.TIERS, "quick", (stored_tier / "specs", stored_tier / "out"))
     monkeypatch.chdir(REPO)  # examples/lion.py is named relative to the repository
     return tmp_path
 

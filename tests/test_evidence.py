@@ -19,30 +19,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import make_tier, tiny_study
 
 from rnnopt import evidence, protocol
 from rnnopt.sweep import expand, load_results, load_run, load_spec
 from rnnopt.train import run
 
-TINY = """\
-task: {name: adding, seq_len: 5, eval_size: 50}
-model: {hidden_size: 4, core: elman, recurrent_init: orthogonal}
-train: {steps: 20, batch_size: 8, clip_grad_norm: 1.0, eval_every: 10, log_every: 5}
-tuning_seeds: [0, 1]
-evaluation_seeds: [100, 101, 102]
-variants:
-  sgd: {optimizer: {name: sgd}, lr: {from: 0.1, to: 0.215}}
-  adam: {optimizer: {name: adam}, lr: {from: 0.01, to: 0.0215}}
-"""
+TINY = tiny_study()
 
 
 @pytest.fixture(scope="module")
 def tiny_tier(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tier")
-    (root / "specs").mkdir()
-    (root / "specs" / "tiny.yaml").write_text(TINY)
-    evidence.run_evidence(studies_dir=root / "specs", out_root=root / "out", workers=1)
-    return root
+    return make_tier(tmp_path_factory.mktemp("tier"), TINY)
 
 
 def test_tuning_widens_a_grid_until_the_best_rate_is_interior(tiny_tier):
