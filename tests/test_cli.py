@@ -119,7 +119,7 @@ def test_a_bad_sweep_spec_exits_2_listing_every_problem_and_writes_nothing(tmp_p
         main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--workers", "2"])
     assert caught.value.code == 2
     err = capsys.readouterr().err
-    assert "seq_len must be an integer >= 2, got 1" in err and "lr=-0.01" in err
+    assert "seq_len=1 is invalid: expected an integer >= 2" in err and "lr=-0.01" in err
     assert not (tmp_path / "out").exists()
 
 

@@ -318,8 +318,10 @@ def test_numpy_sizes_build_a_model(core):
 
 
 @pytest.mark.parametrize(("argv", "named"), [
-    (["--clip", "0"], "clip_grad_norm (--clip)=0.0"),
-    (["--seed", "-1"], "seed (--seed)=-1"),
+    (["--clip", "0"], "clip_grad_norm=0.0 is invalid: expected None or a finite number > 0 "
+                      "(set by --clip)"),
+    (["--seed", "-1"], "seed=-1 is invalid: expected an integer in [0, 9223372036854775807] "
+                       "(set by --seed)"),
     (["--task-opt", "eval_size=[1,"], "eval_size"),
     (["--opt", "momentum=3", "--optimizer", "sgd"], "momentum=3"),
 ])
