@@ -35,8 +35,11 @@ _FLAGS = ("nesterov", "maximize", "centered", "amsgrad")
 # its one implementation, does not have. A state_dict saved by torch may carry them; they are
 # dropped when it is loaded (decoupled_weight_decay=True excepted: see load_state_dict).
 TORCH_SWITCHES = ("foreach", "fused", "capturable", "differentiable", "decoupled_weight_decay")
-# Keys a group may hold besides the hyperparameters (lr schedulers add initial_lr).
-GROUP_EXTRAS = ("params", "param_names", "initial_lr")
+# Keys a group may hold besides the hyperparameters: torch's named parameters, and what
+# torch.optim.lr_scheduler (initial_lr, OneCycleLR's and CyclicLR's bounds) and swa_utils.SWALR
+# write into the groups, so that a checkpoint saved beside a scheduler loads.
+GROUP_EXTRAS = ("params", "param_names", "initial_lr", "max_lr", "min_lr", "base_lr",
+                "max_momentum", "base_momentum", "swa_lr")
 
 
 def _rule(low: float, high: float | None, low_open: bool) -> str:

@@ -339,3 +339,15 @@ def test_a_spec_path_that_cannot_be_read_is_a_spec_error(tmp_path, what):
         path.write_bytes(b"\xd0\xff\x00")
     with pytest.raises(SpecError, match="cannot be read as a spec"):
         load_spec(path)
+
+
+def test_a_checkpoint_saved_beside_a_scheduler_loads():
+    w = torch.ones(3, requires_grad=True)
+    opt = SGD([w], lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, total_steps=10)
+    w.grad = torch.ones(3)
+    opt.step()
+    scheduler.step()
+    fresh = SGD([torch.ones(3, requires_grad=True)], lr=0.1, momentum=0.9)
+    fresh.load_state_dict(copy.deepcopy(opt.state_dict()))
+    assert fresh.param_groups[0]["max_lr"] == 0.5
