@@ -36,7 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from rnnopt.landscapes import Landscape, double_well, quadratic, rosenbrock
 from rnnopt.optim import make_optimizer
-from rnnopt.sweep import write_atomic
+from rnnopt.store import write_atomic
 from rnnopt.tasks import DigitsTask, Task, make_task
 from rnnopt.train import History, build_model, run, train
 
