@@ -351,7 +351,9 @@ def _evidence(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     try:
         if args.report:
-            evidence.write_report()
+            from rnnopt.tier import write_report
+
+            write_report()
         else:
             evidence.run_evidence(args.studies, workers=args.workers, scheduler=args.scheduler)
     except ValueError as err:

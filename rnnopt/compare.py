@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rnnopt import evidence, protocol
+from rnnopt import evidence, protocol, tier
 
 FOUR = ("sgd", "momentum", "rmsprop", "adam")
 
@@ -37,14 +37,14 @@ class Row:
 
 
 def study_table(study: str, optimizers: Sequence[str] = FOUR) -> list[Row]:
-    """One row per optimizer of `study` (raises evidence.Pending while any is unfinished)."""
+    """One row per optimizer of `study` (raises tier.Pending while any is unfinished)."""
     spec = evidence.load_study(evidence.STUDIES_DIR / f"{study}.yaml")
-    criterion = evidence.criterion_of(study)
+    criterion = tier.criterion_of(study)
     rows = []
     for name in optimizers:
-        tuned = evidence.tuned_record(study, name)
-        errors = evidence.eval_errors(study, name)
-        histories = evidence.eval_histories(study, name)
+        tuned = tier.tuned_record(study, name)
+        errors = tier.eval_errors(study, name)
+        histories = tier.eval_histories(study, name)
         steps, succeeded = protocol.steps_to_success(histories, criterion, spec.train["steps"])
         low, high = protocol.bootstrap_interval(errors)
         grid_errors = [float(v) for v in tuned["tuning_errors"].values()]

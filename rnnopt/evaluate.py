@@ -30,6 +30,7 @@ import torch
 from rnnopt import evidence, protocol
 from rnnopt.optim import make_optimizer, optimizer_class
 from rnnopt.store import write_atomic
+from rnnopt.tier import eval_errors, tuned_record
 
 ROOT = Path(__file__).resolve().parent.parent
 TIERS = {
@@ -172,10 +173,10 @@ def summarize(
     for study in studies:
         roots = {v: stored_root for v in FOUR} | {label: out / "runs"}
         errors = {
-            v: evidence.eval_errors(study.name, v, root=r, studies_dir=studies_dir)
+            v: eval_errors(study.name, v, root=r, studies_dir=studies_dir)
             for v, r in roots.items()
         }
-        records = {v: evidence.tuned_record(study.name, v, root=r) for v, r in roots.items()}
+        records = {v: tuned_record(study.name, v, root=r) for v, r in roots.items()}
         core = study.model.get("core", "elman")
         for optimizer in (*FOUR, label):
             low, high = protocol.bootstrap_interval(errors[optimizer])

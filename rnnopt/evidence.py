@@ -23,7 +23,6 @@ parallel, one process each, one torch thread per run; `scheduler=` sends the run
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import json
 import math
 import time
@@ -32,14 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from rnnopt import protocol
-from rnnopt.store import load_history
-from rnnopt.sweep import SpecError, load_results, run_sweep, write_atomic
+from rnnopt.store import write_atomic
+from rnnopt.sweep import SpecError, run_sweep
 from rnnopt.tasks import make_task
-from rnnopt.train import History
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = ROOT / "data" / "specs" / "evidence"
@@ -357,210 +354,6 @@ def run_evidence(
             print(f"{study}/{label}: done in {seconds:.0f} s", flush=True)
 
 
-# --- Reading a finished tier ------------------------------------------------------------------
-
-
-class Pending(Exception):
-    """The evidence asked for is not (all) stored yet."""
-
-
-def _roots(root: Path | None, studies_dir: Path | None) -> tuple[Path, Path]:
-    # Resolved at call time, so a caller (or a test) can point the readers at another tier.
-    return Path(root or EVIDENCE_DIR), Path(studies_dir or STUDIES_DIR)
-
-
-def tuned_record(study: str, variant: str, root: Path | None = None) -> dict[str, Any]:
-    """`tuned.json` of a finished variant: its final grid, the chosen rate, edge or interior."""
-    path = _roots(root, None)[0] / study / variant / "tuned.json"
-    if not path.exists():
-        raise Pending(f"{study}/{variant} is not finished")
-    return json.loads(path.read_text())
-
-
-@functools.cache
-def _scale(spec: Path) -> tuple[float, bool]:
-    options = dict(load_study(spec).task)
-    task = make_task(options.pop("name"), **options)
-    return task.baseline()["metric"], task.higher_is_better
-
-
-def eval_errors(
-    study: str,
-    variant: str,
-    lr: float | None = None,
-    root: Path | None = None,
-    studies_dir: Path | None = None,
-) -> np.ndarray:
-    """Relative errors on the evaluation seeds (in seed order) at `lr` (default: the chosen)."""
-    root, studies_dir = _roots(root, studies_dir)
-    tuned = tuned_record(study, variant, root)
-    lr = tuned["lr"] if lr is None else lr
-    rows = load_results(root / study / variant / "eval")
-    by_seed = relative_errors(rows, *_scale(studies_dir / f"{study}.yaml")).get(lr, {})
-    missing = [s for s in tuned["evaluation_seeds"] if s not in by_seed]
-    if missing:
-        raise Pending(f"{study}/{variant} lacks evaluation seeds {missing} at lr={lr}")
-    return np.array([by_seed[s] for s in tuned["evaluation_seeds"]])
-
-
-def eval_histories(study: str, variant: str, root: Path | None = None) -> list[History]:
-    """The evaluation runs' histories at the chosen rate, in seed order."""
-    root = _roots(root, None)[0]
-    tuned = tuned_record(study, variant, root)
-    stage = root / study / variant / "eval"
-    rows = {r["seed"]: r for r in load_results(stage) if r["lr"] == tuned["lr"]}
-    missing = [s for s in tuned["evaluation_seeds"] if s not in rows]
-    if missing:
-        raise Pending(f"{study}/{variant} lacks evaluation seeds {missing}")
-    return [load_history(stage, rows[s]["run_id"]) for s in tuned["evaluation_seeds"]]
-
-
-def criterion_of(study: str, studies_dir: Path | None = None) -> protocol.Criterion:
-    spec = _roots(None, studies_dir)[1] / f"{study}.yaml"
-    return protocol.SUCCESS[load_study(spec).task["name"]]
-
-
-def eval_successes(
-    study: str, variant: str, root: Path | None = None, studies_dir: Path | None = None
-) -> np.ndarray:
-    """Whether each evaluation run (chosen rate, seed order) met its task's success criterion."""
-    criterion = criterion_of(study, studies_dir)
-    return np.array(
-        [
-            protocol.success_step(h, criterion) is not None
-            for h in eval_histories(study, variant, root)
-        ]
-    )
-
-
-# --- What the tier costs --------------------------------------------------------------------
-
-
-def expected_runs(study: Study, grid_sizes: dict[str, int] | None = None) -> int:
-    """Runs the study takes with each variant's grid at its current size (its starting grid
-    if it has not run): grid × tuning seeds, plus the evaluated rates × evaluation seeds."""
-    total = 0
-    for variant in study.variants:
-        size = (grid_sizes or {}).get(variant.label, len(variant.grid))
-        evaluated = size if study.evaluate == "grid" else 1
-        total += size * len(study.tuning_seeds) + evaluated * len(study.evaluation_seeds)
-    return total
-
-
-def seconds_per_step(study: Study, steps: int = 30) -> float:
-    """The median time of a training step of the study's model, measured now (one thread)."""
-    from rnnopt.train import run
-
-    history = run(
-        task=study.task,
-        model=study.model,
-        optimizer={**study.variants[0].optimizer, "lr": study.variants[0].grid[0]},
-        train_options={**study.train, "steps": steps, "log_every": 1, "eval_every": None},
-        seed=0,
-        threads=1,
-    )
-    return float(np.median(history.step_time[5:]))
-
-
-def cost_table(
-    studies_dir: str | Path = STUDIES_DIR, out_root: str | Path = EVIDENCE_DIR, measure: bool = True
-) -> tuple[list[list[Any]], float, float]:
-    """Per study: runs stored and expected, CPU-hours spent and the projected total.
-
-    A study with stored runs is projected from their median wall time; one not started from
-    `seconds_per_step` × steps (evaluations and a loaded machine add to that)."""
-    rows, spent_total, projected_total = [], 0.0, 0.0
-    for name in study_names(studies_dir):
-        study = load_study(Path(studies_dir) / f"{name}.yaml")
-        walls, sizes, finished = [], {}, 0
-        for variant in study.variants:
-            root = Path(out_root) / name / variant.label
-            for stage in ("tune", "eval"):
-                if (root / stage / "results.csv").exists():
-                    walls += [r["wall_time"] for r in load_results(root / stage)]
-            if (root / "tuned.json").exists():
-                sizes[variant.label] = len(json.loads((root / "tuned.json").read_text())["grid"])
-                finished += 1
-        expected = max(expected_runs(study, sizes), len(walls))
-        if walls:
-            per_run = float(np.median(walls))
-        elif measure:
-            per_run = seconds_per_step(study) * study.train["steps"]
-        else:
-            per_run = math.nan
-        spent = sum(walls)
-        projected = spent + per_run * (expected - len(walls))
-        spent_total, projected_total = spent_total + spent, projected_total + projected
-        rows.append(
-            [
-                name,
-                f"{finished}/{len(study.variants)}",
-                f"{len(walls)}/{expected}",
-                f"{per_run:.0f}",
-                f"{spent / 3600:.2f}",
-                f"{projected / 3600:.1f}",
-            ]
-        )
-    return rows, spent_total / 3600, projected_total / 3600
-
-
-def write_report(path: str | Path = EVIDENCE_DIR / "README.md") -> None:
-    """data/evidence/README.md: the layout, the commands, and the cost table (computed)."""
-    from rnnopt.plots import markdown_table
-
-    rows, spent, projected = cost_table()
-    table = markdown_table(
-        [
-            "study",
-            "variants done",
-            "runs stored/expected",
-            "s per run",
-            "CPU-hours spent",
-            "CPU-hours projected",
-        ],
-        rows,
-    )
-    text = f"""# data/evidence/ — the evidence tier
-
-Written by `python -m rnnopt.evidence --report`; do not edit by hand.
-
-Each study of `data/specs/evidence/<study>.yaml` has one directory per variant (an optimizer, or
-an optimizer with the hyperparameter or batch size a claim is about):
-
-- `<study>/<variant>/tune/`: the learning-rate grid on the tuning seeds
-  {list(protocol.TUNING_SEEDS)};
-- `<study>/<variant>/eval/`: the chosen rate (or, for `evaluate: grid`, every rate) on the
-  evaluation seeds {protocol.EVALUATION_SEEDS[0]}–{protocol.EVALUATION_SEEDS[-1]};
-- `<study>/<variant>/tuned.json`: the final grid, the chosen rate, whether it is interior.
-
-Each stage is an ordinary sweep directory (spec.yaml, runs/, results.csv, provenance.json), so
-`rnnopt sweep <stage>/spec.yaml --out <stage>` reruns or completes one by hand. The experiments
-that are not sweeps (`convex-lsq`, `surfaces`, `ravine`, `nonstationary`, `cost`) keep every
-measurement in `<name>/results.json` (`python -m rnnopt.experiments NAME`). The protocol is
-`rnnopt/protocol.py`; what each study decides is `data/registration.yaml`.
-
-## Regenerate, resume, scale out
-
-```bash
-make evidence                                      # every study, 2 local workers; resumes
-python -m rnnopt.evidence digits-elman             # one study
-python -m rnnopt.evidence --scheduler tcp://host:8786   # on a Dask cluster
-```
-
-## Cost
-
-CPU-hours of training (one torch thread per run) on a 2-core machine; "projected" adds, for
-the runs still to do, the study's median run time so far (or, for a study not started, a
-step's time measured now × its steps). The budget is 24 CPU-hours, about 12 hours of wall time
-with 2 workers.
-
-{table}
-
-Spent so far: {spent:.1f} CPU-hours; projected for the whole tier: {projected:.1f} CPU-hours.
-"""
-    write_atomic(Path(path), text)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
@@ -583,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.report:
+        from rnnopt.tier import write_report
+
         write_report()
         return 0
     if args.workers < 1:

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rnnopt import evidence, protocol
-from rnnopt.evidence import Pending, eval_errors, eval_successes
+from rnnopt import evidence, protocol, tier
+from rnnopt.tier import Pending, eval_errors, eval_successes
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRATION = ROOT / "data" / "registration.yaml"
@@ -96,7 +96,7 @@ def _paired(a: np.ndarray, b: np.ndarray, statistic: Callable, source: str) -> F
 
 
 def _digits_penalty(variant: str) -> np.ndarray:
-    tuned = evidence.tuned_record("digits-elman", variant)
+    tuned = tier.tuned_record("digits-elman", variant)
     errors = {lr: eval_errors("digits-elman", variant, lr) for lr in tuned["evaluated_rates"]}
     return protocol.decade_penalty(errors, tuned["lr"])
 
