@@ -95,7 +95,7 @@ def parameters(section: str, name: str | None = None) -> dict[str, Any]:
 # other than their default, so that adding them renamed no stored run (a run's id hashes its
 # configuration).
 LATER_OPTIONS = {"train": {"log_every": 1, "stop_at_metric": None},
-                 "model": {"recurrent_init": "uniform"}}
+                 "model": {"recurrent_init": "uniform"}, "task": {"held_out": "all"}}
 
 
 def _filled(section: str, values: dict[str, Any]) -> dict[str, Any]:

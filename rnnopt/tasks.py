@@ -65,6 +65,16 @@ def _check_rng(rng: Any) -> np.random.Generator:
     return rng
 
 
+HELD_OUT_PARTS = {"all": slice(None), "validation": slice(0, None, 2), "test": slice(1, None, 2)}
+
+
+def _check_part(held_out: Any) -> str:
+    if held_out not in HELD_OUT_PARTS:
+        raise ValueError(f"held_out={held_out!r} is invalid; valid: "
+                         f"{', '.join(map(repr, HELD_OUT_PARTS))}")
+    return held_out
+
+
 class Task:
     """Base class. A subclass sets the attributes below and implements `train_batch`,
     `_make_eval_set` and `baseline`; it inherits cross-entropy loss and accuracy, which it may
@@ -89,10 +99,19 @@ class Task:
     def baseline(self) -> dict:
         raise NotImplementedError
 
+    held_out: str = "all"
+
     def eval_batch(self) -> Batch:
-        """The fixed held-out set, built once and cached (treat the tensors as read-only)."""
+        """The fixed held-out set, built once and cached (treat the tensors as read-only).
+
+        `held_out` picks a part of it: 'all'; 'validation', its even-numbered items; or 'test',
+        its odd-numbered ones. A protocol that chooses a learning rate on the validation part and
+        reports on the test part never scores a choice on the data that made it.
+        """
         if not hasattr(self, "_eval_set"):
-            self._eval_set = self._make_eval_set()
+            inputs, targets = self._make_eval_set()
+            part = HELD_OUT_PARTS[self.held_out]
+            self._eval_set = (inputs[part], targets[part])
         return self._eval_set
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -131,6 +150,8 @@ class AddingTask(Task):
         seq_len: T, the sequence length (>= 2, so each half holds a marker).
         eval_size: number of held-out sequences.
         eval_seed: seed of the held-out set's generator.
+        held_out: 'all', 'validation' or 'test', the part of the held-out set that
+            eval_batch gives (see Task.eval_batch).
     """
 
     name = "adding"
@@ -141,7 +162,9 @@ class AddingTask(Task):
     input_size = 2
     output_size = 1
 
-    def __init__(self, seq_len: int = 50, eval_size: int = 1000, eval_seed: int = 12345):
+    def __init__(self, seq_len: int = 50, eval_size: int = 1000, eval_seed: int = 12345,
+                 held_out: str = "all"):
+        self.held_out = _check_part(held_out)
         self.seq_len = _check_int("seq_len", seq_len, 2)
         self.eval_size = _check_int("eval_size", eval_size, 1)
         self.eval_seed = _check_int("eval_seed", eval_seed, 0)
@@ -211,13 +234,16 @@ class CopyTask(Task):
         n_categories: K, the alphabet size (>= 2).
         eval_size: number of held-out sequences.
         eval_seed: seed of the held-out set's generator.
+        held_out: 'all', 'validation' or 'test', the part of the held-out set that
+            eval_batch gives (see Task.eval_batch).
     """
 
     name = "copy"
     readout = "all"
 
     def __init__(self, seq_len: int = 100, n_symbols: int = 10, n_categories: int = 8,
-                 eval_size: int = 1000, eval_seed: int = 12345):
+                 eval_size: int = 1000, eval_seed: int = 12345, held_out: str = "all"):
+        self.held_out = _check_part(held_out)
         self.delay = _check_int("seq_len", seq_len, 1)
         self.n_symbols = _check_int("n_symbols", n_symbols, 1)
         self.n_categories = _check_int("n_categories", n_categories, 2)
@@ -300,13 +326,17 @@ class DigitsTask(Task):
         mode: 'rows' (8 steps × 8 pixels) or 'pixels' (64 steps × 1 pixel).
         test_fraction: share of each class held out, strictly between 0 and 1.
         split_seed: seed of the split's generator.
+        held_out: 'all', 'validation' or 'test', the part of the held-out set that
+            eval_batch gives (see Task.eval_batch).
     """
 
     name = "digits"
     readout = "last"
     modes = ("rows", "pixels")
 
-    def __init__(self, mode: str = "rows", test_fraction: float = 0.25, split_seed: int = 0):
+    def __init__(self, mode: str = "rows", test_fraction: float = 0.25, split_seed: int = 0,
+                 held_out: str = "all"):
+        self.held_out = _check_part(held_out)
         self.mode = check_choice("mode", mode, self.modes)
         self.test_fraction = _check_fraction("test_fraction", test_fraction)
         self.split_seed = _check_int("split_seed", split_seed, 0)
@@ -386,6 +416,8 @@ class TextTask(Task):
         eval_size: number of validation windows held out (at most the number that fit).
         valid_fraction: share of the text, from the end, used for validation.
         min_count: training occurrences a character needs to get its own code.
+        held_out: 'all', 'validation' or 'test', the part of the held-out set that
+            eval_batch gives (see Task.eval_batch).
     """
 
     name = "text"
@@ -395,7 +427,8 @@ class TextTask(Task):
     UNK = "\ufffd"
 
     def __init__(self, seq_len: int = 64, eval_size: int = 256, valid_fraction: float = 0.1,
-                 min_count: int = 20):
+                 min_count: int = 20, held_out: str = "all"):
+        self.held_out = _check_part(held_out)
         self.seq_len = _check_int("seq_len", seq_len, 1)
         self.valid_fraction = _check_fraction("valid_fraction", valid_fraction)
         self.min_count = _check_int("min_count", min_count, 1)

@@ -490,3 +490,19 @@ def test_unknown_digits_mode_lists_the_modes():
 def test_digits_test_fraction_too_small_for_any_test_image_is_rejected():
     with pytest.raises(ValueError, match="test_fraction=0.001"):
         DigitsTask(test_fraction=0.001)
+
+
+@pytest.mark.parametrize("name, options", [("adding", {"seq_len": 10}), ("copy", {"seq_len": 5}),
+                                           ("digits", {}), ("text", {"seq_len": 20})])
+def test_validation_and_test_are_disjoint_halves_of_the_held_out_set(name, options):
+    whole = make_task(name, **options).eval_batch()
+    validation = make_task(name, held_out="validation", **options).eval_batch()
+    test = make_task(name, held_out="test", **options).eval_batch()
+    for part, start in ((validation, 0), (test, 1)):
+        assert torch.equal(part[0], whole[0][start::2]) and torch.equal(part[1], whole[1][start::2])
+    assert len(validation[1]) + len(test[1]) == len(whole[1])
+
+
+def test_an_unknown_held_out_part_is_refused_with_the_valid_ones():
+    with pytest.raises(ValueError, match=r"held_out='dev' is invalid; valid: 'all', 'validation'"):
+        make_task("adding", held_out="dev")
