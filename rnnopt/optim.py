@@ -1,35 +1,36 @@
 r"""The optimizers of this book, written from scratch as drop-in ``torch.optim`` optimizers.
 
-Each optimizer is two short methods on one small base class (the template-method split of
-labml.ai's annotated optimizers):
+The rules, in the order of this file:
 
-- ``init_state`` creates its per-parameter state the first time a parameter has a gradient;
-- ``update`` applies its update rule to one parameter, one line per equation.
+- :meth:`BaseOptimizer.step` is the loop every optimizer shares: for each parameter that has a
+  gradient, create its state the first time (``init_state``), turn the gradient into
+  :math:`g_t` (``maximize``, weight decay), then apply the optimizer's ``update``;
+- the four updates, ``SGD`` (and ``Momentum``), ``RMSprop``, ``Adam`` (and ``AdamW``), each
+  one line per equation with the equation in a comment above it, in the notation of the
+  docstrings: :math:`g_t` the gradient, :math:`b_t` a momentum buffer, :math:`m_t` and
+  :math:`v_t` running averages of :math:`g_t` and :math:`g_t^2`, ``bias_correction1`` =
+  :math:`1 - \beta_1^t` and ``bias_correction2`` = :math:`1 - \beta_2^t`,
+  :math:`\hat v^{max}_t` AMSGrad's running maximum of :math:`v_t`.
 
-:class:`BaseOptimizer` owns everything else, once: the loop over parameter groups and
-parameters, skipping parameters whose gradient is ``None``, rejecting sparse gradients,
-``maximize``, weight decay, closures and ``torch.no_grad``. Reading the four ``update`` methods
-side by side shows how SGD, momentum, RMSprop and Adam differ, and nothing else.
+One identity is used throughout: an exponential moving average
+:math:`a \leftarrow \beta a + (1 - \beta) x` is ``a.lerp_(x, 1 - beta)``, since
+``lerp(a, x, w)`` = :math:`a + w (x - a) = (1 - w) a + w x` (torch computes it this way too).
+
+The checks (hyperparameter ranges, parameter groups, loading state dicts) live in
+`rnnopt.optim_checks`, whose :class:`~rnnopt.optim_checks.CheckedOptimizer` is the base of
+:class:`BaseOptimizer`, so that nothing here but the rules needs reading.
 
 They are drop-in replacements for ``torch.optim.SGD``, ``RMSprop``, ``Adam`` and ``AdamW``: the
 same constructor arguments and defaults, the same state keys (``momentum_buffer``,
-``square_avg``, ``grad_avg``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, ``step``) laid out as
-torch's default for-loop implementation lays them out, so ``state_dict`` moves freely between
+``square_avg``, ``grad_avg``, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``, ``step``) laid out
+as torch's default for-loop implementation lays them out, so ``state_dict`` moves freely between
 the two libraries and ``torch.optim.lr_scheduler`` works unchanged. The tests check that
 parameters and state agree with torch's to 1e-10 in float64 for every option combination (in
 practice they agree bit for bit: the updates use the same tensor operations in the same order).
-
-Where they deliberately differ from torch: every hyperparameter is validated (torch accepts
-``lr=nan``), against its real range where that is narrower than torch's ">= 0" (``momentum``,
-``dampening`` and ``alpha`` in [0, 1], ``eps`` > 0), and only as a Python or numpy number
-(a Fraction, an array or a tensor is refused); a parameter group without ``params``, with a key
-that is no hyperparameter, or with a parameter twice is refused (torch keeps the key, or warns);
-groups loaded by ``load_state_dict`` are validated like new ones; sparse gradients and complex
-parameters are refused (torch's SGD takes sparse gradients; its others view complex numbers as
-pairs of reals), and there are no ``foreach``/``fused``/``capturable``/``differentiable``
-switches: there is one implementation, the one you can read (a torch state_dict's switches are
-dropped on loading).
+Where they deliberately differ from torch (stricter validation, no sparse gradients, no
+``foreach``/``fused`` switches) is listed in `rnnopt.optim_checks`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -40,13 +41,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from rnnopt.optim_checks import (
-    GROUP_EXTRAS,
-    check_params,
-    loaded_groups,
-    plain_numbers,
-    validate_hyperparameters,
-)
+from rnnopt.optim_checks import CheckedOptimizer, step_counter
 
 __all__ = [
     "OPTIMIZERS",
@@ -63,84 +58,18 @@ __all__ = [
 Group = dict[str, Any]
 State = dict[str, Any]
 
+
 def _zeros_like(param: Tensor) -> Tensor:
     return torch.zeros_like(param, memory_format=torch.preserve_format)
 
 
-def _step_counter() -> Tensor:
-    """A 0-dim step count, as torch keeps it: a float tensor on the CPU (float64 only when that
-    is the default dtype). On the CPU, reading it with ``.item()`` never waits for a GPU."""
-    dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
-    return torch.zeros((), dtype=dtype)
+class BaseOptimizer(CheckedOptimizer):
+    """The part every optimizer shares: the loop over parameters, lazy state and closures.
 
-
-class BaseOptimizer(torch.optim.Optimizer):
-    """The part every optimizer shares: the loop, lazy state, closures and validation.
-
-    A subclass passes its hyperparameters as ``defaults`` and implements :meth:`init_state` and
-    :meth:`update`. Every hyperparameter, in ``defaults``, in a per-group override or in a group
-    added later with :meth:`add_param_group`, is validated before it is used.
+    A subclass passes its hyperparameters as ``defaults`` to ``__init__`` and implements
+    :meth:`init_state` and :meth:`update`. Validation is inherited from
+    :class:`~rnnopt.optim_checks.CheckedOptimizer`.
     """
-
-    def __init__(self, params: Iterable[Tensor] | Iterable[Group], defaults: Group) -> None:
-        if isinstance(params, Tensor):
-            raise TypeError(
-                "params argument given to the optimizer should be an iterable of Tensors or "
-                f"dicts, but got a single Tensor of shape {tuple(params.shape)}: pass [tensor]"
-            )
-        params = list(params)
-        if not params:
-            raise ValueError("optimizer got an empty parameter list: params=[]")
-        defaults = plain_numbers(defaults)
-        validate_hyperparameters(defaults)
-        super().__init__(params, defaults)
-
-    def add_param_group(self, param_group: Group) -> None:
-        """Validate the group's hyperparameters and parameters, then add it (see torch).
-
-        Refused where torch is lenient: a group without ``params`` (torch: KeyError), a key that
-        is no hyperparameter of this optimizer (torch keeps it silently), and a parameter given
-        twice in the group (torch warns, and would update it twice as often).
-        """
-        if not isinstance(param_group, dict):
-            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
-        group_index = len(self.param_groups)
-        where = f" in param group {group_index}"
-        if "params" not in param_group:
-            raise ValueError(f"param group {group_index} has no 'params': a group is a dict "
-                             "{'params': [tensors], **hyperparameters}")
-        valid = [*self.defaults, *GROUP_EXTRAS]
-        unknown = [k for k in param_group if k not in valid]
-        if unknown:
-            raise ValueError(f"{type(self).__name__} has no hyperparameter "
-                             f"{', '.join(map(repr, unknown))}{where}; valid keys: "
-                             f"{', '.join(valid)}")
-        param_group.update(plain_numbers({k: v for k, v in param_group.items()
-                                           if k != "params"}))
-        validate_hyperparameters({**self.defaults, **param_group}, where)
-        params = param_group["params"]
-        new = [params] if isinstance(params, Tensor) else list(params)
-        param_group["params"] = new  # ``params`` may be a one-shot generator
-        check_params(new, self.param_groups, group_index, type(self).__name__)
-        super().add_param_group(param_group)
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load a state saved by rnnopt or by torch's own optimizer (see torch).
-
-        Its groups are validated like new ones. torch's implementation switches (``foreach``,
-        ``fused``, ``capturable``, ``differentiable``) are dropped: there is one implementation
-        here. State saved by torch's Adam with ``decoupled_weight_decay=True`` is AdamW's: it
-        loads into :class:`AdamW` and is refused by :class:`Adam`. A ``step`` saved as a
-        number (older torch checkpoints) becomes the tensor torch would make of it.
-        """
-        groups = loaded_groups(state_dict["param_groups"], self.defaults, type(self).__name__,
-                               decoupled_ok=isinstance(self, AdamW))
-        super().load_state_dict({**state_dict, "param_groups": groups})
-        for state in self.state.values():
-            if "step" in state and not isinstance(state["step"], Tensor):
-                step = _step_counter()
-                step.fill_(float(state["step"]))
-                state["step"] = step
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -155,7 +84,7 @@ class BaseOptimizer(torch.optim.Optimizer):
                 if grad is None:
                     continue  # frozen for this step: neither the parameter nor its state moves
                 if grad.is_sparse:
-                    raise TypeError(self._sparse_refusal(param, group_index))
+                    raise TypeError(self.sparse_refusal(param, group_index))
                 state = self.state[param]
                 if len(state) == 0:
                     self.init_state(state, param, group)
@@ -177,15 +106,6 @@ class BaseOptimizer(torch.optim.Optimizer):
     def update(self, param: Tensor, grad: Tensor, state: State, group: Group) -> None:
         """Apply one step of the update rule to ``param`` in place, given its gradient."""
         raise NotImplementedError
-
-    def _sparse_refusal(self, param: Tensor, group_index: int) -> str:
-        params = self.param_groups[group_index]["params"]
-        index = next(i for i, p in enumerate(params) if p is param)
-        return (
-            f"{type(self).__name__} does not support sparse gradients: parameter {index} of "
-            f"param group {group_index} (shape {tuple(param.shape)}) has a gradient of layout "
-            f"{param.grad.layout}"
-        )
 
 
 class SGD(BaseOptimizer):
@@ -348,7 +268,7 @@ class RMSprop(BaseOptimizer):
         super().__init__(params, defaults)
 
     def init_state(self, state: State, param: Tensor, group: Group) -> None:
-        state["step"] = _step_counter()
+        state["step"] = step_counter()
         state["square_avg"] = _zeros_like(param)
         if group["momentum"] > 0:
             state["momentum_buffer"] = _zeros_like(param)
@@ -386,12 +306,16 @@ class Adam(BaseOptimizer):
     .. math::
         m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
         v_t &= \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
-        \hat v_t &= \max(\hat v_{t-1}, v_t) \quad\text{(AMSGrad; else } \hat v_t = v_t) \\
-        \theta_t &= \theta_{t-1} - \gamma \, \frac{m_t / (1 - \beta_1^t)}
-            {\sqrt{\hat v_t / (1 - \beta_2^t)} + \epsilon}
+        \hat v^{max}_t &= \max(\hat v^{max}_{t-1}, v_t)
+            \quad\text{(AMSGrad, which then uses } \hat v^{max}_t \text{ for } v_t) \\
+        \theta_t &= \theta_{t-1} - \gamma \, \frac{m_t / c_1}{\sqrt{v_t / c_2} + \epsilon},
+            \qquad c_1 = 1 - \beta_1^t, \quad c_2 = 1 - \beta_2^t
 
-    with :math:`m_0 = v_0 = 0` and :math:`g_t` the gradient plus :math:`\lambda\theta_{t-1}`
-    (L2 weight decay, which then passes through the moments; see :class:`AdamW`).
+    with :math:`m_0 = v_0 = \hat v^{max}_0 = 0` and :math:`g_t` the gradient plus
+    :math:`\lambda\theta_{t-1}` (L2 weight decay, which then passes through the moments; see
+    :class:`AdamW`). The bias corrections :math:`c_1, c_2` are ``bias_correction1`` and
+    ``bias_correction2`` in the code, which, as torch's, divides :math:`\sqrt{v_t}` by
+    :math:`\sqrt{c_2}` and folds :math:`1/c_1` into the step size.
 
     Conventions, as torch's and Kingma & Ba's Algorithm 1: :math:`\epsilon` outside the square
     root and after bias correction (the paper's "epsilon-hat" variant in Section 2 puts it
@@ -430,7 +354,7 @@ class Adam(BaseOptimizer):
         super().__init__(params, defaults)
 
     def init_state(self, state: State, param: Tensor, group: Group) -> None:
-        state["step"] = _step_counter()
+        state["step"] = step_counter()
         state["exp_avg"] = _zeros_like(param)
         state["exp_avg_sq"] = _zeros_like(param)
         if group["amsgrad"]:
@@ -438,22 +362,26 @@ class Adam(BaseOptimizer):
 
     def update(self, param: Tensor, grad: Tensor, state: State, group: Group) -> None:
         beta1, beta2 = group["betas"]
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         # t = t + 1
         state["step"] += 1
         t = state["step"].item()  # a CPU tensor: no wait for the GPU
+        bias_correction1 = 1 - beta1**t
+        bias_correction2 = 1 - beta2**t
         # m_t = beta1 m_{t-1} + (1 - beta1) g_t
-        state["exp_avg"].lerp_(grad, 1 - beta1)
+        exp_avg.lerp_(grad, 1 - beta1)
         # v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
-        state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        second_moment = state["exp_avg_sq"]
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        second_moment = exp_avg_sq
         if group["amsgrad"]:
-            max_exp_avg_sq = state["max_exp_avg_sq"]
-            # vhat_t = max(vhat_{t-1}, v_t)
-            second_moment = torch.maximum(max_exp_avg_sq, second_moment, out=max_exp_avg_sq)
-        # denom = sqrt(vhat_t / (1 - beta2^t)) + eps
-        denom = (second_moment.sqrt() / (1 - beta2**t) ** 0.5).add_(group["eps"])
-        # theta_t = theta_{t-1} - gamma (m_t / (1 - beta1^t)) / denom
-        param.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1**t))
+            # vhat_max_t = max(vhat_max_{t-1}, v_t)
+            second_moment = torch.maximum(state["max_exp_avg_sq"], exp_avg_sq,
+                                          out=state["max_exp_avg_sq"])
+        # denom = sqrt(v_t) / sqrt(bias_correction2) + eps   (divided in place: with a second
+        # full-size temporary glibc hands both back to the OS, and the next step faults them in)
+        denom = second_moment.sqrt().div_(bias_correction2**0.5).add_(group["eps"])
+        # theta_t = theta_{t-1} - (gamma / bias_correction1) m_t / denom
+        param.addcdiv_(exp_avg, denom, value=-group["lr"] / bias_correction1)
 
 
 class AdamW(Adam):
@@ -497,6 +425,8 @@ class AdamW(Adam):
         maximize: bool = False,
     ) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+
+    loads_decoupled_weight_decay = True  # torch's Adam(decoupled_weight_decay=True) is AdamW
 
     def weight_decay(self, param: Tensor, grad: Tensor, group: Group) -> Tensor:
         """Decoupled: theta_{t-1} <- (1 - gamma lambda) theta_{t-1}; the gradient is untouched."""

@@ -1,19 +1,44 @@
 """The checks rnnopt's optimizers make on their hyperparameters and parameter groups.
 
-Kept apart from `rnnopt.optim` so that the optimizers read as their update rules. Messages keep
-the start of torch's for the same mistake ("Invalid learning rate: ..."), so that someone
-grepping for torch's error finds ours, and go on to name the value, the group and the rule.
+Kept apart from `rnnopt.optim` so that the optimizers read as their update rules:
+:class:`CheckedOptimizer` is the part of their base class that validates (construction, new
+parameter groups, loaded state dicts, sparse gradients), and the functions below it do the
+checking. Messages keep the start of torch's for the same mistake ("Invalid learning rate: ..."),
+so that someone grepping for torch's error finds ours, and go on to name the value, the group
+and the rule.
+
+Where rnnopt deliberately differs from torch: every hyperparameter is validated (torch accepts
+``lr=nan``), against its real range where that is narrower than torch's ">= 0" (``momentum``,
+``dampening`` and ``alpha`` in [0, 1], ``eps`` > 0), and only as a Python or numpy number
+(a Fraction, an array or a tensor is refused); a parameter group without ``params``, with a key
+that is no hyperparameter, or with a parameter twice is refused (torch keeps the key, or warns);
+groups loaded by ``load_state_dict`` are validated like new ones; sparse gradients and complex
+parameters are refused (torch's SGD takes sparse gradients; its others view complex numbers as
+pairs of reals), and there are no ``foreach``/``fused``/``capturable``/``differentiable``
+switches: there is one implementation, the one you can read (a torch state_dict's switches are
+dropped on loading).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import torch
 from torch import Tensor
 
-__all__ = ["validate_hyperparameters", "plain_numbers", "loaded_groups", "TORCH_SWITCHES",
-           "GROUP_EXTRAS"]
+__all__ = [
+    "CheckedOptimizer",
+    "step_counter",
+    "validate_hyperparameters",
+    "plain_numbers",
+    "loaded_groups",
+    "check_params",
+    "TORCH_SWITCHES",
+    "GROUP_EXTRAS",
+]
 
 Group = dict[str, Any]
 
@@ -162,3 +187,97 @@ def check_params(new: list[Any], groups: list[Group], group_index: int, owner: s
                 f"{owner} does not support complex parameters: parameter "
                 f"{index} of param group {group_index} has dtype {param.dtype}"
             )
+
+
+def step_counter() -> Tensor:
+    """A 0-dim step count, as torch keeps it: a float tensor on the CPU (float64 only when that
+    is the default dtype). On the CPU, reading it with ``.item()`` never waits for a GPU. (Here
+    rather than in `rnnopt.optim` because loading an old checkpoint makes one too.)"""
+    dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+    return torch.zeros((), dtype=dtype)
+
+
+class CheckedOptimizer(torch.optim.Optimizer):
+    """The validating half of `rnnopt.optim.BaseOptimizer`: every hyperparameter, in
+    ``defaults``, in a per-group override, in a group added later with :meth:`add_param_group`
+    or in a loaded state dict, is checked before it is used."""
+
+    # Whether state saved by torch's Adam with decoupled_weight_decay=True may load (AdamW).
+    loads_decoupled_weight_decay = False
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[Group], defaults: Group) -> None:
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got a single Tensor of shape {tuple(params.shape)}: pass [tensor]"
+            )
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list: params=[]")
+        defaults = plain_numbers(defaults)
+        validate_hyperparameters(defaults)
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: Group) -> None:
+        """Validate the group's hyperparameters and parameters, then add it (see torch).
+
+        Refused where torch is lenient: a group without ``params`` (torch: KeyError), a key that
+        is no hyperparameter of this optimizer (torch keeps it silently), and a parameter given
+        twice in the group (torch warns, and would update it twice as often).
+        """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        group_index = len(self.param_groups)
+        where = f" in param group {group_index}"
+        if "params" not in param_group:
+            raise ValueError(
+                f"param group {group_index} has no 'params': a group is a dict "
+                "{'params': [tensors], **hyperparameters}"
+            )
+        valid = [*self.defaults, *GROUP_EXTRAS]
+        unknown = [k for k in param_group if k not in valid]
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no hyperparameter "
+                f"{', '.join(map(repr, unknown))}{where}; valid keys: "
+                f"{', '.join(valid)}"
+            )
+        param_group.update(plain_numbers({k: v for k, v in param_group.items() if k != "params"}))
+        validate_hyperparameters({**self.defaults, **param_group}, where)
+        params = param_group["params"]
+        new = [params] if isinstance(params, Tensor) else list(params)
+        param_group["params"] = new  # ``params`` may be a one-shot generator
+        check_params(new, self.param_groups, group_index, type(self).__name__)
+        super().add_param_group(param_group)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state saved by rnnopt or by torch's own optimizer (see torch).
+
+        Its groups are validated like new ones. torch's implementation switches (``foreach``,
+        ``fused``, ``capturable``, ``differentiable``) are dropped: there is one implementation
+        here. State saved by torch's Adam with ``decoupled_weight_decay=True`` is AdamW's: it
+        loads into :class:`AdamW` and is refused by :class:`Adam`. A ``step`` saved as a
+        number (older torch checkpoints) becomes the tensor torch would make of it.
+        """
+        groups = loaded_groups(
+            state_dict["param_groups"],
+            self.defaults,
+            type(self).__name__,
+            decoupled_ok=self.loads_decoupled_weight_decay,
+        )
+        super().load_state_dict({**state_dict, "param_groups": groups})
+        for state in self.state.values():
+            if "step" in state and not isinstance(state["step"], Tensor):
+                step = step_counter()
+                step.fill_(float(state["step"]))
+                state["step"] = step
+
+    def sparse_refusal(self, param: Tensor, group_index: int) -> str:
+        """The message for a sparse gradient on ``param``, naming it by group and position."""
+        params = self.param_groups[group_index]["params"]
+        index = next(i for i, p in enumerate(params) if p is param)
+        return (
+            f"{type(self).__name__} does not support sparse gradients: parameter {index} of "
+            f"param group {group_index} (shape {tuple(param.shape)}) has a gradient of layout "
+            f"{param.grad.layout}"
+        )
