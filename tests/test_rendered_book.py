@@ -150,6 +150,8 @@ def test_every_figure_is_numbered_captioned_and_legible(page, chapter):
 
 @pytest.mark.parametrize("path", pages(), ids=lambda p: p.relative_to(HTML).as_posix())
 def test_no_code_listing_is_cut_at_the_column_edge(page, path):
+    if re.search(r'http-equiv="refresh"', path.read_text(), re.I):
+        return  # index.html only forwards to the first page
     page.goto(path.as_uri())
     cut = page.eval_on_selector_all(
         "article pre", "ps => ps.filter(p => p.scrollWidth > p.clientWidth + 1)"
