@@ -169,7 +169,8 @@ def test_an_algorithm_chapter_ends_with_executed_exercises_and_its_provenance(ch
 
 
 def figure_outputs(nb: dict) -> list[dict]:
-    return [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    return [o for c in nb["cells"] for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})]
 
 
 @pytest.mark.parametrize("chapter", BOOK, ids=lambda c: c.name)
