@@ -58,12 +58,41 @@ def _first_order_only(backward):
     return checked
 
 
+def bptt_reference(inputs, h0, weight_ih, weight_hh, hidden, upstream, nonlinearity="tanh"):
+    """BPTT in the notation above, one step at a time: what `ElmanLayerFunction.backward`
+    computes (the tests check they agree), written to be read rather than to be fast.
+
+    ``hidden`` holds h_0 … h_{T−1} from the forward pass, ``upstream`` the g_t (T, B, H), with
+    ∂L/∂h_n added to g_{T−1}. Returns ∂L/∂x, ∂L/∂h_{−1}, ∂L/∂W_ih, ∂L/∂W_hh, ∂L/∂b (either
+    bias: both enter a_t the same way) and every δ_t."""
+    delta_tilde_next = torch.zeros_like(h0)  # δ̃_T = 0: nothing flows back from beyond the end
+    grad_x, deltas = torch.empty_like(inputs), torch.empty_like(hidden)
+    grad_w_ih, grad_w_hh = torch.zeros_like(weight_ih), torch.zeros_like(weight_hh)
+    grad_b = torch.zeros_like(h0[0])
+    for t in reversed(range(hidden.shape[0])):
+        delta = upstream[t] + delta_tilde_next @ weight_hh  # δ_t = g_t + W_hhᵀ δ̃_{t+1}
+        slope = 1 - hidden[t] ** 2 if nonlinearity == "tanh" else (hidden[t] > 0).to(h0.dtype)
+        delta_tilde = slope * delta  # δ̃_t = φ'(a_t) ⊙ δ_t
+        h_prev = hidden[t - 1] if t > 0 else h0
+        grad_x[t] = delta_tilde @ weight_ih  # ∂L/∂x_t = W_ihᵀ δ̃_t
+        grad_w_ih += delta_tilde.T @ inputs[t]  # ∂L/∂W_ih = Σ_t δ̃_t x_tᵀ
+        grad_w_hh += delta_tilde.T @ h_prev  # ∂L/∂W_hh = Σ_t δ̃_t h_{t−1}ᵀ
+        grad_b += delta_tilde.sum(0)  # ∂L/∂b = Σ_t δ̃_t
+        deltas[t], delta_tilde_next = delta, delta_tilde
+    grad_h0 = delta_tilde_next @ weight_hh  # ∂L/∂h_{−1} = W_hhᵀ δ̃_0
+    return grad_x, grad_h0, grad_w_ih, grad_w_hh, grad_b, deltas
+
+
 class ElmanLayerFunction(torch.autograd.Function):
     """One Elman layer over a whole sequence, with a hand-written backward (BPTT).
 
     Inputs are time-major: ``inputs`` (T, B, F), ``h0`` (B, H). Returns ``(hidden, h_last)``:
     all hidden states (T, B, H) and a copy of the last one (B, H). If ``grad_norms`` (a tensor
     of shape (T,)) is given, the backward writes ‖δ_t‖ = ‖∂L/∂h_t‖ into it.
+
+    The backward computes what `bptt_reference` does, reorganised for speed: φ'(a_t) for all
+    steps at once, turned into δ̃_t in place; the last step seeded from g_{T−1} and ∂L/∂h_n
+    instead of a product with δ̃_T = 0; the sums over steps as one matmul over all T·B rows.
     """
 
     @staticmethod

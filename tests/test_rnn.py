@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnopt.rnn import ElmanLayerFunction, ElmanRNN, SequenceModel
+from rnnopt.rnn import ElmanLayerFunction, ElmanRNN, SequenceModel, bptt_reference
 
 F64 = torch.float64
 
@@ -234,6 +234,37 @@ def test_layer_function_passes_gradcheck(nonlinearity, bias):
     assert torch.autograd.gradcheck(
         lambda *args: ElmanLayerFunction.apply(*args, nonlinearity, None),
         (x, h0, weight_ih, weight_hh, *biases))
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("upstream", ["outputs and h_n", "outputs only", "h_n only"])
+def test_reference_bptt_gives_the_layer_functions_gradients_and_hidden_grad_norms(
+    nonlinearity, upstream
+):
+    rng = np.random.default_rng(12)
+    x, h0 = randn(rng, 7, 3, 2, requires_grad=True), randn(rng, 3, 4, requires_grad=True)
+    weights = [randn(rng, *shape, requires_grad=True) for shape in ((4, 2), (4, 4), (4,), (4,))]
+    norms = torch.full((7,), float("nan"), dtype=F64)
+    hidden, h_last = ElmanLayerFunction.apply(x, h0, *weights, nonlinearity, norms)
+    grad_hidden, grad_last = randn(rng, 7, 3, 4), randn(rng, 3, 4)
+    loss = 0  # a term left out reaches the backward as a gradient of None
+    if upstream != "h_n only":
+        loss = loss + (hidden * grad_hidden).sum()
+    else:
+        grad_hidden = torch.zeros_like(grad_hidden)
+    if upstream != "outputs only":
+        loss = loss + (h_last * grad_last).sum()
+    else:
+        grad_last = torch.zeros_like(grad_last)
+    expected = torch.autograd.grad(loss, [x, h0, *weights])
+
+    g = grad_hidden.clone()
+    g[-1] += grad_last  # ∂L/∂h_n joins g_{T−1}
+    *actual, deltas = bptt_reference(x.detach(), h0.detach(), weights[0].detach(),
+                                     weights[1].detach(), hidden.detach(), g, nonlinearity)
+    for got, want in zip([*actual, actual[-1]], expected, strict=True):
+        assert_rel_close(got, want, 1e-12)
+    assert_rel_close(torch.linalg.vector_norm(deltas, dim=(1, 2)), norms, 1e-12)
 
 
 def test_two_layer_module_passes_gradcheck():
