@@ -90,8 +90,9 @@ def keep_freed_memory() -> bool:
     except OSError:  # not glibc (macOS, Windows, musl)
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    return bool(libc.mallopt(m_mmap_threshold, 1 << 30)
-                and libc.mallopt(m_trim_threshold, 2**31 - 1))
+    return bool(
+        libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 2**31 - 1)
+    )
 
 
 def time_steps(step: Callable[[], object], number: int) -> float:
@@ -122,18 +123,29 @@ def benchmark(name: str, shapes, number: int, repeats: int) -> dict[str, float |
 
 
 def format_table(rows: list[list[str]], markdown: bool, mallopt: bool) -> str:
-    header = ["optimizer", "parameters", "ours ms", "torch default ms", "foreach ms",
-              "fused ms", "ours/default"]
+    header = [
+        "optimizer",
+        "parameters",
+        "ours ms",
+        "torch default ms",
+        "foreach ms",
+        "fused ms",
+        "ours/default",
+    ]
     if mallopt:
         header.append("ours/default, mallopt")
     if markdown:
-        lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|"]
+        lines = [
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join(["---"] * 2 + ["---:"] * (len(header) - 2)) + "|",
+        ]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join(
-        "  ".join(cell.ljust(w) if i < 2 else cell.rjust(w)
-                  for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+        "  ".join(
+            cell.ljust(w) if i < 2 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
         for row in [header, *rows]
     )
 
@@ -147,11 +159,19 @@ def measure_all(quick: bool) -> list[dict]:
     results = []
     for label, shapes, number, repeats in parameter_sets:
         count = sum(torch.Size(s).numel() for s in shapes)
-        print(f"{label}: {count:,} parameters in {len(shapes)} tensors; "
-              f"median of {repeats} repeats of {number} step(s)", file=sys.stderr)
+        print(
+            f"{label}: {count:,} parameters in {len(shapes)} tensors; "
+            f"median of {repeats} repeats of {number} step(s)",
+            file=sys.stderr,
+        )
         for name in OPTIMIZERS:
-            results.append({"label": f"{label} ({count:,})", "name": name,
-                            **benchmark(name, shapes, number, repeats)})
+            results.append(
+                {
+                    "label": f"{label} ({count:,})",
+                    "name": name,
+                    **benchmark(name, shapes, number, repeats),
+                }
+            )
     return results
 
 
@@ -159,11 +179,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter repeats")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
-    parser.add_argument("--no-mallopt", action="store_true",
-                        help="leave out the column measured with glibc keeping freed memory")
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="call mallopt first and print the results as JSON (the child "
-                        "process that measures the mallopt column)")
+    parser.add_argument(
+        "--no-mallopt",
+        action="store_true",
+        help="leave out the column measured with glibc keeping freed memory",
+    )
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="call mallopt first and print the results as JSON (the child "
+        "process that measures the mallopt column)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     if args.keep_freed_memory:
@@ -172,17 +198,26 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(measure_all(args.quick)))
         return
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, "
-          f"{platform.machine()} ({platform.processor() or 'unknown CPU'}), "
-          f"python {platform.python_version()}; a plain process (no mallopt)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread, "
+        f"{platform.machine()} ({platform.processor() or 'unknown CPU'}), "
+        f"python {platform.python_version()}; a plain process (no mallopt)"
+    )
     results = measure_all(args.quick)
     kept = None
     if not args.no_mallopt:
         print("the same in a child process with glibc keeping freed memory", file=sys.stderr)
         child = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--keep-freed-memory",
-             *(["--quick"] if args.quick else [])],
-            stdout=subprocess.PIPE, text=True, check=False)
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--keep-freed-memory",
+                *(["--quick"] if args.quick else []),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
         if child.returncode == 0:
             kept = {(r["label"], r["name"]): r for r in json.loads(child.stdout)}
     rows = []

@@ -8,6 +8,7 @@ the medians are reported with the ratio ours/torch (below 1: ours is faster).
     python benchmarks/bench_rnn.py --quick      # 5 repeats, main size only
     python benchmarks/bench_rnn.py --markdown   # a table to paste into the book
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,19 +55,22 @@ def measure(size: tuple, repeats: int, warmup: int, device: torch.device) -> lis
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.standard_normal((seq_len, batch, input_size), np.float32)).to(device)
     grad_output = torch.from_numpy(
-        rng.standard_normal((seq_len, batch, hidden_size), np.float32)).to(device)
+        rng.standard_normal((seq_len, batch, hidden_size), np.float32)
+    ).to(device)
 
     def forward_backward(module: torch.nn.Module) -> Callable[[], None]:
         def run() -> None:
             module.zero_grad(set_to_none=True)
             output, _ = module(x)
             output.backward(grad_output)
+
         return run
 
     def forward(module: torch.nn.Module) -> Callable[[], None]:
         def run() -> None:
             with torch.no_grad():
                 module(x)
+
         return run
 
     # The comparison means nothing unless both compute the same thing.
@@ -74,8 +78,9 @@ def measure(size: tuple, repeats: int, warmup: int, device: torch.device) -> lis
     expected = [reference(x)[0]] + [p.grad for p in reference.parameters()]
     forward_backward(ours)()
     actual = [ours(x)[0]] + [p.grad for p in ours.parameters()]
-    max_rel = max(((a - e).abs().max() / e.abs().max()).item()
-                  for a, e in zip(actual, expected, strict=True))
+    max_rel = max(
+        ((a - e).abs().max() / e.abs().max()).item() for a, e in zip(actual, expected, strict=True)
+    )
 
     rows = []
     for mode, make in (("forward+backward", forward_backward), ("forward", forward)):
@@ -90,8 +95,16 @@ def measure(size: tuple, repeats: int, warmup: int, device: torch.device) -> lis
                 times[name].append(timed(runs[name], device))
         ours_ms = 1e3 * statistics.median(times["ours"])
         torch_ms = 1e3 * statistics.median(times["torch"])
-        rows.append({"size": label, "mode": mode, "ours_ms": ours_ms, "torch_ms": torch_ms,
-                     "ratio": ours_ms / torch_ms, "max_rel_diff": max_rel})
+        rows.append(
+            {
+                "size": label,
+                "mode": mode,
+                "ours_ms": ours_ms,
+                "torch_ms": torch_ms,
+                "ratio": ours_ms / torch_ms,
+                "max_rel_diff": max_rel,
+            }
+        )
     return rows
 
 
@@ -109,14 +122,25 @@ def main(argv: list[str] | None = None) -> None:
     repeats = args.repeats or (5 if args.quick else 30)
     warmup = 2 if args.quick else 5
     sizes = SIZES[:1] if args.quick else SIZES
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {device}, "
-          f"float32, tanh, Python {platform.python_version()}, {platform.machine()}; "
-          f"median of {repeats} interleaved repeats after {warmup} warm-up")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {device}, "
+        f"float32, tanh, Python {platform.python_version()}, {platform.machine()}; "
+        f"median of {repeats} interleaved repeats after {warmup} warm-up"
+    )
 
     rows = [row for size in sizes for row in measure(size, repeats, warmup, device)]
     header = ("size", "mode", "ours ms", "torch ms", "ours/torch", "max rel diff")
-    lines = [(r["size"], r["mode"], f"{r['ours_ms']:.2f}", f"{r['torch_ms']:.2f}",
-              f"{r['ratio']:.2f}", f"{r['max_rel_diff']:.1e}") for r in rows]
+    lines = [
+        (
+            r["size"],
+            r["mode"],
+            f"{r['ours_ms']:.2f}",
+            f"{r['torch_ms']:.2f}",
+            f"{r['ratio']:.2f}",
+            f"{r['max_rel_diff']:.1e}",
+        )
+        for r in rows
+    ]
     if args.markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "|".join(["---"] * 2 + ["---:"] * 4) + "|")

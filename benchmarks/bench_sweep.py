@@ -16,6 +16,7 @@ be identical.
     python benchmarks/bench_sweep.py --quick      # 1 repeat each
     python benchmarks/bench_sweep.py --markdown   # a table to paste into the README
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,11 @@ SPEC = {
     "task": {"name": "adding", "seq_len": 20, "eval_size": 200},
     "model": {"hidden_size": 32},
     "train": {"steps": 200, "batch_size": 32},
-    "grid": {"optimizer": ["sgd", "momentum", "rmsprop", "adam"], "lr": [0.01, 0.1],
-             "seed": [0, 1, 2]},
+    "grid": {
+        "optimizer": ["sgd", "momentum", "rmsprop", "adam"],
+        "lr": [0.01, 0.1],
+        "seed": [0, 1, 2],
+    },
 }
 
 
@@ -57,9 +61,23 @@ def timed_command(workers: int) -> tuple[float, list[dict]]:
         spec.write_text(json.dumps(SPEC))  # JSON is YAML
         env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"}
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "rnnopt.cli", "sweep", str(spec), "--out",
-                        str(Path(out) / "results"), "--workers", str(workers), "--quiet"],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rnnopt.cli",
+                "sweep",
+                str(spec),
+                "--out",
+                str(Path(out) / "results"),
+                "--workers",
+                str(workers),
+                "--quiet",
+            ],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         elapsed = time.perf_counter() - start
         return elapsed, load_results(Path(out) / "results")
 
@@ -82,24 +100,29 @@ def main(argv: list[str] | None = None) -> int:
     identical = True
     header = ["how", "workers", "runs", "seconds (median)", "runs/s", "speed-up"]
     lines = []
-    for how, timed in (("in process, workers started", timed_sweep),
-                       ("`rnnopt sweep` command, from nothing", timed_command)):
+    for how, timed in (
+        ("in process, workers started", timed_sweep),
+        ("`rnnopt sweep` command, from nothing", timed_command),
+    ):
         times: dict[int, list[float]] = {1: [], 2: []}
         for i in range(repeats):
-            for workers in ((1, 2) if i % 2 == 0 else (2, 1)):
+            for workers in (1, 2) if i % 2 == 0 else (2, 1):
                 elapsed, rows = timed(workers)
                 times[workers].append(elapsed)
                 identical &= without_times(rows) == reference
         one = statistics.median(times[1])
         for workers in (1, 2):
             t = statistics.median(times[workers])
-            lines.append([how, str(workers), str(runs), f"{t:.2f}", f"{runs / t:.2f}",
-                          f"{one / t:.2f}"])
+            lines.append(
+                [how, str(workers), str(runs), f"{t:.2f}", f"{runs / t:.2f}", f"{one / t:.2f}"]
+            )
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"1 torch thread per run, {repeats} repeat(s), load average {load:.2f} at the end; "
-          f"results identical: {identical}")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"1 torch thread per run, {repeats} repeat(s), load average {load:.2f} at the end; "
+        f"results identical: {identical}"
+    )
     if args.markdown:
         print("| " + " | ".join(header) + " |")
         print("|---|" + "|".join(["---:"] * 5) + "|")

@@ -25,6 +25,7 @@ are slightly optimistic; every optimizer gets the same advantage.
     python -m rnnopt.analysis sweeps            # (re)run every data/specs/*.yaml except *-full
     python -m rnnopt.analysis sweeps --workers 2 comparison-elman-adding
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,12 +50,26 @@ from rnnopt.tasks import make_task
 from rnnopt.train import History
 
 __all__ = [
-    "LrPoint", "Window", "Measured", "lr_points", "best_point", "beats_baseline", "gap_closed",
+    "LrPoint",
+    "Window",
+    "Measured",
+    "lr_points",
+    "best_point",
+    "beats_baseline",
+    "gap_closed",
     "lr_window",
-    "target_level", "steps_to_target", "final_train_loss", "median_step_time",
-    "state_elements_per_parameter", "task_of", "measure", "sweep_names", "regenerate_sweeps",
+    "target_level",
+    "steps_to_target",
+    "final_train_loss",
+    "median_step_time",
+    "state_elements_per_parameter",
+    "task_of",
+    "measure",
+    "sweep_names",
+    "regenerate_sweeps",
     "cpu_model",
-    "provenance", "main",
+    "provenance",
+    "main",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,8 +120,9 @@ def lr_points(rows: Sequence[dict], optimizer: str) -> list[LrPoint]:
     for lr in sorted(by_lr):
         group = sorted(by_lr[lr], key=lambda r: r["seed"])
         metrics = tuple(r["final_metric"] if r["status"] == "ok" else math.nan for r in group)
-        points.append(LrPoint(lr, tuple(r["seed"] for r in group), metrics,
-                              tuple(r["run_id"] for r in group)))
+        points.append(
+            LrPoint(lr, tuple(r["seed"] for r in group), metrics, tuple(r["run_id"] for r in group))
+        )
     return points
 
 
@@ -119,7 +135,8 @@ def best_point(points: Sequence[LrPoint], higher_is_better: bool) -> LrPoint | N
     best = None
     for point in points:
         if math.isfinite(point.mean) and (
-                best is None or _better(point.mean, best.mean, higher_is_better)):
+            best is None or _better(point.mean, best.mean, higher_is_better)
+        ):
             best = point
     return best
 
@@ -153,8 +170,9 @@ class Window:
     censored: bool  # the window touches an end of the grid: the true width may be larger
 
 
-def lr_window(points: Sequence[LrPoint], best: LrPoint, baseline: float, margin: float,
-              higher_is_better: bool) -> Window | None:
+def lr_window(
+    points: Sequence[LrPoint], best: LrPoint, baseline: float, margin: float, higher_is_better: bool
+) -> Window | None:
     """The unbroken run of grid points around `best` whose mean closes at least ``1 - margin``
     of the gap that `best` closes over `baseline`; None when `best` does not beat the baseline
     (`beats_baseline`: then the gap is noise and no window can be read off it). Each point
@@ -166,8 +184,9 @@ def lr_window(points: Sequence[LrPoint], best: LrPoint, baseline: float, margin:
     lrs = np.log10([p.lr for p in points])
     spacing = float(np.diff(lrs).mean()) if len(points) > 1 else 0.0
     if len(points) > 2 and not np.allclose(np.diff(lrs), spacing, atol=0.01):
-        raise ValueError("lr_window needs learning rates evenly spaced in log10; got "
-                         f"{[p.lr for p in points]}")
+        raise ValueError(
+            f"lr_window needs learning rates evenly spaced in log10; got {[p.lr for p in points]}"
+        )
     inside = [gap_closed(p.mean, baseline, best.mean) >= 1 - margin for p in points]
     centre = list(points).index(best)
     first = last = centre
@@ -175,8 +194,12 @@ def lr_window(points: Sequence[LrPoint], best: LrPoint, baseline: float, margin:
         first -= 1
     while last < len(points) - 1 and inside[last + 1]:
         last += 1
-    return Window(points[first].lr, points[last].lr, (last - first + 1) * spacing,
-                  censored=first == 0 or last == len(points) - 1)
+    return Window(
+        points[first].lr,
+        points[last].lr,
+        (last - first + 1) * spacing,
+        censored=first == 0 or last == len(points) - 1,
+    )
 
 
 def target_level(baseline: float, best: float, target_fraction: float) -> float:
@@ -225,12 +248,17 @@ def state_elements_per_parameter(optimizer: str, **hyper: Any) -> float:
         model(torch.randn(4, 5, 3)).square().mean().backward()
         opt.step()
     params = list(model.parameters())
-    elements = sum(value.numel() for p in params for value in opt.state[p].values()
-                   if isinstance(value, torch.Tensor) and value.shape == p.shape)
+    elements = sum(
+        value.numel()
+        for p in params
+        for value in opt.state[p].values()
+        if isinstance(value, torch.Tensor) and value.shape == p.shape
+    )
     return elements / sum(p.numel() for p in params)
 
 
 # --- One sweep → one row per optimizer -------------------------------------------------------
+
 
 def task_of(out_dir: str | os.PathLike, rows: Sequence[dict]):
     """The Task a sweep ran (rebuilt from its first run's stored configuration)."""
@@ -259,8 +287,11 @@ def _mean_sd(values: Sequence[float]) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
-def measure(out_dir: str | os.PathLike, target_fraction: float = 0.8, margin: float = 0.2,
-            ) -> dict[str, Any]:
+def measure(
+    out_dir: str | os.PathLike,
+    target_fraction: float = 0.8,
+    margin: float = 0.2,
+) -> dict[str, Any]:
     """The measured table of one comparison sweep.
 
     Returns {'task': Task, 'baseline': its trivial held-out metric, 'best': the best mean any
@@ -296,19 +327,27 @@ def measure(out_dir: str | os.PathLike, target_fraction: float = 0.8, margin: fl
             m.steps_to_target = [steps_to_target(h, target, higher) for h in m.histories]
         m.window = lr_window(m.points, m.best, baseline, margin, higher)
         m.step_time = median_step_time(m.histories)
-    return {"task": task, "baseline": baseline, "best": overall, "beaten": beaten,
-            "target": target, "rows": table}
+    return {
+        "task": task,
+        "baseline": baseline,
+        "best": overall,
+        "beaten": beaten,
+        "target": target,
+        "rows": table,
+    }
 
 
 # --- Regenerating the committed sweeps -------------------------------------------------------
+
 
 def sweep_names(specs_dir: str | os.PathLike = SPECS_DIR) -> list[str]:
     """The specs the committed data comes from: every *.yaml but the *-full ones."""
     return sorted(p.stem for p in Path(specs_dir).glob("*.yaml") if not p.stem.endswith("-full"))
 
 
-def provenance(name: str, out_dir: str | os.PathLike, workers: int,
-               specs_dir: str | os.PathLike = SPECS_DIR) -> dict[str, Any]:
+def provenance(
+    name: str, out_dir: str | os.PathLike, workers: int, specs_dir: str | os.PathLike = SPECS_DIR
+) -> dict[str, Any]:
     """Where a sweep directory's numbers come from: code and library versions, machine, the
     command that reproduces it, and the compute its runs took (summed from the runs)."""
     rows = load_results(out_dir)
@@ -332,10 +371,13 @@ def provenance(name: str, out_dir: str | os.PathLike, workers: int,
     }
 
 
-def regenerate_sweeps(names: Sequence[str] | None = None, workers: int = 2,
-                      specs_dir: str | os.PathLike = SPECS_DIR,
-                      sweeps_dir: str | os.PathLike = SWEEPS_DIR,
-                      progress: bool = True) -> dict[str, float]:
+def regenerate_sweeps(
+    names: Sequence[str] | None = None,
+    workers: int = 2,
+    specs_dir: str | os.PathLike = SPECS_DIR,
+    sweeps_dir: str | os.PathLike = SWEEPS_DIR,
+    progress: bool = True,
+) -> dict[str, float]:
     """Run (or finish) each named sweep into sweeps_dir/<name>; return its wall seconds.
 
     Runs already on disk are skipped, so this is cheap when nothing changed; provenance.json is
@@ -346,8 +388,9 @@ def regenerate_sweeps(names: Sequence[str] | None = None, workers: int = 2,
     names = list(available if names is None else names)
     unknown = [n for n in names if not (Path(specs_dir) / f"{n}.yaml").exists()]
     if unknown:
-        raise ValueError(f"sweeps={unknown} have no spec in {specs_dir}; valid: "
-                         f"{', '.join(available)}")
+        raise ValueError(
+            f"sweeps={unknown} have no spec in {specs_dir}; valid: {', '.join(available)}"
+        )
     times = {}
     for name in names:
         out = Path(sweeps_dir) / name
@@ -358,18 +401,24 @@ def regenerate_sweeps(names: Sequence[str] | None = None, workers: int = 2,
         after = len(list((out / "runs").glob("*.json")))
         record = out / "provenance.json"
         if after != before or not record.exists():
-            record.write_text(json.dumps(provenance(name, out, workers, specs_dir), indent=1)
-                              + "\n", encoding="utf-8")
+            record.write_text(
+                json.dumps(provenance(name, out, workers, specs_dir), indent=1) + "\n",
+                encoding="utf-8",
+            )
         print(f"{name}: {after} runs, {times[name]:.0f} s", flush=True)
     return times
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rnnopt.analysis",
-                                     description="Regenerate the committed sweeps in data/.")
+    parser = argparse.ArgumentParser(
+        prog="python -m rnnopt.analysis", description="Regenerate the committed sweeps in data/."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    sweeps = sub.add_parser("sweeps", help="run every data/specs/*.yaml (but *-full) into "
-                                           "data/sweeps/<name>; finished runs are skipped")
+    sweeps = sub.add_parser(
+        "sweeps",
+        help="run every data/specs/*.yaml (but *-full) into "
+        "data/sweeps/<name>; finished runs are skipped",
+    )
     sweeps.add_argument("names", nargs="*", help="sweep names (default: all)")
     sweeps.add_argument("--workers", type=int, default=2)
     sweeps.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -12,6 +12,7 @@ chapter is stale when the hash of those inputs and of rnnopt's source differs fr
 stored in the executed notebook. After execution every volatile field (timestamps, durations,
 random cell ids, paths) is removed, so re-executing an unchanged chapter gives the same bytes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,13 @@ PACKAGE = Path(__file__).resolve().parent
 PARAMETER_SETS = ("default", "full")
 # Executing with one torch thread is part of the chapters' parameters; the environment
 # variables make every library the kernel loads agree.
-KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
-              "TQDM_DISABLE": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+KERNEL_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "PYTHONHASHSEED": "0",
+    "TQDM_DISABLE": "1",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+}
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,11 @@ class Chapter:
             raise ValueError(
                 f"parameter_set={parameter_set!r} is unknown; valid: {list(PARAMETER_SETS)}"
             )
-        where = str(self.parameters.relative_to(ROOT) if self.parameters.is_relative_to(ROOT)
-                    else self.parameters)
+        where = str(
+            self.parameters.relative_to(ROOT)
+            if self.parameters.is_relative_to(ROOT)
+            else self.parameters
+        )
         try:
             sets = load_yaml(self.parameters.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
@@ -74,20 +83,25 @@ class Chapter:
             raise ValueError(f"{where} must be a mapping with keys {', '.join(PARAMETER_SETS)}")
         unknown = [k for k in sets if k not in PARAMETER_SETS]
         if unknown:
-            raise ValueError(f"{where} has unknown top-level key(s) "
-                             f"{', '.join(map(repr, unknown))}; valid: "
-                             f"{', '.join(PARAMETER_SETS)}")
+            raise ValueError(
+                f"{where} has unknown top-level key(s) "
+                f"{', '.join(map(repr, unknown))}; valid: "
+                f"{', '.join(PARAMETER_SETS)}"
+            )
         for key in PARAMETER_SETS:
             if not isinstance(sets.get(key) or {}, dict):
-                raise ValueError(f"{where}: {key} must be a mapping of parameter: value, "
-                                 f"got {sets[key]!r}")
+                raise ValueError(
+                    f"{where}: {key} must be a mapping of parameter: value, got {sets[key]!r}"
+                )
         defined = template_parameters(self.template)
         for key in PARAMETER_SETS:
             wrong = [k for k in sets.get(key) or {} if k not in defined]
             if wrong:
-                raise ValueError(f"{where}: {key} sets {', '.join(map(repr, wrong))}, which "
-                                 f"{self.template.name}'s parameters cell does not define; "
-                                 f"valid: {', '.join(defined)}")
+                raise ValueError(
+                    f"{where}: {key} sets {', '.join(map(repr, wrong))}, which "
+                    f"{self.template.name}'s parameters cell does not define; "
+                    f"valid: {', '.join(defined)}"
+                )
         values = dict(sets.get("default") or {})
         if parameter_set == "full":
             values.update(sets.get("full") or {})
@@ -116,8 +130,11 @@ def template_parameters(template: Path) -> list[str]:
         if cell["cell_type"] == "code" and "parameters" in cell["metadata"].get("tags", []):
             source = "".join(cell["source"])
             for node in ast.parse(source).body:
-                targets = node.targets if isinstance(node, ast.Assign) else (
-                    [node.target] if isinstance(node, ast.AnnAssign) else [])
+                targets = (
+                    node.targets
+                    if isinstance(node, ast.Assign)
+                    else ([node.target] if isinstance(node, ast.AnnAssign) else [])
+                )
                 for target in targets:
                     for leaf in ast.walk(target):
                         if isinstance(leaf, ast.Name):
@@ -135,8 +152,9 @@ def load_chapters(manifest: Path = CHAPTERS / "book.yaml") -> list[Chapter]:
             template=base / entry["template"],
             parameters=base / entry["parameters"],
             text=base / entry["text"] if entry.get("text") else None,
-            data=tuple(sorted(path for pattern in entry.get("data", [])
-                              for path in ROOT.glob(pattern))),
+            data=tuple(
+                sorted(path for pattern in entry.get("data", []) for path in ROOT.glob(pattern))
+            ),
         )
         for entry in entries
     ]
@@ -176,12 +194,16 @@ def execute(chapter: Chapter, parameter_set: str = "default", out_dir: Path | No
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / output.name
         papermill.execute_notebook(
-            str(chapter.template), str(raw), parameters=parameters,
+            str(chapter.template),
+            str(raw),
+            parameters=parameters,
             cwd=str(chapter.notebook.parent),
-            progress_bar=False, kernel_name="python3",
+            progress_bar=False,
+            kernel_name="python3",
         )
-        nb = strip_volatile(json.loads(raw.read_text()), chapter.inputs_hash(parameter_set),
-                            parameter_set)
+        nb = strip_volatile(
+            json.loads(raw.read_text()), chapter.inputs_hash(parameter_set), parameter_set
+        )
     for cell in nb["cells"]:
         tags = cell["metadata"].setdefault("tags", [])
         # The page shows the parameters the chapter was executed with, folded away; the
@@ -203,8 +225,9 @@ def execute(chapter: Chapter, parameter_set: str = "default", out_dir: Path | No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rnnopt.book",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m rnnopt.book", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("chapters", nargs="*", help="chapter names (default: all)")
     parser.add_argument("--set", dest="parameter_set", default="default", choices=PARAMETER_SETS)
     parser.add_argument("--out", type=Path, help="write executed notebooks here, not chapters/")
@@ -230,8 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     in_place = args.out is None and args.parameter_set == "default"
     total = time.perf_counter()
     for chapter in selected:
-        missing = [p for p in (chapter.template, chapter.parameters, chapter.text)
-                   if p is not None and not p.exists()]
+        missing = [
+            p
+            for p in (chapter.template, chapter.parameters, chapter.text)
+            if p is not None and not p.exists()
+        ]
         if missing:
             names = ", ".join(str(p.relative_to(ROOT)) for p in missing)
             if args.list:
@@ -240,19 +266,29 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"chapter {chapter.name!r} cannot be executed: missing {names}")
         fresh = stored_hash(chapter.notebook) == chapter.inputs_hash(args.parameter_set)
         if args.list:
-            print(f"{chapter.name:20s} {chapter.parameters.relative_to(ROOT)}  "
-                  f"{'up to date' if fresh else 'stale'}")
+            print(
+                f"{chapter.name:20s} {chapter.parameters.relative_to(ROOT)}  "
+                f"{'up to date' if fresh else 'stale'}"
+            )
             continue
         if fresh and in_place and not args.force:
             print(f"[book] {chapter.name}: up to date", flush=True)
             continue
-        print(f"[book] {chapter.name}: executing {chapter.template.relative_to(ROOT)} "
-              f"({args.parameter_set} parameters) ...", flush=True)
+        print(
+            f"[book] {chapter.name}: executing {chapter.template.relative_to(ROOT)} "
+            f"({args.parameter_set} parameters) ...",
+            flush=True,
+        )
         start = time.perf_counter()
-        output = execute(chapter, args.parameter_set,
-                         None if in_place else args.out or ROOT / "_build" / args.parameter_set)
-        print(f"[book] {chapter.name}: done in {time.perf_counter() - start:.0f} s -> "
-              f"{output}", flush=True)
+        output = execute(
+            chapter,
+            args.parameter_set,
+            None if in_place else args.out or ROOT / "_build" / args.parameter_set,
+        )
+        print(
+            f"[book] {chapter.name}: done in {time.perf_counter() - start:.0f} s -> {output}",
+            flush=True,
+        )
     if not args.list:
         print(f"[book] all chapters ready in {time.perf_counter() - total:.0f} s", flush=True)
     return 0

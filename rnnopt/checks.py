@@ -9,6 +9,7 @@ list of them, the valid choices::
 Each check returns the value in its plain Python form (a numpy integer as an int, a numpy float
 as a float), so numpy scalars are accepted wherever Python numbers are.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["invalid", "check_int", "check_number", "check_choice", "check_output_file",
-           "check_output_dir", "SEED_MAX"]
+__all__ = [
+    "invalid",
+    "check_int",
+    "check_number",
+    "check_choice",
+    "check_output_file",
+    "check_output_dir",
+    "SEED_MAX",
+]
 
 SEED_MAX = 2**63 - 1  # torch.manual_seed refuses larger seeds (and numpy's are unbounded)
 
@@ -32,8 +40,7 @@ def invalid(name: str, value: Any, rule: str, choices: Iterable[Any] | None = No
     return text
 
 
-def check_int(name: str, value: Any, minimum: int | None = None,
-              maximum: int | None = None) -> int:
+def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
     """`value` as an int in [minimum, maximum] (either bound may be None); else ValueError.
 
     bool is refused although it is an int in Python: `steps=True` is a mistake, not 1.
@@ -53,17 +60,26 @@ def check_int(name: str, value: Any, minimum: int | None = None,
     return int(value)
 
 
-def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False,
-                 allow_none: bool = False) -> float | None:
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    allow_none: bool = False,
+) -> float | None:
     """`value` as a finite float in the range given (open ends where asked); else ValueError.
 
     Accepts int, float and numpy numbers; refuses bool, strings, NaN, infinities, and integers
     too large to be a float.
     """
     if low is not None and high is not None:
-        rule = (f"a finite number in {'(' if low_open else '['}{low:g}, {high:g}"
-                f"{')' if high_open else ']'}")
+        rule = (
+            f"a finite number in {'(' if low_open else '['}{low:g}, {high:g}"
+            f"{')' if high_open else ']'}"
+        )
     elif low is not None:
         rule = f"a finite number {'>' if low_open else '>='} {low:g}"
     elif high is not None:
@@ -74,8 +90,9 @@ def check_number(name: str, value: Any, *, low: float | None = None, high: float
         rule = "None or " + rule
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, numbers.Integral,
-                                                         numbers.Real)):
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float, numbers.Integral, numbers.Real)
+    ):
         raise ValueError(invalid(name, value, rule))
     try:
         number = float(value)
@@ -109,11 +126,13 @@ def _check_place(name: str, shown: Path, directory: Path) -> None:
     """`directory` (where `shown` will be written) exists or can be made, and is writable."""
     base = _existing_ancestor(directory)
     if not base.is_dir():
-        raise ValueError(invalid(name, str(shown), f"a path in a directory, but {str(base)!r} "
-                                 "is a file"))
+        raise ValueError(
+            invalid(name, str(shown), f"a path in a directory, but {str(base)!r} is a file")
+        )
     if not os.access(base, os.W_OK | os.X_OK):
-        raise ValueError(invalid(name, str(shown), f"a writable place, but {str(base)!r} "
-                                 "is not writable"))
+        raise ValueError(
+            invalid(name, str(shown), f"a writable place, but {str(base)!r} is not writable")
+        )
 
 
 def check_output_dir(name: str, path: str | os.PathLike) -> Path:

@@ -15,6 +15,7 @@ core): 2-D test functions, an Elman RNN with a few dozen hidden units on short s
 or three seeds. A figure such as "steps to reach the target" is only as good as that scale; the
 chapter says so next to each verdict.
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,8 +42,21 @@ from rnnopt.tasks import DigitsTask, Task, make_task
 from rnnopt.train import History, build_model, run, train
 
 __all__ = [
-    "FOUR", "VERDICTS", "COLUMNS", "Threshold", "Rule", "Claim", "Settings", "Lab", "CLAIMS",
-    "evaluate", "write_csv", "format_figure", "steps_to", "descend", "state_per_parameter",
+    "FOUR",
+    "VERDICTS",
+    "COLUMNS",
+    "Threshold",
+    "Rule",
+    "Claim",
+    "Settings",
+    "Lab",
+    "CLAIMS",
+    "evaluate",
+    "write_csv",
+    "format_figure",
+    "steps_to",
+    "descend",
+    "state_per_parameter",
     "ops_per_step",
 ]
 
@@ -53,6 +67,7 @@ REPRODUCE = "chapters/claims.ipynb: python -m rnnopt.book claims --force"
 
 
 # --- Rules: thresholds on named figures ----------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Threshold:
@@ -103,8 +118,10 @@ class Rule:
 
     def text(self) -> str:
         joiner = " and " if self.against == "all" else " or "
-        return (f"supported if {' and '.join(map(str, self.supported))}; "
-                f"not supported if {joiner.join(map(str, self.not_supported))}; mixed otherwise")
+        return (
+            f"supported if {' and '.join(map(str, self.supported))}; "
+            f"not supported if {joiner.join(map(str, self.not_supported))}; mixed otherwise"
+        )
 
 
 def format_figure(value: float) -> str:
@@ -116,8 +133,7 @@ def format_figure(value: float) -> str:
         return "never" if value > 0 else "-never"
     if value.is_integer() and abs(value) < 1e6:
         return str(int(value))
-    return np.format_float_positional(value, precision=2, unique=False, fractional=False,
-                                      trim="-")
+    return np.format_float_positional(value, precision=2, unique=False, fractional=False, trim="-")
 
 
 @dataclass(frozen=True)
@@ -148,22 +164,30 @@ def evaluate(claims: Iterable[Claim], lab: Lab | Mapping[str, Any]) -> list[dict
     rows = []
     for claim in claims:
         figures = claim.measure(lab)
-        measured = "; ".join(f"{name} = {format_figure(figures[name])}"
-                             for name in claim.figures_shown())
-        rows.append({
-            "id": claim.id, "claim": claim.text, "algorithm": claim.algorithm,
-            "experiment": claim.experiment, "measured": measured, "rule": claim.rule.text(),
-            "verdict": claim.rule.verdict(figures), "figures": figures, "section": claim.section,
-            "reproduce": f"{REPRODUCE} (section “{claim.section}”)",
-        })
+        measured = "; ".join(
+            f"{name} = {format_figure(figures[name])}" for name in claim.figures_shown()
+        )
+        rows.append(
+            {
+                "id": claim.id,
+                "claim": claim.text,
+                "algorithm": claim.algorithm,
+                "experiment": claim.experiment,
+                "measured": measured,
+                "rule": claim.rule.text(),
+                "verdict": claim.rule.verdict(figures),
+                "figures": figures,
+                "section": claim.section,
+                "reproduce": f"{REPRODUCE} (section “{claim.section}”)",
+            }
+        )
     return rows
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
     """Write the ledger's COLUMNS to `path` at once (a reader never sees half a file)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     path = Path(path)
@@ -173,6 +197,7 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Pat
 
 
 # --- Settings --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -187,15 +212,18 @@ class Settings:
     adding_seq_len: int = 5  # adding problem of the learning-rate grid
     target_fraction: float = 0.5  # target held-out MSE = this fraction of the baseline MSE
     window_margin: float = 0.25  # lr window: final loss within this share of (baseline - best)
-    lr_grid: Mapping[str, Sequence[float]] = field(default_factory=lambda: {
-        "sgd": (0.01, 0.0316, 0.1, 0.316, 1.0),
-        "momentum": (0.00316, 0.01, 0.0316, 0.1, 0.316),
-        "rmsprop": (0.001, 0.00316, 0.01, 0.0316, 0.1),
-        "adam": (0.001, 0.00316, 0.01, 0.0316, 0.1),
-    })
+    lr_grid: Mapping[str, Sequence[float]] = field(
+        default_factory=lambda: {
+            "sgd": (0.01, 0.0316, 0.1, 0.316, 1.0),
+            "momentum": (0.00316, 0.01, 0.0316, 0.1, 0.316),
+            "rmsprop": (0.001, 0.00316, 0.01, 0.0316, 0.1),
+            "adam": (0.001, 0.00316, 0.01, 0.0316, 0.1),
+        }
+    )
     long_seq_len: int = 30  # adding problem with a longer dependency (vanishing gradients)
-    digits_lr: Mapping[str, float] = field(default_factory=lambda: {
-        "sgd": 0.3, "momentum": 0.03, "rmsprop": 0.003, "adam": 0.01})
+    digits_lr: Mapping[str, float] = field(
+        default_factory=lambda: {"sgd": 0.3, "momentum": 0.03, "rmsprop": 0.003, "adam": 0.01}
+    )
     digits_steps: int = 300  # training steps on digits before the labels change
     switch_steps: int = 200  # steps after the labels change
     accuracy_target: float = 0.75  # held-out accuracy that counts as (re)learned
@@ -217,25 +245,48 @@ class Settings:
             return ValueError(f"{name}={getattr(self, name)!r} is invalid; valid: {valid}")
 
         def is_int(value: Any, low: int) -> bool:
-            return isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
+            return (
+                isinstance(value, (int, np.integer))
+                and not isinstance(value, bool)
                 and value >= low
+            )
 
         def is_positive(value: Any) -> bool:
-            return isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and math.isfinite(value) and value > 0
+            return (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and value > 0
+            )
 
-        for name in ("threads", "hidden_size", "batch_size", "steps", "eval_every",
-                     "digits_steps", "switch_steps", "minibatch_samples", "text_steps",
-                     "task_steps", "landscape_starts", "landscape_steps", "timing_size",
-                     "timing_repeats"):
+        for name in (
+            "threads",
+            "hidden_size",
+            "batch_size",
+            "steps",
+            "eval_every",
+            "digits_steps",
+            "switch_steps",
+            "minibatch_samples",
+            "text_steps",
+            "task_steps",
+            "landscape_starts",
+            "landscape_steps",
+            "timing_size",
+            "timing_repeats",
+        ):
             if not is_int(getattr(self, name), 1):
                 raise bad(name, "an integer >= 1")
         for name in ("adding_seq_len", "long_seq_len", "text_seq_len"):
             if not is_int(getattr(self, name), 2):
                 raise bad(name, "an integer >= 2")
         seeds = self.seeds
-        if not (isinstance(seeds, (list, tuple)) and seeds and all(is_int(s, 0) for s in seeds)
-                and len(set(seeds)) == len(seeds)):
+        if not (
+            isinstance(seeds, (list, tuple))
+            and seeds
+            and all(is_int(s, 0) for s in seeds)
+            and len(set(seeds)) == len(seeds)
+        ):
             raise bad("seeds", "a non-empty list of distinct integers >= 0")
         object.__setattr__(self, "seeds", tuple(seeds))
         for name in ("target_fraction", "window_margin", "accuracy_target"):
@@ -251,20 +302,36 @@ class Settings:
         if not isinstance(grid, Mapping) or set(grid) != set(FOUR):
             raise bad("lr_grid", f"a mapping with exactly the keys {list(FOUR)}")
         for name, lrs in grid.items():
-            ratios = np.diff(np.log10(np.asarray(lrs, dtype=float))) if all(
-                is_positive(lr) for lr in lrs) else []
-            if len(lrs) < 2 or len(ratios) != len(lrs) - 1 or not np.allclose(
-                    ratios, ratios[0], atol=0.02) or ratios[0] <= 0:
-                raise ValueError(f"lr_grid[{name!r}]={list(lrs)!r} is invalid; valid: an "
-                                 "increasing geometric list of >= 2 learning rates > 0")
+            ratios = (
+                np.diff(np.log10(np.asarray(lrs, dtype=float)))
+                if all(is_positive(lr) for lr in lrs)
+                else []
+            )
+            if (
+                len(lrs) < 2
+                or len(ratios) != len(lrs) - 1
+                or not np.allclose(ratios, ratios[0], atol=0.02)
+                or ratios[0] <= 0
+            ):
+                raise ValueError(
+                    f"lr_grid[{name!r}]={list(lrs)!r} is invalid; valid: an "
+                    "increasing geometric list of >= 2 learning rates > 0"
+                )
         for name, needed in (("digits_lr", FOUR), ("text_lr", ("sgd", "adam"))):
             value = getattr(self, name)
-            if not isinstance(value, Mapping) or set(value) != set(needed) or not all(
-                    is_positive(v) for v in value.values()):
+            if (
+                not isinstance(value, Mapping)
+                or set(value) != set(needed)
+                or not all(is_positive(v) for v in value.values())
+            ):
                 raise bad(name, f"a mapping of {list(needed)} to learning rates > 0")
         from rnnopt.rnn import CORES
-        if not (isinstance(self.cores, (list, tuple)) and self.cores
-                and all(c in CORES for c in self.cores)):
+
+        if not (
+            isinstance(self.cores, (list, tuple))
+            and self.cores
+            and all(c in CORES for c in self.cores)
+        ):
             raise bad("cores", f"a non-empty list of {list(CORES)}")
         object.__setattr__(self, "cores", tuple(self.cores))
 
@@ -274,6 +341,7 @@ class Settings:
 
 
 # --- Measuring helpers -------------------------------------------------------------------
+
 
 def steps_to(history: History, threshold: float, *, higher_is_better: bool = False) -> float:
     """The first held-out measurement step at which the loss (or metric, if `higher_is_better`)
@@ -285,8 +353,9 @@ def steps_to(history: History, threshold: float, *, higher_is_better: bool = Fal
     return math.inf
 
 
-def descend(landscape: Landscape, optimizer: str, starts: np.ndarray, steps: int,
-            **hyper: Any) -> np.ndarray:
+def descend(
+    landscape: Landscape, optimizer: str, starts: np.ndarray, steps: int, **hyper: Any
+) -> np.ndarray:
     """Paths of `optimizer` from many starts at once, shape (steps + 1, n_starts, 2).
 
     All starts live in one (n, 2) float64 parameter and the objective is the sum of f over the
@@ -311,8 +380,11 @@ def state_per_parameter(optimizer: str) -> float:
     opt = make_optimizer(optimizer, [param], lr=1e-3)
     param.grad = torch.ones_like(param)
     opt.step()
-    kept = sum(v.numel() for v in opt.state[param].values()
-               if isinstance(v, torch.Tensor) and v.shape == param.shape)
+    kept = sum(
+        v.numel()
+        for v in opt.state[param].values()
+        if isinstance(v, torch.Tensor) and v.shape == param.shape
+    )
     return kept / param.numel()
 
 
@@ -375,23 +447,24 @@ class RelabelledDigits(DigitsTask):
     """Sequential digits whose labels are shifted: class c is now called (c + shift) mod 10.
     The inputs are the same; what the network must output changes."""
 
-    def __init__(self, shift: int = 1, mode: str = "rows", test_fraction: float = 0.25,
-                 split_seed: int = 0) -> None:
+    def __init__(
+        self, shift: int = 1, mode: str = "rows", test_fraction: float = 0.25, split_seed: int = 0
+    ) -> None:
         super().__init__(mode, test_fraction, split_seed)
         self.shift = shift
         self.labels = (self.labels + shift) % self.n_classes
 
 
-def _fresh(task: Task, optimizer: str, seed: int, hidden_size: int, core: str = "elman",
-           **hyper: Any) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+def _fresh(
+    task: Task, optimizer: str, seed: int, hidden_size: int, core: str = "elman", **hyper: Any
+) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     """Model and optimizer as `rnnopt.train.run` builds them (weights seeded by `seed`)."""
     torch.manual_seed(seed)
     model = build_model(task, hidden_size=hidden_size, core=core)
     return model, make_optimizer(optimizer, model.parameters(), **hyper)
 
 
-def _loss_on(model: torch.nn.Module, task: Task,
-             batch: tuple[torch.Tensor, torch.Tensor]) -> float:
+def _loss_on(model: torch.nn.Module, task: Task, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
     model.eval()
     with torch.no_grad():
         value = float(task.loss(model(batch[0]), batch[1]))
@@ -399,8 +472,9 @@ def _loss_on(model: torch.nn.Module, task: Task,
     return value
 
 
-def _step_response(model: torch.nn.Module, opt: torch.optim.Optimizer, task: Task,
-                   seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _step_response(
+    model: torch.nn.Module, opt: torch.optim.Optimizer, task: Task, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """One more training step; per parameter tensor, (|gradient|, |update|) element by element."""
     x, y = task.train_batch(32, np.random.default_rng(10_000 + seed))
     opt.zero_grad()
@@ -408,12 +482,14 @@ def _step_response(model: torch.nn.Module, opt: torch.optim.Optimizer, task: Tas
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     grads = {name: p.grad.detach().clone() for name, p in model.named_parameters()}
     opt.step()
-    return {name: (grads[name].abs().numpy().ravel(),
-                   (p.detach() - before[name]).abs().numpy().ravel())
-            for name, p in model.named_parameters()}
+    return {
+        name: (grads[name].abs().numpy().ravel(), (p.detach() - before[name]).abs().numpy().ravel())
+        for name, p in model.named_parameters()
+    }
 
 
 # --- The experiments, each run once per Lab ------------------------------------------------
+
 
 class Lab:
     """Runs each experiment the first time a claim (or the chapter) asks for it."""
@@ -434,16 +510,17 @@ class Lab:
         target = s.target_fraction * baseline
         out: dict[str, Any] = {"baseline": baseline, "target": target}
         for name in FOUR:
-            spec = {"task": {"name": "adding", "seq_len": s.adding_seq_len, "eval_size": 256},
-                    "model": {"hidden_size": s.hidden_size},
-                    "train": {"steps": s.steps, "batch_size": s.batch_size,
-                              "eval_every": s.eval_every},
-                    "grid": {"optimizer": [name], "lr": list(s.lr_grid[name]),
-                             "seed": list(s.seeds)}}
+            spec = {
+                "task": {"name": "adding", "seq_len": s.adding_seq_len, "eval_size": 256},
+                "model": {"hidden_size": s.hidden_size},
+                "train": {"steps": s.steps, "batch_size": s.batch_size, "eval_every": s.eval_every},
+                "grid": {"optimizer": [name], "lr": list(s.lr_grid[name]), "seed": list(s.seeds)},
+            }
             with tempfile.TemporaryDirectory() as tmp:
                 rows = run_sweep(spec, tmp)
-                histories = {(row["lr"], row["seed"]): load_history(tmp, row["run_id"])
-                             for row in rows}
+                histories = {
+                    (row["lr"], row["seed"]): load_history(tmp, row["run_id"]) for row in rows
+                }
             lrs = list(s.lr_grid[name])
             final, steps = [], []
             for lr in lrs:
@@ -457,26 +534,41 @@ class Lab:
             inside = final_arr <= cutoff
             spacing = float(np.log10(lrs[1] / lrs[0]))
             out[name] = {
-                "lrs": lrs, "final": final_arr, "steps": steps_arr, "histories": histories,
-                "best_lr": lrs[best], "best_loss": float(final_arr[best]),
+                "lrs": lrs,
+                "final": final_arr,
+                "steps": steps_arr,
+                "histories": histories,
+                "best_lr": lrs[best],
+                "best_loss": float(final_arr[best]),
                 "fastest_steps": float(steps_arr.min()),
-                "fastest_lr": lrs[int(np.argmin(steps_arr))] if np.isfinite(steps_arr).any()
+                "fastest_lr": lrs[int(np.argmin(steps_arr))]
+                if np.isfinite(steps_arr).any()
                 else lrs[best],
-                "window": float(inside.sum() * spacing), "cutoff": float(cutoff),
+                "window": float(inside.sum() * spacing),
+                "cutoff": float(cutoff),
                 "window_at_edge": bool(inside[0] or inside[-1]),
             }
         return out
 
-    def _adding_runs(self, optimizer: str, seq_len: int, batch_size: int, **hyper: Any
-                     ) -> list[History]:
+    def _adding_runs(
+        self, optimizer: str, seq_len: int, batch_size: int, **hyper: Any
+    ) -> list[History]:
         s = self.s
-        return [run(task={"name": "adding", "seq_len": seq_len, "eval_size": 256},
-                    model={"hidden_size": s.hidden_size},
-                    optimizer={"name": optimizer, **hyper},
-                    train_options={"steps": s.steps, "batch_size": batch_size,
-                                   "eval_every": s.eval_every},
-                    seed=seed, threads=s.threads)
-                for seed in s.seeds]
+        return [
+            run(
+                task={"name": "adding", "seq_len": seq_len, "eval_size": 256},
+                model={"hidden_size": s.hidden_size},
+                optimizer={"name": optimizer, **hyper},
+                train_options={
+                    "steps": s.steps,
+                    "batch_size": batch_size,
+                    "eval_every": s.eval_every,
+                },
+                seed=seed,
+                threads=s.threads,
+            )
+            for seed in s.seeds
+        ]
 
     @functools.cached_property
     def sgd_batches(self) -> dict[str, Any]:
@@ -485,17 +577,25 @@ class Lab:
         lr = grid["sgd"]["best_lr"]
         large = self._adding_runs("sgd", s.adding_seq_len, 8 * s.batch_size, lr=lr)
         small = [grid["sgd"]["histories"][(lr, seed)] for seed in s.seeds]
-        return {"lr": lr, "small": small, "large": large,
-                "small_loss": float(np.mean([h.final_loss for h in small])),
-                "large_loss": float(np.mean([h.final_loss for h in large]))}
+        return {
+            "lr": lr,
+            "small": small,
+            "large": large,
+            "small_loss": float(np.mean([h.final_loss for h in small])),
+            "large_loss": float(np.mean([h.final_loss for h in large])),
+        }
 
     @functools.cached_property
     def momentum_betas(self) -> dict[float, list[History]]:
         """Momentum at its best grid lr with several momentum coefficients."""
         s, grid = self.s, self.grid
         lr = grid["momentum"]["best_lr"]
-        out = {beta: self._adding_runs("momentum", s.adding_seq_len, s.batch_size,
-                                       lr=lr, momentum=beta) for beta in (0.5, 0.99)}
+        out = {
+            beta: self._adding_runs(
+                "momentum", s.adding_seq_len, s.batch_size, lr=lr, momentum=beta
+            )
+            for beta in (0.5, 0.99)
+        }
         out[0.9] = [grid["momentum"]["histories"][(lr, seed)] for seed in s.seeds]
         return dict(sorted(out.items()))
 
@@ -507,10 +607,12 @@ class Lab:
         lr = grid["adam"]["fastest_lr"]
         return {
             "Adam (0.9, 0.999)": [grid["adam"]["histories"][(lr, seed)] for seed in s.seeds],
-            "β1 = 0 (no momentum)": self._adding_runs("adam", s.adding_seq_len, s.batch_size,
-                                                      lr=lr, betas=(0.0, 0.999)),
-            "β2 = 0.9 (short memory)": self._adding_runs("adam", s.adding_seq_len,
-                                                         s.batch_size, lr=lr, betas=(0.9, 0.9)),
+            "β1 = 0 (no momentum)": self._adding_runs(
+                "adam", s.adding_seq_len, s.batch_size, lr=lr, betas=(0.0, 0.999)
+            ),
+            "β2 = 0.9 (short memory)": self._adding_runs(
+                "adam", s.adding_seq_len, s.batch_size, lr=lr, betas=(0.9, 0.9)
+            ),
         }
 
     @functools.cached_property
@@ -522,8 +624,15 @@ class Lab:
         for name in ("sgd", "rmsprop"):
             lr = self.grid[name]["best_lr"]
             model, opt = _fresh(task, name, s.seeds[0], s.hidden_size, lr=lr)
-            train(model, task, opt, steps=50, batch_size=s.batch_size, seed=s.seeds[0],
-                  threads=s.threads)
+            train(
+                model,
+                task,
+                opt,
+                steps=50,
+                batch_size=s.batch_size,
+                seed=s.seeds[0],
+                threads=s.threads,
+            )
             response = _step_response(model, opt, task, s.seeds[0])
             grads = np.concatenate([g for g, _ in response.values()])
             updates = np.concatenate([u for _, u in response.values()])
@@ -545,8 +654,18 @@ class Lab:
             histories, gains, grad_norms = [], [], []
             for seed in s.seeds:
                 model, opt = _fresh(task, name, seed, s.hidden_size, lr=lr)
-                histories.append(train(model, task, opt, steps=s.steps, batch_size=s.batch_size,
-                                       eval_every=s.eval_every, seed=seed, threads=s.threads))
+                histories.append(
+                    train(
+                        model,
+                        task,
+                        opt,
+                        steps=s.steps,
+                        batch_size=s.batch_size,
+                        eval_every=s.eval_every,
+                        seed=seed,
+                        threads=s.threads,
+                    )
+                )
                 if histories[-1].diverged:
                     gains.append(math.nan)
                     grad_norms.append(math.nan)
@@ -554,10 +673,13 @@ class Lab:
                 grad, update = _step_response(model, opt, task, seed)["core.weight_hh_l0"]
                 gains.append(float(np.linalg.norm(update) / np.linalg.norm(grad) / lr))
                 grad_norms.append(float(np.linalg.norm(grad)))
-            out[name] = {"lr": lr, "histories": histories, "gain": float(np.mean(gains)),
-                         "grad_norm": float(np.mean(grad_norms)),
-                         "relative_loss": float(np.mean([h.final_loss for h in histories])
-                                                / baseline)}
+            out[name] = {
+                "lr": lr,
+                "histories": histories,
+                "gain": float(np.mean(gains)),
+                "grad_norm": float(np.mean(grad_norms)),
+                "relative_loss": float(np.mean([h.final_loss for h in histories]) / baseline),
+            }
         return out
 
     @functools.cached_property
@@ -573,18 +695,39 @@ class Lab:
             before, after, gaps, learn, recover = [], [], [], [], []
             for seed in s.seeds:
                 model, opt = _fresh(first, name, seed, s.hidden_size, lr=lr)
-                h1 = train(model, first, opt, steps=s.digits_steps, batch_size=s.batch_size,
-                           eval_every=s.eval_every, seed=seed, threads=s.threads)
+                h1 = train(
+                    model,
+                    first,
+                    opt,
+                    steps=s.digits_steps,
+                    batch_size=s.batch_size,
+                    eval_every=s.eval_every,
+                    seed=seed,
+                    threads=s.threads,
+                )
                 gaps.append(h1.final_loss - _loss_on(model, first, train_set))
-                h2 = train(model, second, opt, steps=s.switch_steps, batch_size=s.batch_size,
-                           eval_every=s.eval_every // 2 or 1, seed=seed + 1, threads=s.threads)
+                h2 = train(
+                    model,
+                    second,
+                    opt,
+                    steps=s.switch_steps,
+                    batch_size=s.batch_size,
+                    eval_every=s.eval_every // 2 or 1,
+                    seed=seed + 1,
+                    threads=s.threads,
+                )
                 before.append(h1)
                 after.append(h2)
                 learn.append(steps_to(h1, s.accuracy_target, higher_is_better=True))
                 recover.append(steps_to(h2, s.accuracy_target, higher_is_better=True))
-            out[name] = {"lr": lr, "before": before, "after": after,
-                         "gap": float(np.mean(gaps)), "learn": float(np.mean(learn)),
-                         "recover": float(np.mean(recover))}
+            out[name] = {
+                "lr": lr,
+                "before": before,
+                "after": after,
+                "gap": float(np.mean(gaps)),
+                "learn": float(np.mean(learn)),
+                "recover": float(np.mean(recover)),
+            }
         return out
 
     @functools.cached_property
@@ -598,8 +741,15 @@ class Lab:
             gaps = []
             for seed in s.seeds:
                 model, opt = _fresh(task, name, seed, s.hidden_size, lr=s.text_lr[name])
-                h = train(model, task, opt, steps=s.text_steps, batch_size=s.batch_size,
-                          seed=seed, threads=s.threads)
+                h = train(
+                    model,
+                    task,
+                    opt,
+                    steps=s.text_steps,
+                    batch_size=s.batch_size,
+                    seed=seed,
+                    threads=s.threads,
+                )
                 gaps.append(h.final_loss - _loss_on(model, task, train_set))
             out[name] = float(np.mean(gaps))
         return out
@@ -611,10 +761,16 @@ class Lab:
         out = {}
         for test_fraction in (0.75, 0.25):
             task = _Wrapped(DigitsTask(test_fraction=test_fraction))
-            model, opt = _fresh(task._task, "sgd", s.seeds[0], s.hidden_size,
-                                lr=s.digits_lr["sgd"])
-            train(model, task, opt, steps=20, batch_size=s.batch_size, seed=s.seeds[0],
-                  threads=s.threads)
+            model, opt = _fresh(task._task, "sgd", s.seeds[0], s.hidden_size, lr=s.digits_lr["sgd"])
+            train(
+                model,
+                task,
+                opt,
+                steps=20,
+                batch_size=s.batch_size,
+                seed=s.seeds[0],
+                threads=s.threads,
+            )
             out[len(task.train_index)] = float(np.mean(task.samples))
         return out
 
@@ -625,14 +781,17 @@ class Lab:
         task = DigitsTask()
         baseline = task.baseline()["loss"]
         out: dict[str, Any] = {"baseline": baseline}
-        for label, batch, lr in (("batch 1", 1, s.single_sample_lr),
-                                 (f"batch {s.batch_size}", s.batch_size, s.digits_lr["sgd"])):
+        for label, batch, lr in (
+            ("batch 1", 1, s.single_sample_lr),
+            (f"batch {s.batch_size}", s.batch_size, s.digits_lr["sgd"]),
+        ):
             steps = max(1, s.minibatch_samples // batch)
             losses = []
             for seed in s.seeds:
                 model, opt = _fresh(task, "sgd", seed, s.hidden_size, lr=lr)
-                h = train(model, task, opt, steps=steps, batch_size=batch, seed=seed,
-                          threads=s.threads)
+                h = train(
+                    model, task, opt, steps=steps, batch_size=batch, seed=seed, threads=s.threads
+                )
                 losses.append(h.final_loss if math.isfinite(h.final_loss) else math.inf)
             out[label] = {"loss": float(np.mean(losses)), "steps": steps, "lr": lr}
         return out
@@ -649,8 +808,15 @@ class Lab:
             for scale in (0.01, 1.0, 100.0):
                 model, opt = _fresh(task, name, s.seeds[0], s.hidden_size, lr=lr)
                 start = torch.cat([p.detach().flatten() for p in model.parameters()])
-                train(model, _Wrapped(task, loss_scale=scale), opt, steps=steps,
-                      batch_size=s.batch_size, seed=s.seeds[0], threads=s.threads)
+                train(
+                    model,
+                    _Wrapped(task, loss_scale=scale),
+                    opt,
+                    steps=steps,
+                    batch_size=s.batch_size,
+                    seed=s.seeds[0],
+                    threads=s.threads,
+                )
                 end = torch.cat([p.detach().flatten() for p in model.parameters()])
                 moved = (end - start).abs().mean().item()
                 out[name][scale] = moved / steps / lr
@@ -661,26 +827,34 @@ class Lab:
         """Each optimizer at its best adding-grid lr on every (task, core): final held-out loss
         divided by the task's baseline loss, and the optimizers' rank in each column."""
         s = self.s
-        tasks = {"adding": {"seq_len": s.adding_seq_len, "eval_size": 256},
-                 "copy": {"seq_len": 5, "n_symbols": 3, "eval_size": 256},
-                 "digits": {},
-                 "text": {"seq_len": s.text_seq_len, "eval_size": 64}}
+        tasks = {
+            "adding": {"seq_len": s.adding_seq_len, "eval_size": 256},
+            "copy": {"seq_len": 5, "n_symbols": 3, "eval_size": 256},
+            "digits": {},
+            "text": {"seq_len": s.text_seq_len, "eval_size": 64},
+        }
         scores: dict[tuple[str, str], dict[str, float]] = {}
         for task_name, options in tasks.items():
             baseline = make_task(task_name, **options).baseline()["loss"]
             for core in s.cores:
                 column = {}
                 for name in FOUR:
-                    h = run(task={"name": task_name, **options},
-                            model={"hidden_size": s.hidden_size, "core": core},
-                            optimizer={"name": name, "lr": self.grid[name]["best_lr"]},
-                            train_options={"steps": s.task_steps, "batch_size": s.batch_size},
-                            seed=s.seeds[0], threads=s.threads)
-                    column[name] = h.final_loss / baseline if math.isfinite(h.final_loss) \
-                        else math.inf
+                    h = run(
+                        task={"name": task_name, **options},
+                        model={"hidden_size": s.hidden_size, "core": core},
+                        optimizer={"name": name, "lr": self.grid[name]["best_lr"]},
+                        train_options={"steps": s.task_steps, "batch_size": s.batch_size},
+                        seed=s.seeds[0],
+                        threads=s.threads,
+                    )
+                    column[name] = (
+                        h.final_loss / baseline if math.isfinite(h.final_loss) else math.inf
+                    )
                 scores[(task_name, core)] = column
-        ranks = {key: {name: 1 + sorted(col.values()).index(col[name]) for name in FOUR}
-                 for key, col in scores.items()}
+        ranks = {
+            key: {name: 1 + sorted(col.values()).index(col[name]) for name in FOUR}
+            for key, col in scores.items()
+        }
         return {"scores": scores, "ranks": ranks}
 
     @functools.cached_property
@@ -711,15 +885,23 @@ class Lab:
                 converged.append(float(done.mean()))
                 steps.append(float(np.max(first)))
             best = int(np.argmin(steps))
-            quad[name] = {"steps": steps, "converged": converged, "best_lr": float(lrs[best]),
-                          "best_steps": steps[best], "best_converged": converged[best]}
+            quad[name] = {
+                "steps": steps,
+                "converged": converged,
+                "best_lr": float(lrs[best]),
+                "best_steps": steps[best],
+                "best_converged": converged[best],
+            }
         out["quadratic"] = quad
         # Damping: SGD at lr 1.8/kappa zig-zags across the ravine; momentum (beta = 0.9) at the
         # same step for a steady gradient, lr (1 - beta) * 1.8/kappa.
         lr = 1.8 / s.kappa
-        paths = {"sgd": descend(ravine, "sgd", np.array([ravine.start]), 100, lr=lr)[:, 0],
-                 "momentum": descend(ravine, "momentum", np.array([ravine.start]), 100,
-                                     lr=0.1 * lr, momentum=0.9)[:, 0]}
+        paths = {
+            "sgd": descend(ravine, "sgd", np.array([ravine.start]), 100, lr=lr)[:, 0],
+            "momentum": descend(
+                ravine, "momentum", np.array([ravine.start]), 100, lr=0.1 * lr, momentum=0.9
+            )[:, 0],
+        }
         damping = {"lr": lr, "paths": paths}
         for name, path in paths.items():
             dy = np.diff(path[:, 1])
@@ -734,11 +916,13 @@ class Lab:
         for name in ("sgd",):
             best_path, best_dist = None, math.inf
             for lr in (1e-4, 3e-4, 1e-3, 3e-3):
-                path = descend(valley, name, np.array([valley.start]), s.landscape_steps,
-                               lr=lr)[:, 0]
+                path = descend(valley, name, np.array([valley.start]), s.landscape_steps, lr=lr)[
+                    :, 0
+                ]
                 with np.errstate(all="ignore"):
-                    dist = float(np.nan_to_num(np.linalg.norm(path[-1] - valley.minimum),
-                                               nan=np.inf))
+                    dist = float(
+                        np.nan_to_num(np.linalg.norm(path[-1] - valley.minimum), nan=np.inf)
+                    )
                 if dist < best_dist:
                     best_path, best_dist = path, dist
             rosen[name] = {"distance": best_dist, "path": best_path}
@@ -746,8 +930,13 @@ class Lab:
         # Local minima: random starts over the double well's window; the fraction that ends
         # within 0.1 of the global minimum, at three learning rates.
         well = double_well()
-        starts = np.stack([rng.uniform(*well.xlim, s.landscape_starts),
-                           rng.uniform(*well.ylim, s.landscape_starts)], axis=1)
+        starts = np.stack(
+            [
+                rng.uniform(*well.xlim, s.landscape_starts),
+                rng.uniform(*well.ylim, s.landscape_starts),
+            ],
+            axis=1,
+        )
         wells: dict[str, Any] = {"lrs": (0.01, 0.03, 0.1), "starts": starts}
         for name in ("sgd", "momentum"):
             found = []
@@ -768,13 +957,17 @@ class Lab:
         out = {}
         for name in FOUR:
             state = state_per_parameter(name)
-            out[name] = {"state": state, "ops": float(ops_per_step(name)),
-                         "traffic": 3 + 2 * state,
-                         "seconds": step_seconds(name, s.timing_size, s.timing_repeats)}
+            out[name] = {
+                "state": state,
+                "ops": float(ops_per_step(name)),
+                "traffic": 3 + 2 * state,
+                "seconds": step_seconds(name, s.timing_size, s.timing_repeats),
+            }
         return out
 
 
 # --- The claims ----------------------------------------------------------------------------
+
 
 def _ratio(a: float, b: float) -> float:
     """a / b, where "never" (inf) is slower than anything: inf/inf is NaN (no comparison)."""
@@ -796,27 +989,38 @@ def _lr_window(name: str) -> Callable[[Lab], dict[str, float]]:
 def _speed(name: str, reference: str) -> Callable[[Lab], dict[str, float]]:
     def measure(lab: Lab) -> dict[str, float]:
         grid = lab.grid
-        return {f"steps to target, {name}/{reference}":
-                _ratio(grid[name]["fastest_steps"], grid[reference]["fastest_steps"]),
-                f"{name} steps": grid[name]["fastest_steps"],
-                f"{reference} steps": grid[reference]["fastest_steps"]}
+        return {
+            f"steps to target, {name}/{reference}": _ratio(
+                grid[name]["fastest_steps"], grid[reference]["fastest_steps"]
+            ),
+            f"{name} steps": grid[name]["fastest_steps"],
+            f"{reference} steps": grid[reference]["fastest_steps"],
+        }
+
     return measure
 
 
 def _cost(name: str) -> Callable[[Lab], dict[str, float]]:
     def measure(lab: Lab) -> dict[str, float]:
         costs = lab.costs
-        return {f"{name} state numbers/param": costs[name]["state"],
-                "SGD state numbers/param": costs["sgd"]["state"],
-                f"memory traffic {name}/SGD": costs[name]["traffic"] / costs["sgd"]["traffic"],
-                f"tensor ops/step {name}/SGD": costs[name]["ops"] / costs["sgd"]["ops"]}
+        return {
+            f"{name} state numbers/param": costs[name]["state"],
+            "SGD state numbers/param": costs["sgd"]["state"],
+            f"memory traffic {name}/SGD": costs[name]["traffic"] / costs["sgd"]["traffic"],
+            f"tensor ops/step {name}/SGD": costs[name]["ops"] / costs["sgd"]["ops"],
+        }
+
     return measure
 
 
 def _cost_rule(name: str) -> Rule:
-    return Rule((Threshold(f"{name} state numbers/param", ">=", 1),
-                 Threshold(f"memory traffic {name}/SGD", ">=", 1.5)),
-                (Threshold(f"{name} state numbers/param", "<=", 0),))
+    return Rule(
+        (
+            Threshold(f"{name} state numbers/param", ">=", 1),
+            Threshold(f"memory traffic {name}/SGD", ">=", 1.5),
+        ),
+        (Threshold(f"{name} state numbers/param", "<=", 0),),
+    )
 
 
 # Chapter sections (headings of chapters/claims.ipynb) where the deciding figures are.
@@ -825,111 +1029,147 @@ SURFACES = "Convex and non-convex surfaces"
 DATA = "Data size and one sample at a time"
 COST = "Cost"
 
-ADDING = ("adding problem (T = adding_seq_len), Elman RNN, lr grid per optimizer, "
-          "seeds averaged; steps until the held-out MSE first falls to "
-          "target_fraction × the baseline, at the fastest grid lr")
-WINDOW = ("adding problem lr grid (half-decade steps): decades of lr whose final held-out MSE "
-          "is within window_margin of the way from the best to the baseline")
+ADDING = (
+    "adding problem (T = adding_seq_len), Elman RNN, lr grid per optimizer, "
+    "seeds averaged; steps until the held-out MSE first falls to "
+    "target_fraction × the baseline, at the fastest grid lr"
+)
+WINDOW = (
+    "adding problem lr grid (half-decade steps): decades of lr whose final held-out MSE "
+    "is within window_margin of the way from the best to the baseline"
+)
 
 
 def _sgd_simple(lab: Lab) -> dict[str, float]:
     costs = lab.costs
     fewest = min(costs[o]["ops"] for o in _others("sgd"))
-    return {"SGD tensor ops/step": costs["sgd"]["ops"],
-            "SGD ops / fewest ops of the others": costs["sgd"]["ops"] / fewest,
-            "SGD state numbers/param": costs["sgd"]["state"]}
+    return {
+        "SGD tensor ops/step": costs["sgd"]["ops"],
+        "SGD ops / fewest ops of the others": costs["sgd"]["ops"] / fewest,
+        "SGD state numbers/param": costs["sgd"]["state"],
+    }
 
 
 def _sgd_data(lab: Lab) -> dict[str, float]:
     sizes = lab.data_size
     small, large = sorted(sizes)
-    return {"train-set size ratio": large / small,
-            "samples/step, small split": sizes[small], "samples/step, large split": sizes[large],
-            "samples/step large/small": sizes[large] / sizes[small],
-            "SGD state numbers/param": lab.costs["sgd"]["state"]}
+    return {
+        "train-set size ratio": large / small,
+        "samples/step, small split": sizes[small],
+        "samples/step, large split": sizes[large],
+        "samples/step large/small": sizes[large] / sizes[small],
+        "SGD state numbers/param": lab.costs["sgd"]["state"],
+    }
 
 
 def _sgd_convex(lab: Lab) -> dict[str, float]:
     quad = lab.landscapes["quadratic"]
     fastest = min(quad[o]["best_steps"] for o in _others("sgd"))
-    return {"SGD converged fraction": quad["sgd"]["best_converged"],
-            "SGD steps / fastest other": _ratio(quad["sgd"]["best_steps"], fastest)}
+    return {
+        "SGD converged fraction": quad["sgd"]["best_converged"],
+        "SGD steps / fastest other": _ratio(quad["sgd"]["best_steps"], fastest),
+    }
 
 
 def _sgd_noise(lab: Lab) -> dict[str, float]:
     grid, batches = lab.grid, lab.sgd_batches
     fastest = min(grid[o]["fastest_steps"] for o in _others("sgd"))
-    return {"SGD steps": grid["sgd"]["fastest_steps"], "fastest other's steps": fastest,
-            "SGD steps / fastest other": _ratio(grid["sgd"]["fastest_steps"], fastest),
-            "loss with 8× batch / loss": batches["large_loss"] / batches["small_loss"]}
+    return {
+        "SGD steps": grid["sgd"]["fastest_steps"],
+        "fastest other's steps": fastest,
+        "SGD steps / fastest other": _ratio(grid["sgd"]["fastest_steps"], fastest),
+        "loss with 8× batch / loss": batches["large_loss"] / batches["small_loss"],
+    }
 
 
 def _sgd_surfaces(lab: Lab) -> dict[str, float]:
     land = lab.landscapes
-    return {"SGD global-minimum fraction (double well)": float(np.mean(land["double_well"]["sgd"])),
-            "SGD distance to Rosenbrock minimum": land["rosenbrock"]["sgd"]["distance"]}
+    return {
+        "SGD global-minimum fraction (double well)": float(np.mean(land["double_well"]["sgd"])),
+        "SGD distance to Rosenbrock minimum": land["rosenbrock"]["sgd"]["distance"],
+    }
 
 
 def _sgd_single(lab: Lab) -> dict[str, float]:
     single = lab.single_sample
     mini = f"batch {lab.s.batch_size}"
-    return {"loss batch 1 / minibatch, same samples":
-            single["batch 1"]["loss"] / single[mini]["loss"],
-            "steps batch 1 / minibatch": single["batch 1"]["steps"] / single[mini]["steps"]}
+    return {
+        "loss batch 1 / minibatch, same samples": single["batch 1"]["loss"] / single[mini]["loss"],
+        "steps batch 1 / minibatch": single["batch 1"]["steps"] / single[mini]["steps"],
+    }
 
 
 def _momentum_faster(lab: Lab) -> dict[str, float]:
     quad = lab.landscapes["quadratic"]
-    return {**_speed("momentum", "sgd")(lab),
-            "quadratic steps momentum/SGD": _ratio(quad["momentum"]["best_steps"],
-                                                   quad["sgd"]["best_steps"])}
+    return {
+        **_speed("momentum", "sgd")(lab),
+        "quadratic steps momentum/SGD": _ratio(
+            quad["momentum"]["best_steps"], quad["sgd"]["best_steps"]
+        ),
+    }
 
 
 def _momentum_minima(lab: Lab) -> dict[str, float]:
     wells = lab.landscapes["double_well"]
-    return {"global-minimum fraction momentum − SGD":
-            float(np.mean(wells["momentum"]) - np.mean(wells["sgd"])),
-            "momentum fraction": float(np.mean(wells["momentum"])),
-            "SGD fraction": float(np.mean(wells["sgd"]))}
+    return {
+        "global-minimum fraction momentum − SGD": float(
+            np.mean(wells["momentum"]) - np.mean(wells["sgd"])
+        ),
+        "momentum fraction": float(np.mean(wells["momentum"])),
+        "SGD fraction": float(np.mean(wells["sgd"])),
+    }
 
 
 def _momentum_damping(lab: Lab) -> dict[str, float]:
     damping = lab.landscapes["damping"]
-    return {"steep-axis path length momentum/SGD":
-            damping["momentum"]["path_length"] / damping["sgd"]["path_length"],
-            "direction reversals momentum/SGD":
-            _ratio(damping["momentum"]["reversals"], damping["sgd"]["reversals"])}
+    return {
+        "steep-axis path length momentum/SGD": damping["momentum"]["path_length"]
+        / damping["sgd"]["path_length"],
+        "direction reversals momentum/SGD": _ratio(
+            damping["momentum"]["reversals"], damping["sgd"]["reversals"]
+        ),
+    }
 
 
 def _momentum_beta(lab: Lab) -> dict[str, float]:
-    finals = {beta: np.mean([h.final_loss if math.isfinite(h.final_loss) else math.inf
-                             for h in runs]) for beta, runs in lab.momentum_betas.items()}
-    return {"worst/best final loss over β ∈ {0.5, 0.9, 0.99}":
-            float(max(finals.values()) / min(finals.values()))}
+    finals = {
+        beta: np.mean([h.final_loss if math.isfinite(h.final_loss) else math.inf for h in runs])
+        for beta, runs in lab.momentum_betas.items()
+    }
+    return {
+        "worst/best final loss over β ∈ {0.5, 0.9, 0.99}": float(
+            max(finals.values()) / min(finals.values())
+        )
+    }
 
 
 def _rmsprop_adapt(lab: Lab) -> dict[str, float]:
     adapt = lab.adaptivity
-    return {"RMSprop step/gradient spread (p90/p10)": adapt["rmsprop"]["spread"],
-            "SGD spread": adapt["sgd"]["spread"]}
+    return {
+        "RMSprop step/gradient spread (p90/p10)": adapt["rmsprop"]["spread"],
+        "SGD spread": adapt["sgd"]["spread"],
+    }
 
 
 def _rmsprop_switch(lab: Lab) -> dict[str, float]:
     digits = lab.digits
-    return {"recovery steps RMSprop/SGD": _ratio(digits["rmsprop"]["recover"],
-                                                 digits["sgd"]["recover"]),
-            "RMSprop recovery steps": digits["rmsprop"]["recover"],
-            "SGD recovery steps": digits["sgd"]["recover"]}
+    return {
+        "recovery steps RMSprop/SGD": _ratio(
+            digits["rmsprop"]["recover"], digits["sgd"]["recover"]
+        ),
+        "RMSprop recovery steps": digits["rmsprop"]["recover"],
+        "SGD recovery steps": digits["sgd"]["recover"],
+    }
 
 
 def _rmsprop_vanishing(lab: Lab) -> dict[str, float]:
     long = lab.long_adding
-    return {"W_hh step per unit gradient, RMSprop/SGD":
-            long["rmsprop"]["gain"] / long["sgd"]["gain"],
-            "long-T MSE RMSprop/SGD": long["rmsprop"]["relative_loss"]
-            / long["sgd"]["relative_loss"],
-            "RMSprop MSE/baseline": long["rmsprop"]["relative_loss"],
-            "SGD MSE/baseline": long["sgd"]["relative_loss"]}
+    return {
+        "W_hh step per unit gradient, RMSprop/SGD": long["rmsprop"]["gain"] / long["sgd"]["gain"],
+        "long-T MSE RMSprop/SGD": long["rmsprop"]["relative_loss"] / long["sgd"]["relative_loss"],
+        "RMSprop MSE/baseline": long["rmsprop"]["relative_loss"],
+        "SGD MSE/baseline": long["sgd"]["relative_loss"],
+    }
 
 
 def _adam_combines(lab: Lab) -> dict[str, float]:
@@ -938,48 +1178,63 @@ def _adam_combines(lab: Lab) -> dict[str, float]:
     parents = min(grid["momentum"]["fastest_steps"], grid["rmsprop"]["fastest_steps"])
     steps = {k: float(np.mean([steps_to(h, target) for h in runs])) for k, runs in ablation.items()}
     full = steps["Adam (0.9, 0.999)"]
-    return {"Adam steps / better parent": _ratio(grid["adam"]["fastest_steps"], parents),
-            "β1=0 steps / Adam": _ratio(steps["β1 = 0 (no momentum)"], full),
-            "β2=0.9 steps / Adam": _ratio(steps["β2 = 0.9 (short memory)"], full)}
+    return {
+        "Adam steps / better parent": _ratio(grid["adam"]["fastest_steps"], parents),
+        "β1=0 steps / Adam": _ratio(steps["β1 = 0 (no momentum)"], full),
+        "β2=0.9 steps / Adam": _ratio(steps["β2 = 0.9 (short memory)"], full),
+    }
 
 
 def _adam_scale(lab: Lab) -> dict[str, float]:
     scale = lab.loss_scale
     adam, sgd = list(scale["adam"].values()), list(scale["sgd"].values())
-    return {"Adam step/lr max/min over loss ×0.01…×100": max(adam) / min(adam),
-            "Adam step/lr at ×1": scale["adam"][1.0],
-            "SGD step/lr max/min": max(sgd) / min(sgd)}
+    return {
+        "Adam step/lr max/min over loss ×0.01…×100": max(adam) / min(adam),
+        "Adam step/lr at ×1": scale["adam"][1.0],
+        "SGD step/lr max/min": max(sgd) / min(sgd),
+    }
 
 
 def _adam_tasks(lab: Lab) -> dict[str, float]:
     ranks = [r["adam"] for r in lab.tasks["ranks"].values()]
-    return {"Adam worst rank (of 4)": float(max(ranks)), "Adam mean rank": float(np.mean(ranks)),
-            "share of (task, core) with Adam last": float(np.mean([r == 4 for r in ranks]))}
+    return {
+        "Adam worst rank (of 4)": float(max(ranks)),
+        "Adam mean rank": float(np.mean(ranks)),
+        "share of (task, core) with Adam last": float(np.mean([r == 4 for r in ranks])),
+    }
 
 
 def _adam_tuning(lab: Lab) -> dict[str, float]:
     grid = lab.grid
-    return {"Adam window − widest other (decades)":
-            grid["adam"]["window"] - max(grid[o]["window"] for o in _others("adam")),
-            "Adam window − SGD window": grid["adam"]["window"] - grid["sgd"]["window"],
-            "Adam lr window (decades)": grid["adam"]["window"]}
+    return {
+        "Adam window − widest other (decades)": grid["adam"]["window"]
+        - max(grid[o]["window"] for o in _others("adam")),
+        "Adam window − SGD window": grid["adam"]["window"] - grid["sgd"]["window"],
+        "Adam lr window (decades)": grid["adam"]["window"],
+    }
 
 
 def _adam_generalise(lab: Lab) -> dict[str, float]:
     digits, text = lab.digits, lab.text_gap
-    return {"digits gap Adam − SGD (nats)": digits["adam"]["gap"] - digits["sgd"]["gap"],
-            "text gap Adam − SGD (nats/char)": text["adam"] - text["sgd"],
-            "digits gap Adam": digits["adam"]["gap"], "digits gap SGD": digits["sgd"]["gap"]}
+    return {
+        "digits gap Adam − SGD (nats)": digits["adam"]["gap"] - digits["sgd"]["gap"],
+        "text gap Adam − SGD (nats/char)": text["adam"] - text["sgd"],
+        "digits gap Adam": digits["adam"]["gap"],
+        "digits gap SGD": digits["sgd"]["gap"],
+    }
 
 
-SENSITIVE = Rule((Threshold("{} lr window (decades)", "<=", 1.5),),
-                 (Threshold("{} lr window (decades)", ">=", 3),))
+SENSITIVE = Rule(
+    (Threshold("{} lr window (decades)", "<=", 1.5),),
+    (Threshold("{} lr window (decades)", ">=", 3),),
+)
 
 
 def _sensitive(name: str) -> Rule:
-    return Rule(tuple(Threshold(t.figure.format(name), t.op, t.value) for t in SENSITIVE.supported),
-                tuple(Threshold(t.figure.format(name), t.op, t.value)
-                      for t in SENSITIVE.not_supported))
+    return Rule(
+        tuple(Threshold(t.figure.format(name), t.op, t.value) for t in SENSITIVE.supported),
+        tuple(Threshold(t.figure.format(name), t.op, t.value) for t in SENSITIVE.not_supported),
+    )
 
 
 def _faster(name: str, reference: str) -> Rule:
@@ -989,190 +1244,369 @@ def _faster(name: str, reference: str) -> Rule:
 
 CLAIMS: tuple[Claim, ...] = (
     # --- SGD
-    Claim("sgd-simple", "sgd", "SGD is simple and easy to implement.",
-          "count the tensor operations one optimizer step makes on a parameter (second step) "
-          "and the optimizer state it keeps",
-          _sgd_simple,
-          Rule((Threshold("SGD ops / fewest ops of the others", "<=", 0.7),
-                Threshold("SGD state numbers/param", "<=", 0)),
-               (Threshold("SGD ops / fewest ops of the others", ">=", 1.0),)),
-          shown=("SGD tensor ops/step", "SGD ops / fewest ops of the others",
-                 "SGD state numbers/param"),
-          section=COST),
-    Claim("sgd-large-data", "sgd", "SGD copes with very large data sets: the cost of a step "
-          "does not grow with the data.",
-          "digits with a small (25 %) and a large (75 %) training split: training samples "
-          "read per SGD step, and the optimizer state, which does not depend on the data",
-          _sgd_data,
-          Rule((Threshold("samples/step large/small", "<=", 1.05),
-                Threshold("SGD state numbers/param", "<=", 0)),
-               (Threshold("samples/step large/small", ">=", 2.0),)),
-          shown=("train-set size ratio", "samples/step large/small", "SGD state numbers/param"),
-          section=DATA),
-    Claim("sgd-convex", "sgd", "SGD works well on simple convex problems.",
-          "quadratic ravine (condition number kappa), landscape_starts random starts, best "
-          "lr of a grid: share of starts within 1e-4 of the minimum, steps against the "
-          "fastest other method",
-          _sgd_convex,
-          Rule((Threshold("SGD converged fraction", ">=", 0.999),
-                Threshold("SGD steps / fastest other", "<=", 3)),
-               (Threshold("SGD converged fraction", "<=", 0.5),)),
-          section=SURFACES),
-    Claim("sgd-slow-noisy", "sgd", "SGD converges slowly because its updates are noisy.",
-          ADDING + "; and SGD's final MSE with an 8× larger batch (less gradient noise) "
-          "relative to the grid's batch, same lr and steps",
-          _sgd_noise,
-          Rule((Threshold("SGD steps / fastest other", ">=", 1.5),
-                Threshold("loss with 8× batch / loss", "<=", 0.8)),
-               (Threshold("SGD steps / fastest other", "<=", 1.0),)),
-          shown=("SGD steps", "fastest other's steps", "loss with 8× batch / loss"),
-          section=GRID),
-    Claim("sgd-lr-sensitive", "sgd", "SGD is sensitive to the learning rate.", WINDOW,
-          _lr_window("sgd"), _sensitive("sgd"), section=GRID),
-    Claim("sgd-local-minima", "sgd", "SGD may struggle with complicated loss surfaces and "
-          "local minima.",
-          "double well, landscape_starts random starts, lr 0.01/0.03/0.1: share ending at "
-          "the global minimum; Rosenbrock from its standard start: distance to the minimum after "
-          "landscape_steps at the best lr of a grid",
-          _sgd_surfaces,
-          Rule((Threshold("SGD global-minimum fraction (double well)", "<=", 0.75),
-                Threshold("SGD distance to Rosenbrock minimum", ">=", 0.01)),
-               (Threshold("SGD global-minimum fraction (double well)", ">=", 0.9),
-                Threshold("SGD distance to Rosenbrock minimum", "<=", 0.01))),
-          section=SURFACES),
-    Claim("sgd-one-sample", "sgd", "(Summary table) SGD steps on one training sample at a "
-          "time; this works as well as steps on minibatches.",
-          "digits, SGD with batch 1 against minibatches after the same number of samples "
-          "(minibatch_samples): final held-out loss, mean over seeds",
-          _sgd_single,
-          Rule((Threshold("loss batch 1 / minibatch, same samples", "<=", 1.1),),
-               (Threshold("loss batch 1 / minibatch, same samples", ">=", 1.5),)),
-          section=DATA),
+    Claim(
+        "sgd-simple",
+        "sgd",
+        "SGD is simple and easy to implement.",
+        "count the tensor operations one optimizer step makes on a parameter (second step) "
+        "and the optimizer state it keeps",
+        _sgd_simple,
+        Rule(
+            (
+                Threshold("SGD ops / fewest ops of the others", "<=", 0.7),
+                Threshold("SGD state numbers/param", "<=", 0),
+            ),
+            (Threshold("SGD ops / fewest ops of the others", ">=", 1.0),),
+        ),
+        shown=(
+            "SGD tensor ops/step",
+            "SGD ops / fewest ops of the others",
+            "SGD state numbers/param",
+        ),
+        section=COST,
+    ),
+    Claim(
+        "sgd-large-data",
+        "sgd",
+        "SGD copes with very large data sets: the cost of a step does not grow with the data.",
+        "digits with a small (25 %) and a large (75 %) training split: training samples "
+        "read per SGD step, and the optimizer state, which does not depend on the data",
+        _sgd_data,
+        Rule(
+            (
+                Threshold("samples/step large/small", "<=", 1.05),
+                Threshold("SGD state numbers/param", "<=", 0),
+            ),
+            (Threshold("samples/step large/small", ">=", 2.0),),
+        ),
+        shown=("train-set size ratio", "samples/step large/small", "SGD state numbers/param"),
+        section=DATA,
+    ),
+    Claim(
+        "sgd-convex",
+        "sgd",
+        "SGD works well on simple convex problems.",
+        "quadratic ravine (condition number kappa), landscape_starts random starts, best "
+        "lr of a grid: share of starts within 1e-4 of the minimum, steps against the "
+        "fastest other method",
+        _sgd_convex,
+        Rule(
+            (
+                Threshold("SGD converged fraction", ">=", 0.999),
+                Threshold("SGD steps / fastest other", "<=", 3),
+            ),
+            (Threshold("SGD converged fraction", "<=", 0.5),),
+        ),
+        section=SURFACES,
+    ),
+    Claim(
+        "sgd-slow-noisy",
+        "sgd",
+        "SGD converges slowly because its updates are noisy.",
+        ADDING + "; and SGD's final MSE with an 8× larger batch (less gradient noise) "
+        "relative to the grid's batch, same lr and steps",
+        _sgd_noise,
+        Rule(
+            (
+                Threshold("SGD steps / fastest other", ">=", 1.5),
+                Threshold("loss with 8× batch / loss", "<=", 0.8),
+            ),
+            (Threshold("SGD steps / fastest other", "<=", 1.0),),
+        ),
+        shown=("SGD steps", "fastest other's steps", "loss with 8× batch / loss"),
+        section=GRID,
+    ),
+    Claim(
+        "sgd-lr-sensitive",
+        "sgd",
+        "SGD is sensitive to the learning rate.",
+        WINDOW,
+        _lr_window("sgd"),
+        _sensitive("sgd"),
+        section=GRID,
+    ),
+    Claim(
+        "sgd-local-minima",
+        "sgd",
+        "SGD may struggle with complicated loss surfaces and local minima.",
+        "double well, landscape_starts random starts, lr 0.01/0.03/0.1: share ending at "
+        "the global minimum; Rosenbrock from its standard start: distance to the minimum after "
+        "landscape_steps at the best lr of a grid",
+        _sgd_surfaces,
+        Rule(
+            (
+                Threshold("SGD global-minimum fraction (double well)", "<=", 0.75),
+                Threshold("SGD distance to Rosenbrock minimum", ">=", 0.01),
+            ),
+            (
+                Threshold("SGD global-minimum fraction (double well)", ">=", 0.9),
+                Threshold("SGD distance to Rosenbrock minimum", "<=", 0.01),
+            ),
+        ),
+        section=SURFACES,
+    ),
+    Claim(
+        "sgd-one-sample",
+        "sgd",
+        "(Summary table) SGD steps on one training sample at a "
+        "time; this works as well as steps on minibatches.",
+        "digits, SGD with batch 1 against minibatches after the same number of samples "
+        "(minibatch_samples): final held-out loss, mean over seeds",
+        _sgd_single,
+        Rule(
+            (Threshold("loss batch 1 / minibatch, same samples", "<=", 1.1),),
+            (Threshold("loss batch 1 / minibatch, same samples", ">=", 1.5),),
+        ),
+        section=DATA,
+    ),
     # --- Momentum
-    Claim("momentum-faster", "momentum", "Momentum converges faster than SGD.",
-          ADDING + "; and steps to 1e-4 on the quadratic ravine at each one's best lr",
-          _momentum_faster,
-          Rule((Threshold("steps to target, momentum/sgd", "<=", 0.7),
-                Threshold("quadratic steps momentum/SGD", "<=", 0.7)),
-               (Threshold("steps to target, momentum/sgd", ">=", 1.0),
-                Threshold("quadratic steps momentum/SGD", ">=", 1.0))),
-          shown=("momentum steps", "sgd steps", "quadratic steps momentum/SGD"),
-          section=GRID),
-    Claim("momentum-local-minima", "momentum", "Momentum helps escape local minima.",
-          "double well, the same random starts, momentum 0.9 against SGD at the same "
-          "learning rates (0.01, 0.03, 0.1): share of starts that end at the global minimum",
-          _momentum_minima,
-          Rule((Threshold("global-minimum fraction momentum − SGD", ">=", 0.1),),
-               (Threshold("global-minimum fraction momentum − SGD", "<=", 0),)),
-          section=SURFACES),
-    Claim("momentum-damps", "momentum", "Momentum damps oscillations.",
-          "quadratic ravine: SGD at lr = 1.8/kappa zig-zags across the steep axis; momentum "
-          "0.9 at lr × 0.1 (the same step for a steady gradient); distance travelled along "
-          "the steep axis in 100 steps, and how often that motion reverses",
-          _momentum_damping,
-          Rule((Threshold("steep-axis path length momentum/SGD", "<=", 0.7),),
-               (Threshold("steep-axis path length momentum/SGD", ">=", 1.0),)),
-          shown=("steep-axis path length momentum/SGD", "direction reversals momentum/SGD"),
-          section="Momentum"),
-    Claim("momentum-beta-tuning", "momentum", "Momentum's coefficient needs careful tuning.",
-          "adding problem at momentum's best grid lr with β = 0.5, 0.9, 0.99: spread of the "
-          "final held-out MSE",
-          _momentum_beta,
-          Rule((Threshold("worst/best final loss over β ∈ {0.5, 0.9, 0.99}", ">=", 1.5),),
-               (Threshold("worst/best final loss over β ∈ {0.5, 0.9, 0.99}", "<=", 1.2),)),
-          section="Momentum"),
-    Claim("momentum-lr-sensitive", "momentum", "Momentum is still sensitive to the learning "
-          "rate.", WINDOW, _lr_window("momentum"), _sensitive("momentum"),
-          section=GRID),
+    Claim(
+        "momentum-faster",
+        "momentum",
+        "Momentum converges faster than SGD.",
+        ADDING + "; and steps to 1e-4 on the quadratic ravine at each one's best lr",
+        _momentum_faster,
+        Rule(
+            (
+                Threshold("steps to target, momentum/sgd", "<=", 0.7),
+                Threshold("quadratic steps momentum/SGD", "<=", 0.7),
+            ),
+            (
+                Threshold("steps to target, momentum/sgd", ">=", 1.0),
+                Threshold("quadratic steps momentum/SGD", ">=", 1.0),
+            ),
+        ),
+        shown=("momentum steps", "sgd steps", "quadratic steps momentum/SGD"),
+        section=GRID,
+    ),
+    Claim(
+        "momentum-local-minima",
+        "momentum",
+        "Momentum helps escape local minima.",
+        "double well, the same random starts, momentum 0.9 against SGD at the same "
+        "learning rates (0.01, 0.03, 0.1): share of starts that end at the global minimum",
+        _momentum_minima,
+        Rule(
+            (Threshold("global-minimum fraction momentum − SGD", ">=", 0.1),),
+            (Threshold("global-minimum fraction momentum − SGD", "<=", 0),),
+        ),
+        section=SURFACES,
+    ),
+    Claim(
+        "momentum-damps",
+        "momentum",
+        "Momentum damps oscillations.",
+        "quadratic ravine: SGD at lr = 1.8/kappa zig-zags across the steep axis; momentum "
+        "0.9 at lr × 0.1 (the same step for a steady gradient); distance travelled along "
+        "the steep axis in 100 steps, and how often that motion reverses",
+        _momentum_damping,
+        Rule(
+            (Threshold("steep-axis path length momentum/SGD", "<=", 0.7),),
+            (Threshold("steep-axis path length momentum/SGD", ">=", 1.0),),
+        ),
+        shown=("steep-axis path length momentum/SGD", "direction reversals momentum/SGD"),
+        section="Momentum",
+    ),
+    Claim(
+        "momentum-beta-tuning",
+        "momentum",
+        "Momentum's coefficient needs careful tuning.",
+        "adding problem at momentum's best grid lr with β = 0.5, 0.9, 0.99: spread of the "
+        "final held-out MSE",
+        _momentum_beta,
+        Rule(
+            (Threshold("worst/best final loss over β ∈ {0.5, 0.9, 0.99}", ">=", 1.5),),
+            (Threshold("worst/best final loss over β ∈ {0.5, 0.9, 0.99}", "<=", 1.2),),
+        ),
+        section="Momentum",
+    ),
+    Claim(
+        "momentum-lr-sensitive",
+        "momentum",
+        "Momentum is still sensitive to the learning rate.",
+        WINDOW,
+        _lr_window("momentum"),
+        _sensitive("momentum"),
+        section=GRID,
+    ),
     # --- RMSprop
-    Claim("rmsprop-per-parameter", "rmsprop", "RMSprop adapts the step size of each "
-          "parameter.",
-          "adding problem, 50 steps at the best grid lr, then one step: the effective step "
-          "|Δθ|/(lr·|g|) of every weight; spread between its 90th and 10th percentile",
-          _rmsprop_adapt,
-          Rule((Threshold("RMSprop step/gradient spread (p90/p10)", ">=", 10),),
-               (Threshold("RMSprop step/gradient spread (p90/p10)", "<=", 2),)),
-          section="RMSprop"),
-    Claim("rmsprop-non-stationary", "rmsprop", "RMSprop suits non-stationary objectives such "
-          "as training recurrent networks.",
-          "digits for digits_steps, then the labels shift (c → c+1 mod 10): steps after the "
-          "switch until held-out accuracy is back at accuracy_target, RMSprop against SGD",
-          _rmsprop_switch,
-          Rule((Threshold("recovery steps RMSprop/SGD", "<=", 0.7),),
-               (Threshold("recovery steps RMSprop/SGD", ">=", 1.0),)),
-          shown=("RMSprop recovery steps", "SGD recovery steps", "recovery steps RMSprop/SGD"),
-          section="RMSprop"),
-    Claim("rmsprop-vanishing", "rmsprop", "RMSprop helps against vanishing gradients.",
-          "adding problem with T = long_seq_len at each one's best short-T lr: W_hh's step "
-          "per unit gradient (‖ΔW_hh‖/(lr‖g‖)) and the final held-out MSE, RMSprop against SGD",
-          _rmsprop_vanishing,
-          Rule((Threshold("W_hh step per unit gradient, RMSprop/SGD", ">=", 10),
-                Threshold("long-T MSE RMSprop/SGD", "<=", 0.8)),
-               (Threshold("W_hh step per unit gradient, RMSprop/SGD", "<=", 10),
-                Threshold("long-T MSE RMSprop/SGD", ">=", 1.0))),
-          shown=("W_hh step per unit gradient, RMSprop/SGD", "long-T MSE RMSprop/SGD",
-                 "RMSprop MSE/baseline", "SGD MSE/baseline"),
-          section="RMSprop"),
-    Claim("rmsprop-lr-tuning", "rmsprop", "RMSprop's learning rate still needs tuning.",
-          WINDOW, _lr_window("rmsprop"), _sensitive("rmsprop"),
-          section=GRID),
-    Claim("rmsprop-cost", "rmsprop", "RMSprop needs more computation and memory than SGD.",
-          "optimizer state counted per parameter; memory traffic per parameter per step "
-          "(3 + 2 × state numbers) and tensor operations per step, counted; step time is "
-          "measured in the chapter but kept out of the ledger, as it varies run to run",
-          _cost("rmsprop"), _cost_rule("rmsprop"), section=COST),
+    Claim(
+        "rmsprop-per-parameter",
+        "rmsprop",
+        "RMSprop adapts the step size of each parameter.",
+        "adding problem, 50 steps at the best grid lr, then one step: the effective step "
+        "|Δθ|/(lr·|g|) of every weight; spread between its 90th and 10th percentile",
+        _rmsprop_adapt,
+        Rule(
+            (Threshold("RMSprop step/gradient spread (p90/p10)", ">=", 10),),
+            (Threshold("RMSprop step/gradient spread (p90/p10)", "<=", 2),),
+        ),
+        section="RMSprop",
+    ),
+    Claim(
+        "rmsprop-non-stationary",
+        "rmsprop",
+        "RMSprop suits non-stationary objectives such as training recurrent networks.",
+        "digits for digits_steps, then the labels shift (c → c+1 mod 10): steps after the "
+        "switch until held-out accuracy is back at accuracy_target, RMSprop against SGD",
+        _rmsprop_switch,
+        Rule(
+            (Threshold("recovery steps RMSprop/SGD", "<=", 0.7),),
+            (Threshold("recovery steps RMSprop/SGD", ">=", 1.0),),
+        ),
+        shown=("RMSprop recovery steps", "SGD recovery steps", "recovery steps RMSprop/SGD"),
+        section="RMSprop",
+    ),
+    Claim(
+        "rmsprop-vanishing",
+        "rmsprop",
+        "RMSprop helps against vanishing gradients.",
+        "adding problem with T = long_seq_len at each one's best short-T lr: W_hh's step "
+        "per unit gradient (‖ΔW_hh‖/(lr‖g‖)) and the final held-out MSE, RMSprop against SGD",
+        _rmsprop_vanishing,
+        Rule(
+            (
+                Threshold("W_hh step per unit gradient, RMSprop/SGD", ">=", 10),
+                Threshold("long-T MSE RMSprop/SGD", "<=", 0.8),
+            ),
+            (
+                Threshold("W_hh step per unit gradient, RMSprop/SGD", "<=", 10),
+                Threshold("long-T MSE RMSprop/SGD", ">=", 1.0),
+            ),
+        ),
+        shown=(
+            "W_hh step per unit gradient, RMSprop/SGD",
+            "long-T MSE RMSprop/SGD",
+            "RMSprop MSE/baseline",
+            "SGD MSE/baseline",
+        ),
+        section="RMSprop",
+    ),
+    Claim(
+        "rmsprop-lr-tuning",
+        "rmsprop",
+        "RMSprop's learning rate still needs tuning.",
+        WINDOW,
+        _lr_window("rmsprop"),
+        _sensitive("rmsprop"),
+        section=GRID,
+    ),
+    Claim(
+        "rmsprop-cost",
+        "rmsprop",
+        "RMSprop needs more computation and memory than SGD.",
+        "optimizer state counted per parameter; memory traffic per parameter per step "
+        "(3 + 2 × state numbers) and tensor operations per step, counted; step time is "
+        "measured in the chapter but kept out of the ledger, as it varies run to run",
+        _cost("rmsprop"),
+        _cost_rule("rmsprop"),
+        section=COST,
+    ),
     # --- Adam
-    Claim("adam-combines", "adam", "Adam combines the strengths of momentum and RMSprop.",
-          ADDING + "; Adam against the faster of its two parents, and ablated: β1 = 0 (no "
-          "momentum) and β2 = 0.9, at Adam's fastest lr",
-          _adam_combines,
-          Rule((Threshold("Adam steps / better parent", "<=", 1.0),
-                Threshold("β1=0 steps / Adam", ">=", 1.2)),
-               (Threshold("Adam steps / better parent", ">=", 1.5),)),
-          section="Adam"),
-    Claim("adam-moments", "adam", "Adam sets each step from moment estimates, so its step "
-          "stays near the learning rate whatever the gradient's scale.",
-          "adding problem, 20 steps at lr 1e-3 with the loss multiplied by 0.01, 1 and 100: "
-          "mean |Δθ| per step divided by lr, Adam against SGD",
-          _adam_scale,
-          Rule((Threshold("Adam step/lr max/min over loss ×0.01…×100", "<=", 1.5),),
-               (Threshold("Adam step/lr max/min over loss ×0.01…×100", ">=", 10),)),
-          shown=("Adam step/lr max/min over loss ×0.01…×100", "Adam step/lr at ×1",
-                 "SGD step/lr max/min"),
-          section="Adam"),
-    Claim("adam-across", "adam", "Adam works well across architectures and data sets.",
-          "adding, copy, digits and text × Elman and LSTM cores, each optimizer at its best "
-          "adding-grid lr, task_steps steps: rank of Adam's held-out loss among the four",
-          _adam_tasks,
-          Rule((Threshold("Adam worst rank (of 4)", "<=", 2),),
-               (Threshold("share of (task, core) with Adam last", ">=", 0.5),)),
-          shown=("Adam worst rank (of 4)", "Adam mean rank",
-                 "share of (task, core) with Adam last"),
-          section="Adam"),
-    Claim("adam-less-tuning", "adam", "Adam needs less tuning of its learning rate and other "
-          "hyperparameters.", WINDOW + "; Adam against the other three",
-          _adam_tuning,
-          Rule((Threshold("Adam window − widest other (decades)", ">=", 0.5),),
-               (Threshold("Adam window − SGD window", "<=", 0),)),
-          shown=("Adam lr window (decades)", "Adam window − widest other (decades)",
-                 "Adam window − SGD window"),
-          section=GRID),
-    Claim("adam-faster", "adam", "Adam converges faster (than SGD).", ADDING,
-          _speed("adam", "sgd"), _faster("adam", "sgd"),
-          shown=("adam steps", "sgd steps"), section=GRID),
-    Claim("adam-cost", "adam", "Adam is more computationally expensive than SGD.",
-          "optimizer state counted per parameter; memory traffic per parameter per step "
-          "(3 + 2 × state numbers) and tensor operations per step, counted; step time is "
-          "measured in the chapter but kept out of the ledger, as it varies run to run",
-          _cost("adam"), _cost_rule("adam"), section=COST),
-    Claim("adam-generalises-worse", "adam", "Adam may generalise worse than SGD, or overfit.",
-          "held-out minus training loss after training: digits (digits_steps) and text "
-          "(text_steps), Adam minus SGD",
-          _adam_generalise,
-          Rule((Threshold("digits gap Adam − SGD (nats)", ">=", 0.05),
-                Threshold("text gap Adam − SGD (nats/char)", ">=", 0.05)),
-               (Threshold("digits gap Adam − SGD (nats)", "<=", 0),
-                Threshold("text gap Adam − SGD (nats/char)", "<=", 0))),
-          section="Generalisation"),
+    Claim(
+        "adam-combines",
+        "adam",
+        "Adam combines the strengths of momentum and RMSprop.",
+        ADDING + "; Adam against the faster of its two parents, and ablated: β1 = 0 (no "
+        "momentum) and β2 = 0.9, at Adam's fastest lr",
+        _adam_combines,
+        Rule(
+            (
+                Threshold("Adam steps / better parent", "<=", 1.0),
+                Threshold("β1=0 steps / Adam", ">=", 1.2),
+            ),
+            (Threshold("Adam steps / better parent", ">=", 1.5),),
+        ),
+        section="Adam",
+    ),
+    Claim(
+        "adam-moments",
+        "adam",
+        "Adam sets each step from moment estimates, so its step "
+        "stays near the learning rate whatever the gradient's scale.",
+        "adding problem, 20 steps at lr 1e-3 with the loss multiplied by 0.01, 1 and 100: "
+        "mean |Δθ| per step divided by lr, Adam against SGD",
+        _adam_scale,
+        Rule(
+            (Threshold("Adam step/lr max/min over loss ×0.01…×100", "<=", 1.5),),
+            (Threshold("Adam step/lr max/min over loss ×0.01…×100", ">=", 10),),
+        ),
+        shown=(
+            "Adam step/lr max/min over loss ×0.01…×100",
+            "Adam step/lr at ×1",
+            "SGD step/lr max/min",
+        ),
+        section="Adam",
+    ),
+    Claim(
+        "adam-across",
+        "adam",
+        "Adam works well across architectures and data sets.",
+        "adding, copy, digits and text × Elman and LSTM cores, each optimizer at its best "
+        "adding-grid lr, task_steps steps: rank of Adam's held-out loss among the four",
+        _adam_tasks,
+        Rule(
+            (Threshold("Adam worst rank (of 4)", "<=", 2),),
+            (Threshold("share of (task, core) with Adam last", ">=", 0.5),),
+        ),
+        shown=("Adam worst rank (of 4)", "Adam mean rank", "share of (task, core) with Adam last"),
+        section="Adam",
+    ),
+    Claim(
+        "adam-less-tuning",
+        "adam",
+        "Adam needs less tuning of its learning rate and other hyperparameters.",
+        WINDOW + "; Adam against the other three",
+        _adam_tuning,
+        Rule(
+            (Threshold("Adam window − widest other (decades)", ">=", 0.5),),
+            (Threshold("Adam window − SGD window", "<=", 0),),
+        ),
+        shown=(
+            "Adam lr window (decades)",
+            "Adam window − widest other (decades)",
+            "Adam window − SGD window",
+        ),
+        section=GRID,
+    ),
+    Claim(
+        "adam-faster",
+        "adam",
+        "Adam converges faster (than SGD).",
+        ADDING,
+        _speed("adam", "sgd"),
+        _faster("adam", "sgd"),
+        shown=("adam steps", "sgd steps"),
+        section=GRID,
+    ),
+    Claim(
+        "adam-cost",
+        "adam",
+        "Adam is more computationally expensive than SGD.",
+        "optimizer state counted per parameter; memory traffic per parameter per step "
+        "(3 + 2 × state numbers) and tensor operations per step, counted; step time is "
+        "measured in the chapter but kept out of the ledger, as it varies run to run",
+        _cost("adam"),
+        _cost_rule("adam"),
+        section=COST,
+    ),
+    Claim(
+        "adam-generalises-worse",
+        "adam",
+        "Adam may generalise worse than SGD, or overfit.",
+        "held-out minus training loss after training: digits (digits_steps) and text "
+        "(text_steps), Adam minus SGD",
+        _adam_generalise,
+        Rule(
+            (
+                Threshold("digits gap Adam − SGD (nats)", ">=", 0.05),
+                Threshold("text gap Adam − SGD (nats/char)", ">=", 0.05),
+            ),
+            (
+                Threshold("digits gap Adam − SGD (nats)", "<=", 0),
+                Threshold("text gap Adam − SGD (nats/char)", "<=", 0),
+            ),
+        ),
+        section="Generalisation",
+    ),
 )
-

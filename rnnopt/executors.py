@@ -5,6 +5,7 @@ in the order they finish. Only the caller writes files. A worker that dies (the 
 killer's SIGKILL) or a Dask scheduler that goes away ends the iteration with `RunsLost`, after
 every record finished before it was yielded, so the caller keeps them.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -30,8 +31,14 @@ from rnnopt.specs import RunConfig, run_id
 from rnnopt.tasks import TASKS
 from rnnopt.train import run
 
-__all__ = ["execute", "execute_all", "provenance", "check_scheduler_address", "RunsLost",
-           "start_pool_server"]
+__all__ = [
+    "execute",
+    "execute_all",
+    "provenance",
+    "check_scheduler_address",
+    "RunsLost",
+    "start_pool_server",
+]
 
 
 class RunsLost(RuntimeError):
@@ -62,9 +69,13 @@ def environment() -> dict[str, Any]:
     run's, a sweep directory's, an evidence stage's and an experiment's provenance add their
     own fields to it)."""
     return {
-        "rnnopt": rnnopt.__version__, "torch": torch.__version__, "numpy": np.__version__,
-        "python": platform.python_version(), "platform": platform.platform(),
-        "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "rnnopt": rnnopt.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
 
 
@@ -74,7 +85,8 @@ def provenance(history_meta: dict[str, Any]) -> dict[str, Any]:
     made = environment()
     return {
         **{k: made[k] for k in ("rnnopt", "torch", "numpy", "python", "platform")},
-        "host": platform.node(), "threads": history_meta["threads"],
+        "host": platform.node(),
+        "threads": history_meta["threads"],
         "device": history_meta["device"],
     }
 
@@ -89,9 +101,16 @@ def execute(config: dict[str, Any], device: str = "cpu", progress: bool = False)
         threads = torch.get_num_threads()
         start = time.perf_counter()
         try:
-            history = run(task=config["task"], model=config["model"],
-                          optimizer=config["optimizer"], train_options=config["train"],
-                          seed=config["seed"], device=device, threads=1, progress=progress)
+            history = run(
+                task=config["task"],
+                model=config["model"],
+                optimizer=config["optimizer"],
+                train_options=config["train"],
+                seed=config["seed"],
+                device=device,
+                threads=1,
+                progress=progress,
+            )
         finally:
             torch.set_num_threads(threads)
         wall_time = time.perf_counter() - start
@@ -109,8 +128,9 @@ def execute(config: dict[str, Any], device: str = "cpu", progress: bool = False)
     }
 
 
-def execute_all(todo: list[RunConfig], workers: int, scheduler: str | None,
-                device: str) -> Iterator[dict]:
+def execute_all(
+    todo: list[RunConfig], workers: int, scheduler: str | None, device: str
+) -> Iterator[dict]:
     """Records of the runs in `todo`, in the order they finish."""
     if scheduler is not None:
         yield from _on_dask(todo, scheduler, device)
@@ -122,6 +142,7 @@ def execute_all(todo: list[RunConfig], workers: int, scheduler: str | None,
 
 
 # --- Local processes ------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def _one_thread_environment() -> Iterator[None]:
@@ -145,6 +166,7 @@ def _start_worker() -> None:
     torch.set_num_threads(1)
     parent = multiprocessing.parent_process()
     if parent is not None:
+
         def exit_with_parent() -> None:
             parent.join()
             os._exit(1)
@@ -178,17 +200,24 @@ def start_pool_server() -> None:
 
 def _on_processes(todo: list[RunConfig], workers: int, device: str) -> Iterator[dict]:
     context = _process_context()
-    with _one_thread_environment(), concurrent.futures.ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)), mp_context=context, initializer=_start_worker,
-    ) as pool:
+    with (
+        _one_thread_environment(),
+        concurrent.futures.ProcessPoolExecutor(
+            max_workers=min(workers, len(todo)),
+            mp_context=context,
+            initializer=_start_worker,
+        ) as pool,
+    ):
         futures = [pool.submit(execute, c.config, device) for c in todo]
         try:
             for future in concurrent.futures.as_completed(futures):
                 try:
                     record = future.result()
                 except concurrent.futures.process.BrokenProcessPool:
-                    raise RunsLost("a worker process died (killed from outside: the "
-                                   "out-of-memory killer does this)") from None
+                    raise RunsLost(
+                        "a worker process died (killed from outside: the "
+                        "out-of-memory killer does this)"
+                    ) from None
                 yield record
         finally:
             for future in futures:  # on an error or interrupt, start nothing new
@@ -198,8 +227,10 @@ def _on_processes(todo: list[RunConfig], workers: int, device: str) -> Iterator[
 # --- Dask -------------------------------------------------------------------------------
 
 _SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
-_ADDRESS = re.compile(r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?"
-                      r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})")
+_ADDRESS = re.compile(
+    r"(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(?P<port>[0-9]{1,5})"
+)
 
 
 def check_scheduler_address(address: Any) -> str:
@@ -213,10 +244,14 @@ def check_scheduler_address(address: Any) -> str:
         return address
     match = _ADDRESS.fullmatch(address.strip())
     scheme = match and match["scheme"]
-    if match is None or (scheme is not None and scheme not in _SCHEMES) \
-            or not 0 < int(match["port"]) < 65536:
-        raise ValueError(invalid("scheduler", address, rule,
-                                 [f"{s}://" for s in (*_SCHEMES, "inproc")]))
+    if (
+        match is None
+        or (scheme is not None and scheme not in _SCHEMES)
+        or not 0 < int(match["port"]) < 65536
+    ):
+        raise ValueError(
+            invalid("scheduler", address, rule, [f"{s}://" for s in (*_SCHEMES, "inproc")])
+        )
     return address.strip()
 
 
@@ -238,12 +273,15 @@ def _on_dask(todo: list[RunConfig], address: str, device: str) -> Iterator[dict]
         from distributed import Client, as_completed
     except ImportError as err:
         raise RuntimeError("scheduler= needs Dask: pip install 'dask[distributed]'") from err
-    with _quiet("distributed.client"), Client(address, set_as_default=False,
-                                              timeout=30) as client:
+    with _quiet("distributed.client"), Client(address, set_as_default=False, timeout=30) as client:
         if todo and not client.scheduler_info().get("workers"):
-            print(f"the Dask scheduler at {address} has no workers: waiting for one (start "
-                  f"them with `dask worker {address} --nthreads 1`; Ctrl-C stops, and the "
-                  "same command resumes)", file=sys.stderr, flush=True)
+            print(
+                f"the Dask scheduler at {address} has no workers: waiting for one (start "
+                f"them with `dask worker {address} --nthreads 1`; Ctrl-C stops, and the "
+                "same command resumes)",
+                file=sys.stderr,
+                flush=True,
+            )
             client.wait_for_workers(1)
         # pure=False: Dask must not merge or cache runs; each submission is one run.
         futures = [client.submit(execute, c.config, device, pure=False) for c in todo]
@@ -251,12 +289,16 @@ def _on_dask(todo: list[RunConfig], address: str, device: str) -> Iterator[dict]
             for future in as_completed(futures, loop=client.loop):
                 try:
                     record = future.result()
-                except (OSError, concurrent.futures.CancelledError,
-                        concurrent.futures.TimeoutError) as err:
+                except (
+                    OSError,
+                    concurrent.futures.CancelledError,
+                    concurrent.futures.TimeoutError,
+                ) as err:
                     if client.status == "running" and not isinstance(err, OSError):
                         raise
-                    raise RunsLost(f"lost the Dask scheduler at {address} "
-                                   f"({type(err).__name__})") from None
+                    raise RunsLost(
+                        f"lost the Dask scheduler at {address} ({type(err).__name__})"
+                    ) from None
                 yield record
         finally:
             with contextlib.suppress(Exception):  # the scheduler may be gone

@@ -161,8 +161,14 @@ class SGD(BaseOptimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     def update(self, param: Tensor, grad: Tensor, state: State, group: Group) -> None:
@@ -263,8 +269,15 @@ class RMSprop(BaseOptimizer):
         centered: bool = False,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                        momentum=momentum, centered=centered, maximize=maximize)
+        defaults = dict(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     def init_state(self, state: State, param: Tensor, group: Group) -> None:
@@ -349,8 +362,14 @@ class Adam(BaseOptimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                        amsgrad=amsgrad, maximize=maximize)
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+        )
         super().__init__(params, defaults)
 
     def init_state(self, state: State, param: Tensor, group: Group) -> None:
@@ -374,9 +393,9 @@ class Adam(BaseOptimizer):
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         second_moment = exp_avg_sq
         if group["amsgrad"]:
+            max_exp_avg_sq = state["max_exp_avg_sq"]
             # vhat_max_t = max(vhat_max_{t-1}, v_t)
-            second_moment = torch.maximum(state["max_exp_avg_sq"], exp_avg_sq,
-                                          out=state["max_exp_avg_sq"])
+            second_moment = torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
         # denom = sqrt(v_t) / sqrt(bias_correction2) + eps   (divided in place: with a second
         # full-size temporary glibc hands both back to the OS, and the next step faults them in)
         denom = second_moment.sqrt().div_(bias_correction2**0.5).add_(group["eps"])
@@ -476,21 +495,30 @@ def _load_class(name: str) -> type[torch.optim.Optimizer]:
         try:
             module = importlib.import_module(where)
         except ImportError as err:
-            raise ValueError(f"optimizer={name!r}: module {where!r} cannot be imported: {err}") \
-                from err
+            raise ValueError(
+                f"optimizer={name!r}: module {where!r} cannot be imported: {err}"
+            ) from err
     cls = getattr(module, attribute, None)
     if cls is None:
-        found = sorted(k for k, v in vars(module).items()
-                       if isinstance(v, type) and issubclass(v, torch.optim.Optimizer))
-        raise ValueError(f"optimizer={name!r}: {where!r} has no {attribute!r}; optimizer "
-                         f"classes there: {', '.join(found) or 'none'}")
+        found = sorted(
+            k
+            for k, v in vars(module).items()
+            if isinstance(v, type) and issubclass(v, torch.optim.Optimizer)
+        )
+        raise ValueError(
+            f"optimizer={name!r}: {where!r} has no {attribute!r}; optimizer "
+            f"classes there: {', '.join(found) or 'none'}"
+        )
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-        raise ValueError(f"optimizer={name!r}: {attribute!r} is not a torch.optim.Optimizer "
-                         "subclass")
+        raise ValueError(
+            f"optimizer={name!r}: {attribute!r} is not a torch.optim.Optimizer subclass"
+        )
     taken = inspect.signature(cls).parameters
     if "params" not in taken or "lr" not in taken:
-        raise ValueError(f"optimizer={name!r}: its constructor must take params and lr, "
-                         f"it takes {', '.join(taken)}")
+        raise ValueError(
+            f"optimizer={name!r}: its constructor must take params and lr, "
+            f"it takes {', '.join(taken)}"
+        )
     return cls
 
 

@@ -63,8 +63,17 @@ TORCH_SWITCHES = ("foreach", "fused", "capturable", "differentiable", "decoupled
 # Keys a group may hold besides the hyperparameters: torch's named parameters, and what
 # torch.optim.lr_scheduler (initial_lr, OneCycleLR's and CyclicLR's bounds) and swa_utils.SWALR
 # write into the groups, so that a checkpoint saved beside a scheduler loads.
-GROUP_EXTRAS = ("params", "param_names", "initial_lr", "max_lr", "min_lr", "base_lr",
-                "max_momentum", "base_momentum", "swa_lr")
+GROUP_EXTRAS = (
+    "params",
+    "param_names",
+    "initial_lr",
+    "max_lr",
+    "min_lr",
+    "base_lr",
+    "max_momentum",
+    "base_momentum",
+    "swa_lr",
+)
 
 
 def _rule(low: float, high: float | None, low_open: bool) -> str:
@@ -89,8 +98,9 @@ def _check_real(name: str, value: Any, message_start: str, rule: str, where: str
     try:
         return float(value)
     except OverflowError:
-        raise ValueError(f"{message_start}: {name}={value!r}{where} (must be {rule}; too "
-                         "large for a float)") from None
+        raise ValueError(
+            f"{message_start}: {name}={value!r}{where} (must be {rule}; too large for a float)"
+        ) from None
 
 
 def validate_hyperparameters(group: Group, where: str = "") -> None:
@@ -102,8 +112,11 @@ def validate_hyperparameters(group: Group, where: str = "") -> None:
         if name in group:
             rule = _rule(low, high, low_open)
             value = _check_real(name, group[name], message_start, rule, where)
-            inside = (value > low if low_open else value >= low) and math.isfinite(value) and (
-                high is None or value <= high)
+            inside = (
+                (value > low if low_open else value >= low)
+                and math.isfinite(value)
+                and (high is None or value <= high)
+            )
             if not inside:  # also false for nan
                 raise ValueError(f"{message_start}: {name}={group[name]!r}{where} (must be {rule})")
     if "betas" in group:
@@ -130,13 +143,19 @@ def validate_hyperparameters(group: Group, where: str = "") -> None:
 
 def plain_numbers(group: Group) -> Group:
     """numpy scalars as the Python numbers they hold (torch's operations take the latter)."""
-    return {k: v.item() if isinstance(v, np.generic) else
-            type(v)(x.item() if isinstance(x, np.generic) else x for x in v)
-            if isinstance(v, (tuple, list)) else v for k, v in group.items()}
+    return {
+        k: v.item()
+        if isinstance(v, np.generic)
+        else type(v)(x.item() if isinstance(x, np.generic) else x for x in v)
+        if isinstance(v, (tuple, list))
+        else v
+        for k, v in group.items()
+    }
 
 
-def loaded_groups(saved_groups: list[Group], defaults: Group, owner: str,
-                  decoupled_ok: bool) -> list[Group]:
+def loaded_groups(
+    saved_groups: list[Group], defaults: Group, owner: str, decoupled_ok: bool
+) -> list[Group]:
     """The groups of a state_dict, checked like new groups, torch's switches dropped.
 
     `decoupled_ok`: whether the loading optimizer is AdamW, which state saved by torch's Adam
@@ -149,17 +168,21 @@ def loaded_groups(saved_groups: list[Group], defaults: Group, owner: str,
         if decoupled and not decoupled_ok:
             raise ValueError(
                 f"param group {index} was saved with decoupled_weight_decay={decoupled!r} "
-                f"(torch's Adam in AdamW's mode): load it into rnnopt.optim.AdamW, not {owner}")
+                f"(torch's Adam in AdamW's mode): load it into rnnopt.optim.AdamW, not {owner}"
+            )
         for key in TORCH_SWITCHES:
             group.pop(key, None)
         valid = [*defaults, *GROUP_EXTRAS]
         unknown = [k for k in group if k not in valid]
         if unknown:
-            raise ValueError(f"param group {index} of the state_dict has "
-                             f"{', '.join(map(repr, unknown))}, which {owner} does not have; "
-                             f"valid keys: {', '.join(valid)}")
-        validate_hyperparameters({**defaults, **group}, f" in param group {index} of the "
-                                 "state_dict")
+            raise ValueError(
+                f"param group {index} of the state_dict has "
+                f"{', '.join(map(repr, unknown))}, which {owner} does not have; "
+                f"valid keys: {', '.join(valid)}"
+            )
+        validate_hyperparameters(
+            {**defaults, **group}, f" in param group {index} of the state_dict"
+        )
         groups.append(group)
     return groups
 
@@ -170,8 +193,10 @@ def check_params(new: list[Any], groups: list[Group], group_index: int, owner: s
     seen: set[int] = set()
     for index, param in enumerate(new):
         if isinstance(param, Tensor) and id(param) in seen:
-            raise ValueError(f"parameter {index}{where} (shape {tuple(param.shape)}) is "
-                             "given twice in the group; give each parameter once")
+            raise ValueError(
+                f"parameter {index}{where} (shape {tuple(param.shape)}) is "
+                "given twice in the group; give each parameter once"
+            )
         seen.add(id(param))
     for index, group in enumerate(groups):
         for param in group["params"]:

@@ -17,6 +17,7 @@ layer is the gradient coming down from the layer above) and from the future thro
 
     δ_t = ∂L/∂h_t = g_t + W_hhᵀ δ̃_{t+1},     δ̃_t = ∂L/∂a_t = φ'(a_t) ⊙ δ_t,     δ̃_T = 0.
 """
+
 from __future__ import annotations
 
 import functools
@@ -50,9 +51,11 @@ def _first_order_only(backward):
         # Grad mode is on in a backward pass only when it is asked to build a graph of itself
         # (create_graph=True): this hand-written backward builds none.
         if torch.is_grad_enabled():
-            raise TypeError("ElmanRNN does not support double backward (create_graph=True): "
-                            "its backward is hand-written and not itself differentiable; use "
-                            "torch.nn.RNN for higher-order gradients")
+            raise TypeError(
+                "ElmanRNN does not support double backward (create_graph=True): "
+                "its backward is hand-written and not itself differentiable; use "
+                "torch.nn.RNN for higher-order gradients"
+            )
         return backward(ctx, *grads)
 
     return checked
@@ -96,8 +99,7 @@ class ElmanLayerFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, inputs, h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity,
-                grad_norms):
+    def forward(ctx, inputs, h0, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity, grad_norms):
         seq_len, batch, input_size = inputs.shape
         hidden_size = weight_hh.shape[0]
         hidden = inputs.new_empty(seq_len, batch, hidden_size)
@@ -105,8 +107,12 @@ class ElmanLayerFunction(torch.autograd.Function):
         # at once with one (T·B × F)·(F × H) matmul:  hidden[t] = W_ih x_t + b_ih + b_hh.
         flat_inputs = inputs.reshape(seq_len * batch, input_size)
         if bias_ih is not None:
-            torch.addmm(bias_ih + bias_hh, flat_inputs, weight_ih.t(),
-                        out=hidden.view(seq_len * batch, hidden_size))
+            torch.addmm(
+                bias_ih + bias_hh,
+                flat_inputs,
+                weight_ih.t(),
+                out=hidden.view(seq_len * batch, hidden_size),
+            )
         else:
             torch.mm(flat_inputs, weight_ih.t(), out=hidden.view(seq_len * batch, hidden_size))
         # Only the recurrence is sequential. Each step finishes its row in place:
@@ -179,8 +185,16 @@ class ElmanLayerFunction(torch.autograd.Function):
             # ∂L/∂b_ih = ∂L/∂b_hh = Σ_t δ̃_t (the two biases enter a_t the same way; autograd
             # copies a gradient it stores twice, so the two .grad tensors stay separate)
             grad_bias = flat_grad_pre.sum(0)
-        return (grad_inputs, grad_h0, grad_weight_ih, grad_weight_hh, grad_bias, grad_bias,
-                None, None)
+        return (
+            grad_inputs,
+            grad_h0,
+            grad_weight_ih,
+            grad_weight_hh,
+            grad_bias,
+            grad_bias,
+            None,
+            None,
+        )
 
 
 def _check_size(name: str, value: object) -> int:
@@ -195,8 +209,7 @@ def _check_size(name: str, value: object) -> int:
 
 def _check_nonlinearity(nonlinearity: object) -> None:
     if nonlinearity not in NONLINEARITIES:
-        raise ValueError(
-            f"Unknown nonlinearity={nonlinearity!r}; choose one of 'tanh', 'relu'")
+        raise ValueError(f"Unknown nonlinearity={nonlinearity!r}; choose one of 'tanh', 'relu'")
 
 
 class ElmanRNN(nn.Module):
@@ -259,12 +272,17 @@ class ElmanRNN(nn.Module):
         for name, flag in (("bias", bias), ("batch_first", batch_first)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} should be of type bool, got: {type(flag).__name__}")
-        unsupported = (("dropout", dropout, 0), ("bidirectional", bidirectional, False),
-                       ("proj_size", proj_size, 0))
+        unsupported = (
+            ("dropout", dropout, 0),
+            ("bidirectional", bidirectional, False),
+            ("proj_size", proj_size, 0),
+        )
         for name, value, default in unsupported:
             if value != default:
-                raise ValueError(f"ElmanRNN does not support {name}={value!r} "
-                                 f"(only the default {name}={default!r})")
+                raise ValueError(
+                    f"ElmanRNN does not support {name}={value!r} "
+                    f"(only the default {name}={default!r})"
+                )
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -278,15 +296,21 @@ class ElmanRNN(nn.Module):
         # Registered in nn.RNN's order, so that reset_parameters draws the same numbers.
         for layer in range(num_layers):
             layer_input_size = input_size if layer == 0 else hidden_size
-            self.register_parameter(f"weight_ih_l{layer}", nn.Parameter(
-                torch.empty(hidden_size, layer_input_size, **factory)))
-            self.register_parameter(f"weight_hh_l{layer}", nn.Parameter(
-                torch.empty(hidden_size, hidden_size, **factory)))
+            self.register_parameter(
+                f"weight_ih_l{layer}",
+                nn.Parameter(torch.empty(hidden_size, layer_input_size, **factory)),
+            )
+            self.register_parameter(
+                f"weight_hh_l{layer}",
+                nn.Parameter(torch.empty(hidden_size, hidden_size, **factory)),
+            )
             if bias:
-                self.register_parameter(f"bias_ih_l{layer}", nn.Parameter(
-                    torch.empty(hidden_size, **factory)))
-                self.register_parameter(f"bias_hh_l{layer}", nn.Parameter(
-                    torch.empty(hidden_size, **factory)))
+                self.register_parameter(
+                    f"bias_ih_l{layer}", nn.Parameter(torch.empty(hidden_size, **factory))
+                )
+                self.register_parameter(
+                    f"bias_hh_l{layer}", nn.Parameter(torch.empty(hidden_size, **factory))
+                )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -301,8 +325,12 @@ class ElmanRNN(nn.Module):
         weight_hh = getattr(self, f"weight_hh_l{layer}")
         if not self.bias:
             return weight_ih, weight_hh, None, None
-        return weight_ih, weight_hh, getattr(self, f"bias_ih_l{layer}"), getattr(
-            self, f"bias_hh_l{layer}")
+        return (
+            weight_ih,
+            weight_hh,
+            getattr(self, f"bias_ih_l{layer}"),
+            getattr(self, f"bias_hh_l{layer}"),
+        )
 
     @property
     def hidden_grad_norms(self) -> Tensor | None:
@@ -316,32 +344,44 @@ class ElmanRNN(nn.Module):
         ``hx``: (num_layers, B, H), or (num_layers, H) when unbatched; zeros when omitted.
         Returns ``output`` (the last layer's h_t for every t, laid out like ``input``) and
         ``h_n`` (every layer's last state, shaped like ``hx``)."""
-        layout = "(batch, seq_len, input_size)" if self.batch_first else \
-            "(seq_len, batch, input_size)"
+        layout = (
+            "(batch, seq_len, input_size)" if self.batch_first else "(seq_len, batch, input_size)"
+        )
         # nn.RNN also takes a PackedSequence; ElmanRNN refuses it (and anything not a tensor).
         for name, value in (("input", input), ("hx", hx)):
             if value is not None and not isinstance(value, Tensor):
-                raise TypeError(f"ElmanRNN: {name} must be a Tensor, got a "
-                                f"{type(value).__name__} (PackedSequence is not supported: "
-                                "pad the sequences, or use torch.nn.RNN)")
+                raise TypeError(
+                    f"ElmanRNN: {name} must be a Tensor, got a "
+                    f"{type(value).__name__} (PackedSequence is not supported: "
+                    "pad the sequences, or use torch.nn.RNN)"
+                )
         if input.dim() not in (2, 3):
-            raise ValueError(f"ElmanRNN: expected input of shape {layout} or unbatched "
-                             f"(seq_len, input_size), got shape {tuple(input.shape)}")
+            raise ValueError(
+                f"ElmanRNN: expected input of shape {layout} or unbatched "
+                f"(seq_len, input_size), got shape {tuple(input.shape)}"
+            )
         batched = input.dim() == 3
         if hx is not None and hx.dim() != input.dim():
             raise ValueError(
                 f"ElmanRNN: for {input.dim()}-D input hx must be {input.dim()}-D "
                 f"((num_layers, {'batch, ' if batched else ''}hidden_size)), "
-                f"got hx of shape {tuple(hx.shape)}")
+                f"got hx of shape {tuple(hx.shape)}"
+            )
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"ElmanRNN: input has {input.shape[-1]} features (shape "
-                             f"{tuple(input.shape)}), expected input_size={self.input_size}")
+            raise ValueError(
+                f"ElmanRNN: input has {input.shape[-1]} features (shape "
+                f"{tuple(input.shape)}), expected input_size={self.input_size}"
+            )
         if input.dtype != self.weight_ih_l0.dtype:
-            raise ValueError(f"ElmanRNN: input dtype ({input.dtype}) does not match weight "
-                             f"dtype ({self.weight_ih_l0.dtype})")
+            raise ValueError(
+                f"ElmanRNN: input dtype ({input.dtype}) does not match weight "
+                f"dtype ({self.weight_ih_l0.dtype})"
+            )
         if hx is not None and hx.dtype != self.weight_ih_l0.dtype:
-            raise ValueError(f"ElmanRNN: hx dtype ({hx.dtype}) does not match weight "
-                             f"dtype ({self.weight_ih_l0.dtype})")
+            raise ValueError(
+                f"ElmanRNN: hx dtype ({hx.dtype}) does not match weight "
+                f"dtype ({self.weight_ih_l0.dtype})"
+            )
         if not batched:
             input = input.unsqueeze(0 if self.batch_first else 1)
             hx = None if hx is None else hx.unsqueeze(1)
@@ -349,8 +389,7 @@ class ElmanRNN(nn.Module):
             input = input.transpose(0, 1)  # the recurrence runs time-major: (T, B, F)
         seq_len, batch, _ = input.shape
         if seq_len == 0:
-            raise ValueError(f"ElmanRNN: the sequence is empty (input shape "
-                             f"{tuple(input.shape)})")
+            raise ValueError(f"ElmanRNN: the sequence is empty (input shape {tuple(input.shape)})")
         expected = (self.num_layers, batch, self.hidden_size)
         if hx is None:
             hx = input.new_zeros(expected)
@@ -361,15 +400,20 @@ class ElmanRNN(nn.Module):
 
         norms = None
         if self.track_hidden_grads and torch.is_grad_enabled():
-            norms = torch.full((self.num_layers, seq_len), math.nan, dtype=torch.float64,
-                               device=input.device)
+            norms = torch.full(
+                (self.num_layers, seq_len), math.nan, dtype=torch.float64, device=input.device
+            )
             self._hidden_grad_norms = norms
 
         layer_input, last_states = input, []
         for layer in range(self.num_layers):
             layer_input, h_last = ElmanLayerFunction.apply(
-                layer_input, hx[layer], *self.layer_parameters(layer), self.nonlinearity,
-                None if norms is None else norms[layer])
+                layer_input,
+                hx[layer],
+                *self.layer_parameters(layer),
+                self.nonlinearity,
+                None if norms is None else norms[layer],
+            )
             last_states.append(h_last)
         output, h_n = layer_input, torch.stack(last_states)
 
@@ -426,8 +470,10 @@ class SequenceModel(nn.Module):
     ) -> None:
         super().__init__()
         if recurrent_init not in RECURRENT_INITS:
-            raise ValueError(f"Unknown recurrent_init={recurrent_init!r}; choose one of "
-                             f"{', '.join(map(repr, RECURRENT_INITS))}")
+            raise ValueError(
+                f"Unknown recurrent_init={recurrent_init!r}; choose one of "
+                f"{', '.join(map(repr, RECURRENT_INITS))}"
+            )
         if core not in CORES:
             raise ValueError(f"Unknown core={core!r}; choose one of 'elman', 'lstm', 'gru'")
         if readout not in READOUTS:
@@ -439,12 +485,15 @@ class SequenceModel(nn.Module):
         output_size = _check_size("output_size", output_size)
         num_layers = _check_size("num_layers", num_layers)
         if core != "elman" and nonlinearity != "tanh":
-            raise ValueError(f"nonlinearity={nonlinearity!r} is only for core='elman'; "
-                             f"core={core!r} supports only 'tanh'")
+            raise ValueError(
+                f"nonlinearity={nonlinearity!r} is only for core='elman'; "
+                f"core={core!r} supports only 'tanh'"
+            )
         self.readout = readout
         if core == "elman":
-            self.core = ElmanRNN(input_size, hidden_size, num_layers, nonlinearity,
-                                 batch_first=True)
+            self.core = ElmanRNN(
+                input_size, hidden_size, num_layers, nonlinearity, batch_first=True
+            )
         else:
             recurrent = nn.LSTM if core == "lstm" else nn.GRU
             self.core = recurrent(input_size, hidden_size, num_layers, batch_first=True)
@@ -458,8 +507,10 @@ class SequenceModel(nn.Module):
 
     def forward(self, inputs: Tensor) -> Tensor:
         if inputs.dim() != 3:
-            raise ValueError(f"SequenceModel: expected input of shape (batch, seq_len, "
-                             f"input_size), got shape {tuple(inputs.shape)}")
+            raise ValueError(
+                f"SequenceModel: expected input of shape (batch, seq_len, "
+                f"input_size), got shape {tuple(inputs.shape)}"
+            )
         hidden, _ = self.core(inputs)  # (B, T, H): the top layer's h_t for every t
         if self.readout == "last":
             return self.head(hidden[:, -1])

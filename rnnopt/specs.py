@@ -19,6 +19,7 @@ with the task's, optimizer's and model's own validators, and every problem is re
 `run_id` hashes a run's complete configuration (defaults filled in), so a rerun of a spec, or of
 an extended one, finds every run already on disk.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -44,8 +45,19 @@ from rnnopt.tasks import TASKS, make_task
 from rnnopt.train import TRAIN_KEYS, build_model, check_train_option, train
 
 __all__ = [
-    "SpecError", "Spec", "RunConfig", "SECTIONS", "TOP_KEYS", "LATER_OPTIONS",
-    "load_spec", "expand", "parameters", "parse_value", "run_id", "YamlLoader", "load_yaml",
+    "SpecError",
+    "Spec",
+    "RunConfig",
+    "SECTIONS",
+    "TOP_KEYS",
+    "LATER_OPTIONS",
+    "load_spec",
+    "expand",
+    "parameters",
+    "parse_value",
+    "run_id",
+    "YamlLoader",
+    "load_yaml",
 ]
 
 SECTIONS = ("task", "model", "optimizer", "train")
@@ -66,10 +78,14 @@ class SpecError(ValueError):
 
 # --- What each section accepts ------------------------------------------------------------
 
+
 def _defaults(signature: inspect.Signature, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """{parameter: default} (inspect.Parameter.empty where there is none)."""
-    return {name: p.default for name, p in signature.parameters.items()
-            if name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return {
+        name: p.default
+        for name, p in signature.parameters.items()
+        if name not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
 
 
 def parameters(section: str, name: str | None = None) -> dict[str, Any]:
@@ -82,10 +98,11 @@ def parameters(section: str, name: str | None = None) -> dict[str, Any]:
     if section == "model":
         # build_model supplies sizes and readout from the task; hidden_size is its own argument.
         hidden = inspect.signature(build_model).parameters.get("hidden_size")
-        own = _defaults(inspect.signature(SequenceModel),
-                        skip=("input_size", "hidden_size", "output_size", "readout"))
-        return {"hidden_size": inspect.Parameter.empty if hidden is None else hidden.default,
-                **own}
+        own = _defaults(
+            inspect.signature(SequenceModel),
+            skip=("input_size", "hidden_size", "output_size", "readout"),
+        )
+        return {"hidden_size": inspect.Parameter.empty if hidden is None else hidden.default, **own}
     if section == "train":
         return {k: v for k, v in _defaults(inspect.signature(train)).items() if k in TRAIN_KEYS}
     raise ValueError(f"section={section!r} is not a section; valid: {', '.join(SECTIONS)}")
@@ -94,8 +111,11 @@ def parameters(section: str, name: str | None = None) -> dict[str, Any]:
 # Options added after runs were first stored: in a configuration only when set to something
 # other than their default, so that adding them renamed no stored run (a run's id hashes its
 # configuration).
-LATER_OPTIONS = {"train": {"log_every": 1, "stop_at_metric": None},
-                 "model": {"recurrent_init": "uniform"}, "task": {"held_out": "all"}}
+LATER_OPTIONS = {
+    "train": {"log_every": 1, "stop_at_metric": None},
+    "model": {"recurrent_init": "uniform"},
+    "task": {"held_out": "all"},
+}
 
 
 def _filled(section: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +132,7 @@ def _filled(section: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- Loading and checking a spec ------------------------------------------------------------
+
 
 class YamlLoader(yaml.SafeLoader):
     """yaml.SafeLoader that reads `1e-3` as a number and refuses a key given twice.
@@ -133,9 +154,11 @@ class YamlLoader(yaml.SafeLoader):
                 continue
             if first is not None:
                 raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark,
+                    "while reading a mapping",
+                    node.start_mark,
                     f"found the key {key!r} twice (first {first}); keep one",
-                    key_node.start_mark)
+                    key_node.start_mark,
+                )
             seen[key] = f"at line {key_node.start_mark.line + 1}"
         return super().construct_mapping(node, deep=deep)
 
@@ -241,8 +264,10 @@ def _check(raw: Any, text: str) -> tuple[Spec | None, list[str]]:
         return None, [f"a spec must be a mapping with keys {', '.join(TOP_KEYS)}, got {raw!r}"]
     problems: list[str] = []
     if not _is_plain(raw):
-        problems.append("a spec may hold only strings, numbers, booleans, null, lists and "
-                        "mappings with string keys")
+        problems.append(
+            "a spec may hold only strings, numbers, booleans, null, lists and "
+            "mappings with string keys"
+        )
     for key in raw:
         if key not in TOP_KEYS:
             problems.append(f"unknown top-level key {key!r}; valid keys: {', '.join(TOP_KEYS)}")
@@ -256,16 +281,24 @@ def _check(raw: Any, text: str) -> tuple[Spec | None, list[str]]:
         problems.append("train.steps is required (in train or grid); it has no default")
         fixed["train"]["steps"] = 1  # a stand-in, so that the other values still get checked
 
-    spec = Spec(task=fixed["task"], model=fixed["model"], optimizer=fixed["optimizer"],
-                train=fixed["train"], seed=raw.get("seed", 0), grid=grid, targets=targets,
-                text=text)
+    spec = Spec(
+        task=fixed["task"],
+        model=fixed["model"],
+        optimizer=fixed["optimizer"],
+        train=fixed["train"],
+        seed=raw.get("seed", 0),
+        grid=grid,
+        targets=targets,
+        text=text,
+    )
     if names["task"] and names["optimizer"]:
         configs = expand(spec)
         problems += _check_values(configs)
         ids = [c.run_id for c in configs]
         if len(set(ids)) != len(ids):
-            problems.append("two grid points describe the same run; "
-                            "make the grid's values distinct")
+            problems.append(
+                "two grid points describe the same run; make the grid's values distinct"
+            )
     return (None if problems else spec), problems
 
 
@@ -320,27 +353,33 @@ def _names(section: str, fixed: dict, grid: dict, problems: list[str]) -> list[s
     for key in [k for k in grid if NAME_KEYS.get(k, k) == f"{section}.name"]:
         for name in grid[key]:
             if not (isinstance(name, str) and name in registry):
-                problems.append(f"unknown {section} name {name!r} in grid.{key}; "
-                                f"valid names: {valid}")
+                problems.append(
+                    f"unknown {section} name {name!r} in grid.{key}; valid names: {valid}"
+                )
         grid[key] = [n for n in grid[key] if isinstance(n, str) and n in registry]
         found += grid[key]
         if not grid[key]:
             del grid[key]
-    if not found and not any(f"unknown {section} name" in p or p.startswith(f"{section}=")
-                             for p in problems):
-        problems.append(f"no {section} name: set {section}.name or put `{section}: [...]` in "
-                        f"grid; valid names: {valid}")
+    if not found and not any(
+        f"unknown {section} name" in p or p.startswith(f"{section}=") for p in problems
+    ):
+        problems.append(
+            f"no {section} name: set {section}.name or put `{section}: [...]` in "
+            f"grid; valid names: {valid}"
+        )
     return list(dict.fromkeys(found))
 
 
-def _targets(grid: dict, fixed: dict, names: dict, fixed_seed: bool,
-             problems: list[str]) -> dict[str, str]:
+def _targets(
+    grid: dict, fixed: dict, names: dict, fixed_seed: bool, problems: list[str]
+) -> dict[str, str]:
     """{grid key: the field it sets}; keys that set nothing, or a field already set, are
     reported and removed from the grid."""
     owners = {
         "task": {p for n in (names["task"] or TASKS) for p in parameters("task", n)},
-        "optimizer": {p for n in (names["optimizer"] or OPTIMIZERS)
-                      for p in parameters("optimizer", n)},
+        "optimizer": {
+            p for n in (names["optimizer"] or OPTIMIZERS) for p in parameters("optimizer", n)
+        },
         "model": set(parameters("model")),
         "train": set(TRAIN_KEYS),
     }
@@ -371,8 +410,9 @@ def _resolve(key: Any, owners: dict[str, set[str]], problems: list[str]) -> str 
         return None
     if "." in key:
         section, field = key.split(".", 1)
-        if section in owners and (field in owners[section] or
-                                  (field == "name" and section in ("task", "optimizer"))):
+        if section in owners and (
+            field in owners[section] or (field == "name" and section in ("task", "optimizer"))
+        ):
             return key
         valid = sorted(f"{s}.{f}" for s in owners for f in owners[s])
         problems.append(f"unknown grid key {key!r}; valid dotted keys: {', '.join(valid)}")
@@ -381,16 +421,16 @@ def _resolve(key: Any, owners: dict[str, set[str]], problems: list[str]) -> str 
     if len(found) == 1:
         return f"{found[0]}.{key}"
     if found:
-        problems.append(f"grid key {key!r} is ambiguous; write one of "
-                        f"{', '.join(f'{s}.{key}' for s in found)}")
+        problems.append(
+            f"grid key {key!r} is ambiguous; write one of {', '.join(f'{s}.{key}' for s in found)}"
+        )
         return None
     valid = sorted({*NAME_KEYS, *itertools.chain.from_iterable(owners.values())})
     problems.append(f"unknown grid key {key!r}; valid keys: {', '.join(valid)}")
     return None
 
 
-def _check_keys(fixed: dict, grid: dict, targets: dict, names: dict,
-                problems: list[str]) -> None:
+def _check_keys(fixed: dict, grid: dict, targets: dict, names: dict, problems: list[str]) -> None:
     """Every parameter, fixed or varied, must belong to every task/optimizer it is used with;
     one that does not is reported and removed."""
     for section in SECTIONS:
@@ -403,8 +443,10 @@ def _check_keys(fixed: dict, grid: dict, targets: dict, names: dict,
             for key, target in list(targets.items()):
                 field = target.partition(".")[2]
                 if target.startswith(f"{section}.") and field != "name" and field not in valid:
-                    problems.append(f"{where} has no parameter {field!r} (grid.{key}); "
-                                    f"valid: {', '.join(valid)}")
+                    problems.append(
+                        f"{where} has no parameter {field!r} (grid.{key}); "
+                        f"valid: {', '.join(valid)}"
+                    )
                     del targets[key], grid[key]
 
 
@@ -432,8 +474,14 @@ def _check_values(configs: list[RunConfig]) -> list[str]:
         task, optimizer = dict(config["task"]), dict(config["optimizer"])
         task_name, optimizer_name = task.pop("name"), optimizer.pop("name")
         check(f"task {task_name!r}", task, make_task, task_name, **task)
-        check(f"optimizer {optimizer_name!r}", optimizer,
-              make_optimizer, optimizer_name, dummy, **optimizer)
+        check(
+            f"optimizer {optimizer_name!r}",
+            optimizer,
+            make_optimizer,
+            optimizer_name,
+            dummy,
+            **optimizer,
+        )
         with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
             check("model", config["model"], build_model, stand_in, **config["model"])
         for key, value in config["train"].items():

@@ -11,6 +11,7 @@ Files are replaced atomically and only the process holding the lock writes them,
 killed at any moment loses at most the runs in flight. A run file is trusted only if it is
 complete and its run id is the hash of its own configuration; any other is run again.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -35,13 +36,29 @@ except ImportError:  # Windows: no advisory locks; a directory is then not prote
     fcntl = None
 
 __all__ = [
-    "RESULT_COLUMNS", "DirectoryError", "DirectoryLocked", "SpecChanged",
-    "write_atomic", "read_record", "write_results", "rows", "load_results", "load_run",
-    "load_history", "lock_directory", "check_spec_unchanged",
+    "RESULT_COLUMNS",
+    "DirectoryError",
+    "DirectoryLocked",
+    "SpecChanged",
+    "write_atomic",
+    "read_record",
+    "write_results",
+    "rows",
+    "load_results",
+    "load_run",
+    "load_history",
+    "lock_directory",
+    "check_spec_unchanged",
 ]
 
 RESULT_COLUMNS = (
-    "run_id", "status", "final_loss", "metric_name", "final_metric", "steps_done", "wall_time",
+    "run_id",
+    "status",
+    "final_loss",
+    "metric_name",
+    "final_metric",
+    "steps_done",
+    "wall_time",
 )
 _HISTORY_FIELDS = set(History.__dataclass_fields__)
 
@@ -59,6 +76,7 @@ class SpecChanged(DirectoryError):
 
 
 # --- Files ------------------------------------------------------------------------------
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace `path` by `text` all at once: a reader (or a rerun after a crash) sees the old
@@ -98,13 +116,15 @@ def read_record(path: Path, expected: RunConfig) -> tuple[dict | None, str | Non
         return None, "is not complete JSON (truncated?)"
     if not isinstance(record, dict):
         return None, "is not a run record"
-    missing = [k for k in (*RESULT_COLUMNS, "config", "history", "provenance")
-               if k not in record]
+    missing = [k for k in (*RESULT_COLUMNS, "config", "history", "provenance") if k not in record]
     if missing:
         return None, f"lacks {', '.join(missing)}"
     history = record["history"]
-    if not isinstance(history, dict) or not set(history) <= _HISTORY_FIELDS or not all(
-            k in history for k in ("loss", "eval_loss", "eval_metric")):
+    if (
+        not isinstance(history, dict)
+        or not set(history) <= _HISTORY_FIELDS
+        or not all(k in history for k in ("loss", "eval_loss", "eval_metric"))
+    ):
         return None, "holds no complete history"
     if not isinstance(record["config"], dict) or run_id(record["config"]) != record["run_id"]:
         return None, "has a run id that is not the hash of its configuration"
@@ -137,20 +157,32 @@ def write_results(out: Path, configs: list[RunConfig], done: dict[str, dict]) ->
 
 
 def rows(configs: list[RunConfig], done: dict[str, dict]) -> list[dict]:
-    return [{**c.point, **{k: done[c.run_id][k] for k in RESULT_COLUMNS}}
-            for c in configs if c.run_id in done]
+    return [
+        {**c.point, **{k: done[c.run_id][k] for k in RESULT_COLUMNS}}
+        for c in configs
+        if c.run_id in done
+    ]
 
 
-_TYPES = {"final_loss": float, "final_metric": float, "wall_time": float, "steps_done": int,
-          "run_id": str, "status": str, "metric_name": str}
+_TYPES = {
+    "final_loss": float,
+    "final_metric": float,
+    "wall_time": float,
+    "steps_done": int,
+    "run_id": str,
+    "status": str,
+    "metric_name": str,
+}
 
 
 def load_results(out_dir: str | os.PathLike) -> list[dict]:
     """The rows of `out_dir/results.csv`, with numbers as numbers (as `run_sweep` returned)."""
     with open(Path(out_dir) / "results.csv", encoding="utf-8", newline="") as f:
         table = list(csv.DictReader(f))
-    return [{k: _TYPES[k](v) if k in _TYPES else parse_value(v) for k, v in row.items()}
-            for row in table]
+    return [
+        {k: _TYPES[k](v) if k in _TYPES else parse_value(v) for k, v in row.items()}
+        for row in table
+    ]
 
 
 def load_run(out_dir: str | os.PathLike, run_id: str) -> dict:
@@ -165,6 +197,7 @@ def load_history(out_dir: str | os.PathLike, run_id: str) -> History:
 
 
 # --- The directory lock -------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def lock_directory(out: Path) -> Iterator[None]:
@@ -188,7 +221,8 @@ def lock_directory(out: Path) -> Iterator[None]:
             os.close(fd)
             raise DirectoryLocked(
                 f"out_dir={str(out)!r} is in use by another sweep ({holder}); wait for it to "
-                "finish, or write to another directory") from None
+                "finish, or write to another directory"
+            ) from None
         # The previous holder may have removed the file between our open and our lock: then
         # we hold a lock on a file nobody else will find. Try again on the file now there.
         try:
@@ -199,8 +233,12 @@ def lock_directory(out: Path) -> Iterator[None]:
             break
         os.close(fd)
     try:
-        info = {"pid": os.getpid(), "host": platform.node(),
-                "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join(sys.argv)}
+        info = {
+            "pid": os.getpid(),
+            "host": platform.node(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join(sys.argv),
+        }
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(info).encode())
         yield
@@ -213,13 +251,16 @@ def lock_directory(out: Path) -> Iterator[None]:
 def _holder(fd: int) -> str:
     try:
         info = json.loads(os.pread(fd, 4096, 0).decode())
-        return (f"pid {info['pid']} on {info['host']}, started {info['started']}, "
-                f"command: {info['command']}")
+        return (
+            f"pid {info['pid']} on {info['host']}, started {info['started']}, "
+            f"command: {info['command']}"
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return "a process that has not yet said who it is"
 
 
 # --- The spec a directory holds -------------------------------------------------------------
+
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     """{'task.seq_len': 10, 'grid.lr': [...], ...}: a spec's settings, one per dotted key."""
@@ -242,10 +283,12 @@ def _differences(old_text: str, new_text: str, limit: int = 5) -> str:
         old, new = _flat(load_yaml(old_text) or {}), _flat(load_yaml(new_text) or {})
     except Exception:  # noqa: BLE001 - only for the message
         return "their texts differ"
-    keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k, "<unset>") != new.get(k,
-                                                                                     "<unset>")]
-    shown = [f"{k}: {old.get(k, '<unset>')!r} there, {new.get(k, '<unset>')!r} now"
-             for k in keys[:limit]]
+    keys = [
+        k for k in dict.fromkeys([*old, *new]) if old.get(k, "<unset>") != new.get(k, "<unset>")
+    ]
+    shown = [
+        f"{k}: {old.get(k, '<unset>')!r} there, {new.get(k, '<unset>')!r} now" for k in keys[:limit]
+    ]
     more = f"; and {len(keys) - limit} more" if len(keys) > limit else ""
     return "; ".join(shown) + more if shown else "their settings are written differently"
 
@@ -261,8 +304,9 @@ def check_spec_unchanged(out: Path, spec: Spec, configs: list[RunConfig]) -> Non
         old = load_spec(path)
         from rnnopt.specs import expand
 
-        same = (list(old.grid) == list(spec.grid)
-                and [c.run_id for c in expand(old)] == [c.run_id for c in configs])
+        same = list(old.grid) == list(spec.grid) and [c.run_id for c in expand(old)] == [
+            c.run_id for c in configs
+        ]
         why = "" if same else _differences(old_text, spec.text)
     except SpecError as err:
         same, why = False, f"the stored spec no longer loads ({'; '.join(err.problems)})"
@@ -272,4 +316,5 @@ def check_spec_unchanged(out: Path, spec: Spec, configs: list[RunConfig]) -> Non
             "changed. To keep both, write to a new directory; to add the new spec's runs to "
             "this one, reusing every finished run: --extend (in Python extend=True); to make "
             "it the new spec's alone, deleting the run files the new spec does not have: "
-            "--replace (replace=True)")
+            "--replace (replace=True)"
+        )

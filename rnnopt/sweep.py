@@ -30,6 +30,7 @@ same kind of CPU: another instruction set can change the last bits).
 A directory is protected: a second sweep into it while one runs is refused (DirectoryLocked),
 and so is a sweep of a different spec (SpecChanged) unless it is asked to extend or replace.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,10 +77,28 @@ from rnnopt.store import (
 from rnnopt.train import resolve_device
 
 __all__ = [
-    "SpecError", "Spec", "RunConfig", "RESULT_COLUMNS", "SECTIONS", "TOP_KEYS", "LATER_OPTIONS",
-    "load_spec", "expand", "execute", "run_sweep", "load_results", "load_run", "load_history",
-    "parameters", "parse_value", "write_atomic", "run_id",
-    "DirectoryError", "DirectoryLocked", "SpecChanged", "RunsLost",
+    "SpecError",
+    "Spec",
+    "RunConfig",
+    "RESULT_COLUMNS",
+    "SECTIONS",
+    "TOP_KEYS",
+    "LATER_OPTIONS",
+    "load_spec",
+    "expand",
+    "execute",
+    "run_sweep",
+    "load_results",
+    "load_run",
+    "load_history",
+    "parameters",
+    "parse_value",
+    "write_atomic",
+    "run_id",
+    "DirectoryError",
+    "DirectoryLocked",
+    "SpecChanged",
+    "RunsLost",
 ]
 
 
@@ -140,8 +159,9 @@ def run_sweep(
         return _run(spec, configs, done, out, workers, scheduler, device, progress, replace)
 
 
-def _finished(out: Path, configs: list[RunConfig], device: str,
-              device_type: str) -> dict[str, dict]:
+def _finished(
+    out: Path, configs: list[RunConfig], device: str, device_type: str
+) -> dict[str, dict]:
     """{run_id: summary columns} of the trustworthy run files of `configs` in `out`."""
     done: dict[str, dict] = {}  # histories stay on disk
     for config in configs:
@@ -155,14 +175,25 @@ def _finished(out: Path, configs: list[RunConfig], device: str,
         # each directory to one, rather than mix them in one table.
         made_on = record.get("provenance", {}).get("device", "cpu")
         if made_on.split(":")[0] != device_type:
-            raise DirectoryError(f"device={device!r}, but {out} holds runs made on "
-                                 f"{made_on!r}; use device={made_on!r} or another directory")
+            raise DirectoryError(
+                f"device={device!r}, but {out} holds runs made on "
+                f"{made_on!r}; use device={made_on!r} or another directory"
+            )
         done[config.run_id] = {k: record[k] for k in RESULT_COLUMNS}
     return done
 
 
-def _run(spec: Spec, configs: list[RunConfig], done: dict[str, dict], out: Path, workers: int,
-         scheduler: str | None, device: str, progress: bool, replace: bool) -> list[dict]:
+def _run(
+    spec: Spec,
+    configs: list[RunConfig],
+    done: dict[str, dict],
+    out: Path,
+    workers: int,
+    scheduler: str | None,
+    device: str,
+    progress: bool,
+    replace: bool,
+) -> list[dict]:
     runs_dir = out / "runs"
     todo = [c for c in configs if c.run_id not in done]
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -181,8 +212,9 @@ def _run(spec: Spec, configs: list[RunConfig], done: dict[str, dict], out: Path,
     # would cost O(N^2): rebuild at most every few seconds (and at the end). The run files,
     # each written at once, are what a resume reads.
     last_write, interval = time.monotonic(), 2.0
-    with tqdm(total=len(configs), initial=len(done), unit="run", desc="sweep",
-              disable=not progress) as bar:
+    with tqdm(
+        total=len(configs), initial=len(done), unit="run", desc="sweep", disable=not progress
+    ) as bar:
         try:
             for record in executors.execute_all(todo, workers, scheduler, device):
                 write_atomic(runs_dir / f"{record['run_id']}.json", json.dumps(record, indent=1))
@@ -195,11 +227,12 @@ def _run(spec: Spec, configs: list[RunConfig], done: dict[str, dict], out: Path,
                     interval = max(2.0, 20 * (last_write - start))  # at most ~5% of the time
         except RunsLost as err:
             lost = [c.run_id for c in todo if c.run_id not in done]
-            shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5
-                                           else "")
-            raise RunsLost(f"{err}: {len(lost)} of {len(configs)} runs did not finish "
-                           f"({shown}); the {len(done)} finished runs are kept in {out}; the "
-                           "same command resumes") from None
+            shown = ", ".join(lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+            raise RunsLost(
+                f"{err}: {len(lost)} of {len(configs)} runs did not finish "
+                f"({shown}); the {len(done)} finished runs are kept in {out}; the "
+                "same command resumes"
+            ) from None
         finally:
             write_results(out, configs, done)
     return rows(configs, done)

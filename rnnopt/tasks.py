@@ -10,6 +10,7 @@ typed in. Tensors are returned on the CPU, inputs float32 and batch first `(B, T
     x, y = task.train_batch(64, np.random.default_rng(0))   # (64, 50, 2), (64, 1)
     task.baseline()                                          # {'loss': ~1/6, 'metric': ~1/6, ...}
 """
+
 from __future__ import annotations
 
 import functools
@@ -56,7 +57,8 @@ def _check_held_out(task: Task, steps: int, bytes_per_step: int) -> None:
             f"eval_size={task.eval_size} with seq_len={task.config()['seq_len']} is invalid for "
             f"task {task.name!r}: its held-out set would take {need / 2**30:.3g} GiB, more than "
             f"a quarter of this machine's memory ({limit / 2**30:.3g} GiB); expected at most "
-            f"{limit // bytes_per_step} time steps in all (eval_size x {steps} now)")
+            f"{limit // bytes_per_step} time steps in all (eval_size x {steps} now)"
+        )
 
 
 def _check_rng(rng: Any) -> np.random.Generator:
@@ -70,8 +72,9 @@ HELD_OUT_PARTS = {"all": slice(None), "validation": slice(0, None, 2), "test": s
 
 def _check_part(held_out: Any) -> str:
     if held_out not in HELD_OUT_PARTS:
-        raise ValueError(f"held_out={held_out!r} is invalid; valid: "
-                         f"{', '.join(map(repr, HELD_OUT_PARTS))}")
+        raise ValueError(
+            f"held_out={held_out!r} is invalid; valid: {', '.join(map(repr, HELD_OUT_PARTS))}"
+        )
     return held_out
 
 
@@ -162,8 +165,13 @@ class AddingTask(Task):
     input_size = 2
     output_size = 1
 
-    def __init__(self, seq_len: int = 50, eval_size: int = 1000, eval_seed: int = 12345,
-                 held_out: str = "all"):
+    def __init__(
+        self,
+        seq_len: int = 50,
+        eval_size: int = 1000,
+        eval_seed: int = 12345,
+        held_out: str = "all",
+    ):
         self.held_out = _check_part(held_out)
         self.seq_len = _check_int("seq_len", seq_len, 2)
         self.eval_size = _check_int("eval_size", eval_size, 1)
@@ -191,16 +199,19 @@ class AddingTask(Task):
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         # Insist on equal shapes: (B,) against (B, 1) would broadcast to a (B, B) error matrix.
         if output.shape != target.shape:
-            raise ValueError(f"output shape {tuple(output.shape)} differs from "
-                             f"target shape {tuple(target.shape)}")
+            raise ValueError(
+                f"output shape {tuple(output.shape)} differs from "
+                f"target shape {tuple(target.shape)}"
+            )
         return F.mse_loss(output, target)
 
     def metric(self, output: torch.Tensor, target: torch.Tensor) -> float:
         with torch.no_grad():
             return self.loss(output, target).item()
 
-    def accuracy(self, output: torch.Tensor, target: torch.Tensor,
-                 tolerance: float = 0.04) -> float:
+    def accuracy(
+        self, output: torch.Tensor, target: torch.Tensor, tolerance: float = 0.04
+    ) -> float:
         """Fraction of predictions within `tolerance` of the target."""
         with torch.no_grad():
             return ((output - target).abs() < tolerance).float().mean().item()
@@ -208,8 +219,12 @@ class AddingTask(Task):
     def baseline(self) -> dict:
         _, target = self.eval_batch()
         mse = self.metric(torch.ones_like(target), target)
-        return {"loss": mse, "metric": mse, "analytic": 1 / 6,
-                "description": "always predict 1 (the target's mean); analytic MSE = Var = 1/6"}
+        return {
+            "loss": mse,
+            "metric": mse,
+            "analytic": 1 / 6,
+            "description": "always predict 1 (the target's mean); analytic MSE = Var = 1/6",
+        }
 
 
 class CopyTask(Task):
@@ -241,8 +256,15 @@ class CopyTask(Task):
     name = "copy"
     readout = "all"
 
-    def __init__(self, seq_len: int = 100, n_symbols: int = 10, n_categories: int = 8,
-                 eval_size: int = 1000, eval_seed: int = 12345, held_out: str = "all"):
+    def __init__(
+        self,
+        seq_len: int = 100,
+        n_symbols: int = 10,
+        n_categories: int = 8,
+        eval_size: int = 1000,
+        eval_seed: int = 12345,
+        held_out: str = "all",
+    ):
         self.held_out = _check_part(held_out)
         self.delay = _check_int("seq_len", seq_len, 1)
         self.n_symbols = _check_int("n_symbols", n_symbols, 1)
@@ -284,20 +306,23 @@ class CopyTask(Task):
     def memoryless_logits(self, batch_size: int) -> torch.Tensor:
         """The baseline's logits: blank with certainty, then uniform over the symbols."""
         logits = torch.full((batch_size, self.seq_len, self.output_size), -math.inf)
-        logits[:, :-self.n_symbols, 0] = 0.0
-        logits[:, -self.n_symbols:, 1:] = 0.0
+        logits[:, : -self.n_symbols, 0] = 0.0
+        logits[:, -self.n_symbols :, 1:] = 0.0
         return logits
 
     def baseline(self) -> dict:
         _, target = self.eval_batch()
         logits = self.memoryless_logits(len(target))
-        recall = target[:, -self.n_symbols:]
+        recall = target[:, -self.n_symbols :]
         # Expected accuracy of sampling from the strategy: the mean probability of the right symbol.
-        p_right = logits[:, -self.n_symbols:].softmax(-1).gather(-1, recall[..., None]).mean()
-        return {"loss": self.loss(logits, target).item(), "metric": p_right.item(),
-                "analytic": self.n_symbols * math.log(self.n_categories) / self.seq_len,
-                "description": "memoryless: blank until the recall steps, then uniform over the "
-                               "symbols; CE = n_symbols ln K / (T + 2 n_symbols), accuracy 1/K"}
+        p_right = logits[:, -self.n_symbols :].softmax(-1).gather(-1, recall[..., None]).mean()
+        return {
+            "loss": self.loss(logits, target).item(),
+            "metric": p_right.item(),
+            "analytic": self.n_symbols * math.log(self.n_categories) / self.seq_len,
+            "description": "memoryless: blank until the recall steps, then uniform over the "
+            "symbols; CE = n_symbols ln K / (T + 2 n_symbols), accuracy 1/K",
+        }
 
 
 @functools.lru_cache(maxsize=1)
@@ -334,8 +359,13 @@ class DigitsTask(Task):
     readout = "last"
     modes = ("rows", "pixels")
 
-    def __init__(self, mode: str = "rows", test_fraction: float = 0.25, split_seed: int = 0,
-                 held_out: str = "all"):
+    def __init__(
+        self,
+        mode: str = "rows",
+        test_fraction: float = 0.25,
+        split_seed: int = 0,
+        held_out: str = "all",
+    ):
         self.held_out = _check_part(held_out)
         self.mode = check_choice("mode", mode, self.modes)
         self.test_fraction = _check_fraction("test_fraction", test_fraction)
@@ -360,8 +390,10 @@ class DigitsTask(Task):
         test = np.sort(np.array(test, dtype=np.int64))
         train = np.setdiff1d(np.arange(len(self.labels)), test)
         if len(test) == 0 or len(train) == 0:
-            raise ValueError(f"test_fraction={self.test_fraction} leaves a split empty; "
-                             f"use a value between about 0.01 and 0.99")
+            raise ValueError(
+                f"test_fraction={self.test_fraction} leaves a split empty; "
+                f"use a value between about 0.01 and 0.99"
+            )
         return train, test
 
     def _subset(self, index: np.ndarray) -> Batch:
@@ -383,9 +415,12 @@ class DigitsTask(Task):
         train_labels = self.labels[self.train_index]
         freq = np.bincount(train_labels, minlength=self.n_classes) / len(train_labels)
         logits = torch.log(torch.as_tensor(freq, dtype=torch.float32)).expand(len(target), -1)
-        return {"loss": self.loss(logits, target).item(), "metric": 1 / self.n_classes,
-                "description": f"chance accuracy 1/{self.n_classes}; loss of predicting the "
-                               "train split's class frequencies"}
+        return {
+            "loss": self.loss(logits, target).item(),
+            "metric": 1 / self.n_classes,
+            "description": f"chance accuracy 1/{self.n_classes}; loss of predicting the "
+            "train split's class frequencies",
+        }
 
 
 @functools.lru_cache(maxsize=1)
@@ -426,8 +461,14 @@ class TextTask(Task):
     higher_is_better = False
     UNK = "\ufffd"
 
-    def __init__(self, seq_len: int = 64, eval_size: int = 256, valid_fraction: float = 0.1,
-                 min_count: int = 20, held_out: str = "all"):
+    def __init__(
+        self,
+        seq_len: int = 64,
+        eval_size: int = 256,
+        valid_fraction: float = 0.1,
+        min_count: int = 20,
+        held_out: str = "all",
+    ):
         self.held_out = _check_part(held_out)
         self.seq_len = _check_int("seq_len", seq_len, 1)
         self.valid_fraction = _check_fraction("valid_fraction", valid_fraction)
@@ -446,9 +487,15 @@ class TextTask(Task):
         window = self.seq_len + 1
         n_valid_windows = len(self.valid_codes) // window
         if n_valid_windows < 1 or len(self.train_codes) < window:
-            raise ValueError(invalid("seq_len", seq_len, f"an integer in [1, "
-                                     f"{len(self.valid_codes) - 1}], so that a window fits in "
-                                     "the validation text"))
+            raise ValueError(
+                invalid(
+                    "seq_len",
+                    seq_len,
+                    f"an integer in [1, "
+                    f"{len(self.valid_codes) - 1}], so that a window fits in "
+                    "the validation text",
+                )
+            )
         self.eval_size = _check_int("eval_size", eval_size, 1, n_valid_windows)
 
     def encode(self, text: str) -> np.ndarray:
@@ -495,8 +542,11 @@ class TextTask(Task):
         _, target = self.eval_batch()
         logits = self.unigram_log_probs().expand(*target.shape, -1)
         nats = self.loss(logits, target).item()
-        return {"loss": nats, "metric": nats / math.log(2),
-                "description": "unigram model: training character frequencies (add-one smoothed)"}
+        return {
+            "loss": nats,
+            "metric": nats / math.log(2),
+            "description": "unigram model: training character frequencies (add-one smoothed)",
+        }
 
 
 TASKS: dict[str, type[Task]] = {
@@ -512,6 +562,8 @@ def make_task(name: str, **params: Any) -> Task:
     allowed = list(inspect.signature(cls).parameters)
     unknown = [p for p in params if p not in allowed]
     if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for task {name!r}; "
-                         f"its parameters are: {', '.join(allowed)}")
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(map(repr, unknown))} for task {name!r}; "
+            f"its parameters are: {', '.join(allowed)}"
+        )
     return cls(**params)

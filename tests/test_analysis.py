@@ -1,4 +1,5 @@
 """rnnopt.analysis: from a sweep's rows to the comparison table (synthetic rows, no training)."""
+
 from __future__ import annotations
 
 import json
@@ -33,10 +34,16 @@ def rows_for(optimizer: str, metrics: dict[float, list[float]]) -> list[dict]:
     rows = []
     for lr, values in metrics.items():
         for seed, value in enumerate(values):
-            rows.append({"optimizer": optimizer, "lr": lr, "seed": seed,
-                         "run_id": f"{optimizer}-{lr}-{seed}",
-                         "status": "ok" if math.isfinite(value) else "diverged",
-                         "final_metric": value})
+            rows.append(
+                {
+                    "optimizer": optimizer,
+                    "lr": lr,
+                    "seed": seed,
+                    "run_id": f"{optimizer}-{lr}-{seed}",
+                    "status": "ok" if math.isfinite(value) else "diverged",
+                    "final_metric": value,
+                }
+            )
     return rows
 
 
@@ -91,8 +98,7 @@ def test_lr_window_stops_at_a_gap_and_is_censored_at_the_grid_edge():
 
 def test_lr_window_is_none_when_the_best_does_not_beat_the_baseline():
     points = points_from_means([0.12, 0.11, 0.10, 0.11, 0.12])  # accuracy, chance 0.125
-    assert lr_window(points, points[0], baseline=0.125, margin=0.2,
-                     higher_is_better=True) is None
+    assert lr_window(points, points[0], baseline=0.125, margin=0.2, higher_is_better=True) is None
 
 
 def test_a_lead_within_two_standard_errors_does_not_beat_the_baseline():
@@ -129,13 +135,17 @@ def test_final_train_loss_averages_the_last_tenth_of_the_batches():
 
 
 def test_median_step_time_is_the_median_of_each_runs_median():
-    runs = [History(step_time=[1.0, 2.0, 100.0]), History(step_time=[3.0, 4.0, 5.0]),
-            History(step_time=[0.5, 0.5, 9.0])]
+    runs = [
+        History(step_time=[1.0, 2.0, 100.0]),
+        History(step_time=[3.0, 4.0, 5.0]),
+        History(step_time=[0.5, 0.5, 9.0]),
+    ]
     assert median_step_time(runs) == 2.0
 
 
-@pytest.mark.parametrize(("optimizer", "expected"),
-                         [("sgd", 0), ("momentum", 1), ("rmsprop", 1), ("adam", 2)])
+@pytest.mark.parametrize(
+    ("optimizer", "expected"), [("sgd", 0), ("momentum", 1), ("rmsprop", 1), ("adam", 2)]
+)
 def test_state_elements_per_parameter_counts_the_real_optimizers_state(optimizer, expected):
     assert state_elements_per_parameter(optimizer) == expected
 
@@ -163,12 +173,14 @@ def test_regenerate_sweeps_rejects_a_name_without_a_spec(tmp_path):
 
 
 def test_measure_gives_one_row_per_optimizer_from_a_real_sweep(tmp_path):
-    spec = {"task": {"name": "adding", "seq_len": 5, "eval_size": 50},
-            "model": {"hidden_size": 4}, "train": {"steps": 6, "batch_size": 8, "eval_every": 2},
-            "grid": {"optimizer": ["sgd", "adam"], "lr": [0.001, 0.01, 0.1], "seed": [0, 1]}}
+    spec = {
+        "task": {"name": "adding", "seq_len": 5, "eval_size": 50},
+        "model": {"hidden_size": 4},
+        "train": {"steps": 6, "batch_size": 8, "eval_every": 2},
+        "grid": {"optimizer": ["sgd", "adam"], "lr": [0.001, 0.01, 0.1], "seed": [0, 1]},
+    }
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(spec))
-    regenerate_sweeps(["tiny"], workers=1, specs_dir=tmp_path, sweeps_dir=tmp_path,
-                      progress=False)
+    regenerate_sweeps(["tiny"], workers=1, specs_dir=tmp_path, sweeps_dir=tmp_path, progress=False)
     result = measure(tmp_path / "tiny", target_fraction=0.5, margin=0.2)
     assert list(result["rows"]) == ["sgd", "adam"]
     adam = result["rows"]["adam"]

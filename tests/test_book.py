@@ -1,5 +1,6 @@
 """The executed chapters are what their templates and parameter files produce, and nothing volatile
 is stored in them (so re-executing an unchanged chapter gives the same bytes)."""
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,11 @@ def test_parameter_files_have_a_default_and_a_full_set_of_known_parameters(chapt
     assert set(sets) == {"default", "full"}
     cells = nbformat.read(chapter.template, as_version=4).cells
     source = next(c.source for c in cells if "parameters" in c.metadata.get("tags", []))
-    declared = {line.split("=")[0].split(":")[0].strip() for line in source.splitlines()
-                if "=" in line and not line.lstrip().startswith("#")}
+    declared = {
+        line.split("=")[0].split(":")[0].strip()
+        for line in source.splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    }
     for name in ("default", "full"):
         unknown = set(sets[name] or {}) - declared
         assert not unknown, f"{chapter.parameters.name} [{name}] sets undeclared {unknown}"
@@ -80,8 +84,12 @@ def test_strip_volatile_is_deterministic_and_idempotent():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("# t")]
     nb.cells[0].metadata["papermill"] = {"duration": 1.5, "start_time": "2026-01-01"}
-    nb.metadata["papermill"] = {"start_time": "now", "end_time": "later", "duration": 2.0,
-                                "parameters": {"a": 1}}
+    nb.metadata["papermill"] = {
+        "start_time": "now",
+        "end_time": "later",
+        "duration": 2.0,
+        "parameters": {"a": 1},
+    }
     once = strip_volatile(nb, "abc", "default")
     twice = strip_volatile(once, "abc", "default")
     assert once == twice
@@ -91,16 +99,22 @@ def test_strip_volatile_is_deterministic_and_idempotent():
 
 
 def test_the_book_command_reports_every_chapter_up_to_date():
-    listing = subprocess.run([sys.executable, "-m", "rnnopt.book", "--list"], cwd=ROOT,
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        [sys.executable, "-m", "rnnopt.book", "--list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for chapter in BOOK:
         assert f"{chapter.name}" in listing
     assert "stale" not in listing
 
 
 def test_the_book_command_refuses_an_unknown_chapter_with_the_valid_names():
-    result = subprocess.run([sys.executable, "-m", "rnnopt.book", "nope"], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "rnnopt.book", "nope"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert "nope" in result.stderr and "sgd" in result.stderr
 
@@ -124,21 +138,33 @@ def test_a_bad_parameter_fails_in_the_validation_cell_naming_it(template, tmp_pa
 
     parameters, expected = BAD_PARAMETERS[template]
     with pytest.raises(papermill.PapermillExecutionError) as failure:
-        papermill.execute_notebook(str(CHAPTERS / template), str(tmp_path / "out.ipynb"),
-                                   parameters=parameters, cwd=str(CHAPTERS), progress_bar=False,
-                                   kernel_name="python3")
+        papermill.execute_notebook(
+            str(CHAPTERS / template),
+            str(tmp_path / "out.ipynb"),
+            parameters=parameters,
+            cwd=str(CHAPTERS),
+            progress_bar=False,
+            kernel_name="python3",
+        )
     message = str(failure.value)
     assert "ValueError" in message
     for word in expected:
         assert word in message
     # The failing cell is the code cell right after the injected parameters (papermill also
     # inserts Markdown banners around an error: only code cells count).
-    code = [c for c in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
-            if c.cell_type == "code"]
-    injected = next(i for i, c in enumerate(code)
-                    if "injected-parameters" in c.metadata.get("tags", []))
-    failed = next(i for i, c in enumerate(code)
-                  if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
+    code = [
+        c
+        for c in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
+        if c.cell_type == "code"
+    ]
+    injected = next(
+        i for i, c in enumerate(code) if "injected-parameters" in c.metadata.get("tags", [])
+    )
+    failed = next(
+        i
+        for i, c in enumerate(code)
+        if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+    )
     assert failed == injected + 1
 
 
@@ -146,10 +172,15 @@ HIDDEN_INPUT = {"remove-input", "remove-cell", "hide-input", "hide-cell"}
 
 
 def visible_code_lines(nb: dict) -> int:
-    return sum(len(cell["source"].splitlines() if isinstance(cell["source"], str)
-                   else "".join(cell["source"]).splitlines())
-               for cell in nb["cells"] if cell["cell_type"] == "code"
-               and not HIDDEN_INPUT & set(cell["metadata"].get("tags", [])))
+    return sum(
+        len(
+            cell["source"].splitlines()
+            if isinstance(cell["source"], str)
+            else "".join(cell["source"]).splitlines()
+        )
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code" and not HIDDEN_INPUT & set(cell["metadata"].get("tags", []))
+    )
 
 
 @pytest.mark.parametrize("chapter", [c for c in BOOK if c.text is not None], ids=lambda c: c.name)
@@ -160,8 +191,11 @@ def test_an_algorithm_chapter_shows_at_most_40_lines_of_code(chapter):
 
 @pytest.mark.parametrize("chapter", [c for c in BOOK if c.text is not None], ids=lambda c: c.name)
 def test_an_algorithm_chapter_ends_with_executed_exercises_and_its_provenance(chapter):
-    outputs = ["".join(o.get("data", {}).get("text/markdown", ""))
-               for c in executed(chapter)["cells"] for o in c.get("outputs", [])]
+    outputs = [
+        "".join(o.get("data", {}).get("text/markdown", ""))
+        for c in executed(chapter)["cells"]
+        for o in c.get("outputs", [])
+    ]
     solutions = [o for o in outputs if o.startswith(":::{admonition} Solution")]
     assert 2 <= len(solutions) <= 3
     assert all("Output:" in s and "```text\n\n```" not in s for s in solutions)
@@ -169,8 +203,9 @@ def test_an_algorithm_chapter_ends_with_executed_exercises_and_its_provenance(ch
 
 
 def figure_outputs(nb: dict) -> list[dict]:
-    return [o for c in nb["cells"] for o in c.get("outputs", [])
-            if "image/png" in o.get("data", {})]
+    return [
+        o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})
+    ]
 
 
 @pytest.mark.parametrize("chapter", BOOK, ids=lambda c: c.name)
@@ -178,6 +213,7 @@ def test_every_figure_is_stored_with_its_number_and_caption(chapter):
     # rnnopt.plots.show stores a figure as a MyST figure directive (name, caption) beside the PNG.
     for output in figure_outputs(executed(chapter)):
         directive = "".join(output["data"].get("text/markdown", ""))
-        assert directive.startswith("```{figure} data:image/png;base64,"), \
+        assert directive.startswith("```{figure} data:image/png;base64,"), (
             f"{chapter.name}: a figure drawn without rnnopt.plots.show has no caption"
+        )
         assert "\n:name: fig-" in directive

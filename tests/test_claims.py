@@ -1,6 +1,7 @@
 """Specification of rnnopt.claims: rules judge figures, the ledger is computed and written
 atomically, the measuring helpers measure what they say, and the committed ledger matches the
 registry of claims."""
+
 from __future__ import annotations
 
 import csv
@@ -58,8 +59,11 @@ def test_rule_with_two_supported_tests_needs_both():
 
 
 def test_rule_against_any_rejects_on_one_failing_test():
-    rule = Rule((Threshold("a", ">=", 1),),
-                (Threshold("a", "<=", 0), Threshold("b", ">=", 5)), against="any")
+    rule = Rule(
+        (Threshold("a", ">=", 1),),
+        (Threshold("a", "<=", 0), Threshold("b", ">=", 5)),
+        against="any",
+    )
     assert rule.verdict({"a": 0.5, "b": 9}) == "not supported"
 
 
@@ -135,8 +139,9 @@ def test_settings_refuse_an_unknown_core():
 
 
 def test_steps_to_finds_the_first_measurement_past_the_threshold():
-    history = History(eval_step=[0, 10, 20, 30], eval_loss=[1.0, 0.6, 0.4, 0.45],
-                      eval_metric=[0.1, 0.5, 0.8, 0.7])
+    history = History(
+        eval_step=[0, 10, 20, 30], eval_loss=[1.0, 0.6, 0.4, 0.45], eval_metric=[0.1, 0.5, 0.8, 0.7]
+    )
     assert claims.steps_to(history, 0.5) == 20
     assert claims.steps_to(history, 0.75, higher_is_better=True) == 20
     assert claims.steps_to(history, 0.1) == math.inf
@@ -154,7 +159,11 @@ def test_descend_from_many_starts_equals_separate_runs(optimizer):
 
 def test_state_per_parameter_counts_each_optimizers_buffers():
     assert {n: claims.state_per_parameter(n) for n in FOUR} == {
-        "sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2}
+        "sgd": 0,
+        "momentum": 1,
+        "rmsprop": 1,
+        "adam": 2,
+    }
 
 
 def test_sgd_makes_the_fewest_tensor_operations_per_step():

@@ -1,5 +1,6 @@
 """The command line: `rnnopt train`, `rnnopt sweep`, `rnnopt list`; bad arguments exit with
 status 2 and a message naming the parameter, the value and the valid choices."""
+
 from __future__ import annotations
 
 import csv
@@ -18,8 +19,22 @@ from rnnopt.sweep import load_results
 from rnnopt.tasks import TASKS
 
 REPO = Path(__file__).resolve().parent.parent
-TINY_TRAIN = ["train", "--task", "adding", "--seq-len", "5", "--task-opt", "eval_size=50",
-              "--hidden-size", "8", "--steps", "20", "--batch-size", "8", "--quiet"]
+TINY_TRAIN = [
+    "train",
+    "--task",
+    "adding",
+    "--seq-len",
+    "5",
+    "--task-opt",
+    "eval_size=50",
+    "--hidden-size",
+    "8",
+    "--steps",
+    "20",
+    "--batch-size",
+    "8",
+    "--quiet",
+]
 TINY_SPEC = """
 task: {name: adding, seq_len: 5, eval_size: 50}
 model: {hidden_size: 8}
@@ -32,8 +47,13 @@ grid:
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "rnnopt.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rnnopt.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_list_shows_every_optimizer_and_task_with_its_defaults(capsys):
@@ -81,7 +101,11 @@ def test_sweep_writes_a_results_table(tmp_path, capsys):
     assert main(["sweep", str(spec), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     rows = load_results(tmp_path / "out")
     assert [(r["optimizer"], r["lr"]) for r in rows] == [
-        ("sgd", 0.01), ("sgd", 1000.0), ("adam", 0.01), ("adam", 1000.0)]
+        ("sgd", 0.01),
+        ("sgd", 1000.0),
+        ("adam", 0.01),
+        ("adam", 1000.0),
+    ]
     assert rows[1]["status"] == "diverged"
     assert "4 runs done" in capsys.readouterr().out
 

@@ -7,6 +7,7 @@ f(w) = ½ wᵀAw with eigenvalues λ1 = 1 and λn = κ (Goh, "Why Momentum Reall
 rnnopt's `SGD` and `Momentum` implement exactly those iterations (z = βz + ∇f, w = w − αz), so the
 rates measured from their iterates must agree with the formulas.
 """
+
 from __future__ import annotations
 
 import math
@@ -60,8 +61,11 @@ def test_momentum_beats_gradient_descent_by_the_predicted_factor_at_kappa_100():
     gd = measured_rate(SGD, kappa, steps=400, lr=2.0 / (1.0 + kappa))
     root = math.sqrt(kappa)
     hb = measured_rate(
-        Momentum, kappa, steps=steps_to_reach((root - 1) / (root + 1)),
-        lr=(2.0 / (1.0 + root)) ** 2, momentum=((root - 1) / (root + 1)) ** 2,
+        Momentum,
+        kappa,
+        steps=steps_to_reach((root - 1) / (root + 1)),
+        lr=(2.0 / (1.0 + root)) ** 2,
+        momentum=((root - 1) / (root + 1)) ** 2,
     )
     # Steps to cut the error by 1e6: log(1e-6)/log(rate) ≈ 691 for GD and ≈ 69 for momentum.
     assert math.log(1e-6) / math.log(gd) == pytest.approx(690.8, rel=1e-3)

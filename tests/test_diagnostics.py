@@ -1,4 +1,5 @@
 """Specification of rnnopt.diagnostics: measuring ‖∂L/∂h_t‖ back through time."""
+
 from __future__ import annotations
 
 import math
@@ -79,14 +80,17 @@ def test_hidden_grad_norms_has_one_positive_float64_norm_per_time_step(adding):
 def test_hidden_grad_norms_is_reproducible_from_its_seed(adding):
     first = hidden_grad_norms(adding, 1.1, hidden_size=8, batch_size=4, seed=3)
     assert torch.equal(first, hidden_grad_norms(adding, 1.1, hidden_size=8, batch_size=4, seed=3))
-    assert not torch.equal(first, hidden_grad_norms(adding, 1.1, hidden_size=8, batch_size=4,
-                                                    seed=4))
+    assert not torch.equal(
+        first, hidden_grad_norms(adding, 1.1, hidden_size=8, batch_size=4, seed=4)
+    )
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_a_larger_spectral_radius_makes_the_gradient_decay_more_slowly(adding, nonlinearity):
-    rates = [growth_rate(hidden_grad_norms(adding, radius, nonlinearity=nonlinearity))
-             for radius in (0.3, 1.0, 3.0)]
+    rates = [
+        growth_rate(hidden_grad_norms(adding, radius, nonlinearity=nonlinearity))
+        for radius in (0.3, 1.0, 3.0)
+    ]
     assert rates[0] < rates[1] < rates[2]
 
 
@@ -98,9 +102,14 @@ def test_each_step_back_shrinks_the_gradient_by_at_most_the_largest_singular_val
     assert torch.all(norms[:-1] <= bound * norms[1:] * (1 + 1e-12))
 
 
-@pytest.mark.parametrize("name, params", [("copy", {"seq_len": 5, "eval_size": 4}),
-                                          ("digits", {}),
-                                          ("text", {"seq_len": 12, "eval_size": 4})])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("copy", {"seq_len": 5, "eval_size": 4}),
+        ("digits", {}),
+        ("text", {"seq_len": 12, "eval_size": 4}),
+    ],
+)
 def test_hidden_grad_norms_works_for_every_kind_of_task(name, params):
     task = make_task(name, **params)
     norms = hidden_grad_norms(task, 1.0, hidden_size=8, batch_size=3)
@@ -119,8 +128,8 @@ def test_hidden_grad_norms_rejects_an_unknown_nonlinearity(adding):
 
 def test_growth_rate_recovers_the_ratio_of_a_geometric_sequence():
     steps_back = np.arange(40)[::-1]  # norms in time order: the last step has k = 0
-    assert growth_rate(3.0 * 0.8 ** steps_back) == pytest.approx(0.8)
-    assert growth_rate(torch.tensor(1.2 ** steps_back)) == pytest.approx(1.2)
+    assert growth_rate(3.0 * 0.8**steps_back) == pytest.approx(0.8)
+    assert growth_rate(torch.tensor(1.2**steps_back)) == pytest.approx(1.2)
 
 
 def test_growth_rate_of_a_gradient_that_underflowed_to_zero_is_zero():
@@ -145,8 +154,10 @@ def test_plot_hidden_grad_norms_draws_a_measured_and_a_reference_line_per_radius
 
     from rnnopt.diagnostics import plot_hidden_grad_norms
 
-    curves = {radius: hidden_grad_norms(adding, radius, hidden_size=8, batch_size=2)
-              for radius in (0.5, 1.5)}
+    curves = {
+        radius: hidden_grad_norms(adding, radius, hidden_size=8, batch_size=2)
+        for radius in (0.5, 1.5)
+    }
     fig, ax = plt.subplots()
     plot_hidden_grad_norms(ax, curves, "tanh")
     assert len(ax.lines) == 4 and ax.get_yscale() == "log"

@@ -1,6 +1,7 @@
 """Fault injection: a results directory survives kills, forged files, a second sweep, a changed
 spec and a bad scheduler, each ending with the uninterrupted results or a clear refusal with
 nothing lost. Tiny sweeps (seq_len 5, hidden 4, a few steps) keep each case to seconds."""
+
 from __future__ import annotations
 
 import contextlib
@@ -30,8 +31,11 @@ SMALL = {
     "grid": {"optimizer": ["sgd", "adam"], "lr": [0.01, 0.1], "seed": [0, 1]},
 }
 # Long enough per run (~0.1 s) that a sweep can be killed while it runs.
-LONGER = {**SMALL, "train": {"steps": 60, "batch_size": 8},
-          "grid": {"optimizer": ["sgd", "adam"], "lr": [0.01, 0.1], "seed": [0, 1, 2, 3]}}
+LONGER = {
+    **SMALL,
+    "train": {"steps": 60, "batch_size": 8},
+    "grid": {"optimizer": ["sgd", "adam"], "lr": [0.01, 0.1], "seed": [0, 1, 2, 3]},
+}
 WIDER = {**SMALL, "grid": {**SMALL["grid"], "lr": [0.01, 0.1, 1.0]}}
 
 
@@ -40,8 +44,11 @@ def numbers(rows: list[dict]) -> list[tuple]:
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(directory)): p.read_bytes()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def write_spec(path: Path, spec: dict) -> Path:
@@ -50,8 +57,13 @@ def write_spec(path: Path, spec: dict) -> Path:
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rnnopt.cli", *args], env=ENV,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rnnopt.cli", *args],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +78,14 @@ def longer_reference(tmp_path_factory) -> list[dict]:
 
 # --- A different spec ------------------------------------------------------------------------
 
+
 def test_a_different_spec_is_refused_and_the_directory_left_untouched(tmp_path):
     out = tmp_path / "out"
     run_sweep(SMALL, out)
     before = snapshot(out)
-    result = cli("sweep", str(write_spec(tmp_path / "wider.yaml", WIDER)), "--out", str(out),
-                 "--quiet")
+    result = cli(
+        "sweep", str(write_spec(tmp_path / "wider.yaml", WIDER)), "--out", str(out), "--quiet"
+    )
     assert result.returncode == 2, result.stderr
     assert "different spec" in result.stderr and "grid.lr" in result.stderr
     assert "--extend" in result.stderr and "--replace" in result.stderr
@@ -87,8 +101,12 @@ def test_a_different_spec_is_refused_in_python_with_the_remedy(tmp_path):
 
 def test_the_same_spec_written_differently_is_the_same(tmp_path, small_reference):
     run_sweep(SMALL, tmp_path)
-    reordered = {"grid": SMALL["grid"], "train": SMALL["train"], "model": SMALL["model"],
-                 "task": SMALL["task"]}
+    reordered = {
+        "grid": SMALL["grid"],
+        "train": SMALL["train"],
+        "model": SMALL["model"],
+        "task": SMALL["task"],
+    }
     assert numbers(run_sweep(reordered, tmp_path)) == numbers(small_reference)
 
 
@@ -110,23 +128,36 @@ def test_extend_reuses_every_finished_run(tmp_path, monkeypatch, small_reference
 
 def test_replace_keeps_only_the_new_spec_s_runs(tmp_path, small_reference):
     run_sweep(WIDER, tmp_path)
-    result = cli("sweep", str(write_spec(tmp_path / "small.yaml", SMALL)), "--out",
-                 str(tmp_path), "--replace", "--quiet")
+    result = cli(
+        "sweep",
+        str(write_spec(tmp_path / "small.yaml", SMALL)),
+        "--out",
+        str(tmp_path),
+        "--replace",
+        "--quiet",
+    )
     assert result.returncode == 0, result.stderr
     assert numbers(load_results(tmp_path)) == numbers(small_reference)
     assert sorted(p.stem for p in (tmp_path / "runs").glob("*.json")) == sorted(
-        r.run_id for r in expand(SMALL))
+        r.run_id for r in expand(SMALL)
+    )
 
 
 # --- Two sweeps at once ----------------------------------------------------------------------
+
 
 def test_a_second_sweep_into_a_locked_directory_is_refused_naming_the_holder(tmp_path):
     tmp_path.mkdir(exist_ok=True)
     with lock_directory(tmp_path):
         with pytest.raises(DirectoryLocked, match=rf"in use by another sweep \(pid {os.getpid()}"):
             run_sweep(SMALL, tmp_path)
-        result = cli("sweep", str(write_spec(tmp_path.parent / "s.yaml", SMALL)), "--out",
-                     str(tmp_path), "--quiet")
+        result = cli(
+            "sweep",
+            str(write_spec(tmp_path.parent / "s.yaml", SMALL)),
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        )
     assert result.returncode == 2 and f"pid {os.getpid()}" in result.stderr
     assert not (tmp_path / "runs").exists()
     assert not (tmp_path / ".lock").exists()  # released on a clean exit
@@ -134,10 +165,19 @@ def test_a_second_sweep_into_a_locked_directory_is_refused_naming_the_holder(tmp
 
 def test_a_killed_holder_does_not_leave_the_directory_locked(tmp_path, small_reference):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from rnnopt.store import lock_directory\n"
-         "with lock_directory(Path(sys.argv[1])):\n print('locked', flush=True); time.sleep(600)",
-         str(tmp_path)], env=ENV, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from rnnopt.store import lock_directory\n"
+            "with lock_directory(Path(sys.argv[1])):\n"
+            " print('locked', flush=True); time.sleep(600)",
+            str(tmp_path),
+        ],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(DirectoryLocked, match=f"pid {holder.pid}"):
@@ -151,9 +191,11 @@ def test_a_killed_holder_does_not_leave_the_directory_locked(tmp_path, small_ref
 
 # --- Damaged and forged run files ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("damage", ["truncated", "forged", "copied", "no history"])
-def test_an_untrustworthy_run_file_is_run_again_and_said_so(tmp_path, capsys, damage,
-                                                            small_reference):
+def test_an_untrustworthy_run_file_is_run_again_and_said_so(
+    tmp_path, capsys, damage, small_reference
+):
     rows = run_sweep(SMALL, tmp_path)
     target = tmp_path / "runs" / f"{rows[1]['run_id']}.json"
     record = json.loads(target.read_text())
@@ -176,6 +218,7 @@ def test_an_untrustworthy_run_file_is_run_again_and_said_so(tmp_path, capsys, da
 
 # --- Kills -----------------------------------------------------------------------------------
 
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -189,9 +232,23 @@ def _children(pid: int) -> list[int]:
 
 def _start(spec_path: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "rnnopt.cli", "sweep", str(spec_path), "--out", str(out),
-         "--quiet", *extra], env=ENV, start_new_session=True, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rnnopt.cli",
+            "sweep",
+            str(spec_path),
+            "--out",
+            str(out),
+            "--quiet",
+            *extra,
+        ],
+        env=ENV,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_runs(process: subprocess.Popen, out: Path, count: int) -> None:
@@ -227,8 +284,9 @@ def test_a_killed_worker_is_reported_and_the_same_command_resumes(tmp_path, long
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_a_sweep_killed_at_a_random_moment_resumes_to_the_same_results(tmp_path, seed,
-                                                                        longer_reference):
+def test_a_sweep_killed_at_a_random_moment_resumes_to_the_same_results(
+    tmp_path, seed, longer_reference
+):
     spec_path, out = write_spec(tmp_path / "spec.yaml", LONGER), tmp_path / "out"
     process = _start(spec_path, out, "--workers", "2")
     try:
@@ -245,8 +303,22 @@ def test_a_sweep_killed_at_a_random_moment_resumes_to_the_same_results(tmp_path,
 
 # --- Output paths ------------------------------------------------------------------------
 
-TRAIN = ["train", "--task", "adding", "--seq-len", "5", "--task-opt", "eval_size=20",
-         "--hidden-size", "4", "--steps", "5", "--batch-size", "4", "--quiet"]
+TRAIN = [
+    "train",
+    "--task",
+    "adding",
+    "--seq-len",
+    "5",
+    "--task-opt",
+    "eval_size=20",
+    "--hidden-size",
+    "4",
+    "--steps",
+    "5",
+    "--batch-size",
+    "4",
+    "--quiet",
+]
 
 
 @pytest.mark.parametrize("where", ["a directory", "under a file"])
@@ -262,18 +334,33 @@ def test_train_refuses_an_output_it_cannot_write_before_training(tmp_path, where
 
 def test_a_sweep_refuses_an_output_under_a_file(tmp_path):
     (tmp_path / "file").write_text("")
-    result = cli("sweep", str(write_spec(tmp_path / "s.yaml", SMALL)), "--out",
-                 str(tmp_path / "file" / "out"), "--quiet")
+    result = cli(
+        "sweep",
+        str(write_spec(tmp_path / "s.yaml", SMALL)),
+        "--out",
+        str(tmp_path / "file" / "out"),
+        "--quiet",
+    )
     assert result.returncode == 2 and "out_dir=" in result.stderr and "is a file" in result.stderr
 
 
 # --- Dask ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("address", ["foo", "http://127.0.0.1:8786", "", "tcp://host:99999",
-                                     "tcp://:8786"])
+
+@pytest.mark.parametrize(
+    "address", ["foo", "http://127.0.0.1:8786", "", "tcp://host:99999", "tcp://:8786"]
+)
 def test_an_impossible_scheduler_address_exits_2_and_writes_nothing(tmp_path, address):
-    result = cli("sweep", str(write_spec(tmp_path / "s.yaml", SMALL)), "--out",
-                 str(tmp_path / "out"), "--scheduler", address, "--quiet", timeout=60)
+    result = cli(
+        "sweep",
+        str(write_spec(tmp_path / "s.yaml", SMALL)),
+        "--out",
+        str(tmp_path / "out"),
+        "--scheduler",
+        address,
+        "--quiet",
+        timeout=60,
+    )
     assert result.returncode == 2, result.stderr
     assert "scheduler=" in result.stderr and "tcp://" in result.stderr
     assert not (tmp_path / "out").exists()
@@ -285,18 +372,47 @@ def dask_cluster(root: Path, workers: int):
     pytest.importorskip("distributed", reason="distributed is not installed: no Dask test")
     scheduler_file = root / "scheduler.json"
     dask = [sys.executable, "-m", "dask"]
-    commands = [[*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file",
-                 str(scheduler_file), "--no-dashboard"]]
-    commands += [[*dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
-                  "--no-dashboard", "--host", "127.0.0.1", "--local-directory", str(root)]
-                 ] * workers
+    commands = [
+        [
+            *dask,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--scheduler-file",
+            str(scheduler_file),
+            "--no-dashboard",
+        ]
+    ]
+    commands += [
+        [
+            *dask,
+            "worker",
+            "--scheduler-file",
+            str(scheduler_file),
+            "--nthreads",
+            "1",
+            "--no-dashboard",
+            "--host",
+            "127.0.0.1",
+            "--local-directory",
+            str(root),
+        ]
+    ] * workers
     processes = []
     try:
         for command in commands:
-            processes.append(subprocess.Popen(command, env=ENV, cwd=root,
-                                              start_new_session=True,
-                                              stdout=subprocess.DEVNULL,
-                                              stderr=subprocess.DEVNULL))
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    env=ENV,
+                    cwd=root,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             deadline = time.monotonic() + 60
             while not scheduler_file.exists():
                 assert time.monotonic() < deadline, "the Dask scheduler did not start in 60 s"
@@ -319,8 +435,9 @@ def test_a_scheduler_without_workers_is_said_so(tmp_path):
     sweep = None
     with dask_cluster(tmp_path, 0) as (address, _):
         try:
-            sweep = _start(write_spec(tmp_path / "s.yaml", SMALL), tmp_path / "out",
-                           "--scheduler", address)
+            sweep = _start(
+                write_spec(tmp_path / "s.yaml", SMALL), tmp_path / "out", "--scheduler", address
+            )
             deadline = time.monotonic() + 60
             line = ""
             while "no workers" not in line:
@@ -354,14 +471,16 @@ def test_a_lost_scheduler_gives_one_line_and_the_sweep_resumes(tmp_path, longer_
 
 # --- Cost of the results table -----------------------------------------------------------------
 
+
 def test_results_csv_is_not_rebuilt_after_every_run(tmp_path, monkeypatch):
     """Rebuilding it after each of N runs costs O(N^2); it is rebuilt every few seconds."""
     import rnnopt.sweep as sweep
 
     spec = {**SMALL, "grid": {**SMALL["grid"], "seed": list(range(50))}}  # 200 runs
     configs = expand(spec)
-    template = run_sweep({**SMALL, "grid": {"optimizer": ["sgd"], "lr": [0.01], "seed": [0]}},
-                         tmp_path / "one")[0]
+    template = run_sweep(
+        {**SMALL, "grid": {"optimizer": ["sgd"], "lr": [0.01], "seed": [0]}}, tmp_path / "one"
+    )[0]
     record = json.loads((tmp_path / "one" / "runs" / f"{template['run_id']}.json").read_text())
 
     def instant(todo, *args):

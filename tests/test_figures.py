@@ -1,4 +1,5 @@
 """The explanatory figures compute what their captions say: rates, first steps, paths."""
+
 from __future__ import annotations
 
 import json
@@ -43,17 +44,24 @@ def test_adam_first_steps_with_both_corrections_is_rnnopts_adam():
     assert ours == pytest.approx(theory.step_sizes("adam", gradients, lr=1e-3), rel=1e-9)
 
 
-@pytest.mark.parametrize("first, second, expected", [
-    (True, True, 1.0), (False, False, 0.1 / math.sqrt(0.001)),
-    (True, False, 1 / math.sqrt(0.001)), (False, True, 0.1)])
+@pytest.mark.parametrize(
+    "first, second, expected",
+    [
+        (True, True, 1.0),
+        (False, False, 0.1 / math.sqrt(0.001)),
+        (True, False, 1 / math.sqrt(0.001)),
+        (False, True, 0.1),
+    ],
+)
 def test_adam_first_step_without_each_bias_correction(first, second, expected):
     step = figures.adam_first_steps([0.37], lr=1.0, correct_first=first, correct_second=second)
     assert abs(step["step"][0]) == pytest.approx(expected, rel=1e-6)
 
 
 def test_explorer_embeds_rnnopts_paths_rounded_and_cut_where_they_diverge():
-    explorer = figures.heavy_ball_explorer(kappa=10.0, steps=20, lr_times_curvature=[1.0, 4.0],
-                                           momenta=[0.0, 0.5])
+    explorer = figures.heavy_ball_explorer(
+        kappa=10.0, steps=20, lr_times_curvature=[1.0, 4.0], momenta=[0.0, 0.5]
+    )
     data = explorer.data
     path = trajectory(quadratic(10.0), "sgd", 20, lr=0.1, momentum=0.5)
     assert data["paths"][0][1] == np.round(path, 2).tolist()
@@ -61,8 +69,12 @@ def test_explorer_embeds_rnnopts_paths_rounded_and_cut_where_they_diverge():
     assert data["rate"][1][0] > 1 > data["rate"][0][1]
     payload = explorer.html.split('<script type="application/json">')[1].split("</script>")[0]
     assert json.loads(payload) == data
-    assert explorer.html == figures.heavy_ball_explorer(
-        kappa=10.0, steps=20, lr_times_curvature=[1.0, 4.0], momenta=[0.0, 0.5]).html
+    assert (
+        explorer.html
+        == figures.heavy_ball_explorer(
+            kappa=10.0, steps=20, lr_times_curvature=[1.0, 4.0], momenta=[0.0, 0.5]
+        ).html
+    )
 
 
 def test_rotated_quadratic_by_zero_is_the_quadratic():
@@ -85,8 +97,9 @@ def test_cliff_throws_unclipped_descent_away_and_clipped_descent_stays():
 
 
 def test_effective_steps_are_summarised_per_weight_group():
-    result = figures.effective_steps(make_task("adding", seq_len=5), "adam", 0.01, steps=10,
-                                     hidden_size=8, every=5)
+    result = figures.effective_steps(
+        make_task("adding", seq_len=5), "adam", 0.01, steps=10, hidden_size=8, every=5
+    )
     assert list(result["step"]) == [5, 10]
     for group in figures.WEIGHT_GROUPS:
         low, mid, high = result[group][-1]
@@ -96,17 +109,28 @@ def test_effective_steps_are_summarised_per_weight_group():
 
 
 def test_hidden_grads_during_training_has_one_curve_per_seed_and_checkpoint():
-    result = figures.hidden_grads_during_training(make_task("adding", seq_len=6),
-                                                  {"sgd": 0.1}, steps=4, checkpoints=2,
-                                                  hidden_size=8, seeds=[0, 1])
+    result = figures.hidden_grads_during_training(
+        make_task("adding", seq_len=6),
+        {"sgd": 0.1},
+        steps=4,
+        checkpoints=2,
+        hidden_size=8,
+        seeds=[0, 1],
+    )
     assert list(result["steps"]) == [0, 2, 4]
     assert result["sgd"].shape == (2, 3, 6)
 
 
-@pytest.mark.parametrize("draw", [
-    lambda: figures.sgd_rates(), lambda: figures.momentum_memory(),
-    lambda: figures.momentum_rate_map(points=41), lambda: figures.bias_correction(),
-    lambda: figures.cliff_slice()[0]])
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: figures.sgd_rates(),
+        lambda: figures.momentum_memory(),
+        lambda: figures.momentum_rate_map(points=41),
+        lambda: figures.bias_correction(),
+        lambda: figures.cliff_slice()[0],
+    ],
+)
 def test_every_explanatory_figure_fits_the_column(draw):
     fig = draw()
     assert fig.get_size_inches()[0] <= COLUMN_INCHES + 1e-9

@@ -5,6 +5,7 @@ suite inspired several tests here: float64 agreement of parameters and every sta
 frozen parameters, state_dict round trips, a tiny-lr group that does not move, zero gradients
 that do not move, and the goes-downhill test.
 """
+
 from __future__ import annotations
 
 import copy
@@ -75,8 +76,7 @@ def make_grads(params, steps: int, seed: int = 1, decades: float = 3):
 def set_grads(params, row) -> None:
     for param, grad in zip(params, row, strict=True):
         param.grad = (
-            None if grad is None
-            else torch.tensor(grad, dtype=param.dtype, device=param.device)
+            None if grad is None else torch.tensor(grad, dtype=param.dtype, device=param.device)
         )
 
 
@@ -131,8 +131,9 @@ def run_side_by_side(cls, hyper: dict, override: dict, steps: int = STEPS, seed:
 
 SGD_OPTIONS = [
     dict(lr=0.01, momentum=m, dampening=d, nesterov=n, weight_decay=w, maximize=x)
-    for m, d, n, w, x in itertools.product([0.0, 0.9], [0.0, 0.5], [False, True],
-                                           [0.0, 0.1], [False, True])
+    for m, d, n, w, x in itertools.product(
+        [0.0, 0.9], [0.0, 0.5], [False, True], [0.0, 0.1], [False, True]
+    )
     if not (n and (m == 0 or d != 0))
 ]
 RMSPROP_OPTIONS = [
@@ -171,8 +172,10 @@ def test_state_keys_exist_exactly_when_torch_creates_them():
     p = make_params()[0]
     expected = {
         SGD: (dict(momentum=0.9), {"momentum_buffer"}),
-        RMSprop: (dict(momentum=0.9, centered=True),
-                  {"step", "square_avg", "momentum_buffer", "grad_avg"}),
+        RMSprop: (
+            dict(momentum=0.9, centered=True),
+            {"step", "square_avg", "momentum_buffer", "grad_avg"},
+        ),
         Adam: (dict(amsgrad=True), {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}),
     }
     for cls, (hyper, keys) in expected.items():
@@ -198,8 +201,7 @@ def test_low_precision_dtypes_match_torch_and_keep_state_in_the_param_dtype(cls,
     reference_params = clone_params(params)
     hyper = dict(momentum=0.9) if cls in (SGD, RMSprop) else {}
     ours = cls(params, lr=1e-2, **hyper)
-    theirs = TORCH_CLASS[cls](reference_params, lr=1e-2, **_torch_kwargs(cls, hyper),
-                              foreach=False)
+    theirs = TORCH_CLASS[cls](reference_params, lr=1e-2, **_torch_kwargs(cls, hyper), foreach=False)
     for row in make_grads(params, 10, decades=2):  # float16: |g|^2 must stay below 65504
         step_both(ours, theirs, params, reference_params, row)
     assert_same_state(ours, theirs, params, reference_params, rtol=0)
@@ -214,8 +216,12 @@ def test_cuda_parameters_match_torch_on_the_same_device(cls):
     reference_params = clone_params(params)
     hyper = rich_options(cls)
     ours = cls(two_groups(params, {"lr": 0.003}), lr=0.01, **hyper)
-    theirs = TORCH_CLASS[cls](two_groups(reference_params, {"lr": 0.003}), lr=0.01,
-                              **_torch_kwargs(cls, hyper), foreach=False)
+    theirs = TORCH_CLASS[cls](
+        two_groups(reference_params, {"lr": 0.003}),
+        lr=0.01,
+        **_torch_kwargs(cls, hyper),
+        foreach=False,
+    )
     for row in make_grads(params, 30):
         step_both(ours, theirs, params, reference_params, row)
     assert_same_state(ours, theirs, params, reference_params)
@@ -352,8 +358,9 @@ def test_step_lr_scheduler_drives_our_lr_as_it_drives_torch():
     reference_params = clone_params(params)
     ours = SGD(params, lr=0.1, momentum=0.9)
     theirs = torch.optim.SGD(reference_params, lr=0.1, momentum=0.9, foreach=False)
-    schedulers = [torch.optim.lr_scheduler.StepLR(o, step_size=10, gamma=0.5)
-                  for o in (ours, theirs)]
+    schedulers = [
+        torch.optim.lr_scheduler.StepLR(o, step_size=10, gamma=0.5) for o in (ours, theirs)
+    ]
     for row in make_grads(params, 35):
         step_both(ours, theirs, params, reference_params, row)
         for scheduler in schedulers:
@@ -368,9 +375,10 @@ def test_one_cycle_lr_cycles_betas_or_momentum_as_in_torch(cls, hyper):
     reference_params = clone_params(params)
     ours = cls(params, **hyper)
     theirs = TORCH_CLASS[cls](reference_params, **hyper, foreach=False)
-    schedulers = [torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.01, total_steps=40,
-                                                      cycle_momentum=True)
-                  for o in (ours, theirs)]
+    schedulers = [
+        torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.01, total_steps=40, cycle_momentum=True)
+        for o in (ours, theirs)
+    ]
     seen = set()
     for row in make_grads(params, 40):
         step_both(ours, theirs, params, reference_params, row)
@@ -396,8 +404,10 @@ def _default_hyper(cls):
 def test_param_group_with_tiny_lr_does_not_move(cls):
     params = make_params()
     frozen_before = params[1].detach().clone()
-    opt = cls([{"params": [params[0]], "lr": 0.01}, {"params": [params[1]], "lr": 1e-28}],
-              **_default_hyper(cls))
+    opt = cls(
+        [{"params": [params[0]], "lr": 0.01}, {"params": [params[1]], "lr": 1e-28}],
+        **_default_hyper(cls),
+    )
     rng = np.random.default_rng(0)
     for _ in range(10):
         set_grads(params[:2], [rng.normal(size=tuple(p.shape)) for p in params[:2]])
@@ -521,8 +531,13 @@ def test_every_optimizer_is_a_torch_optimizer_on_the_shared_base():
 
 
 def test_registry_names_the_five_optimizers():
-    assert OPTIMIZERS == {"sgd": SGD, "momentum": Momentum, "rmsprop": RMSprop,
-                          "adam": Adam, "adamw": AdamW}
+    assert OPTIMIZERS == {
+        "sgd": SGD,
+        "momentum": Momentum,
+        "rmsprop": RMSprop,
+        "adam": Adam,
+        "adamw": AdamW,
+    }
 
 
 @pytest.mark.parametrize("cls", list(TORCH_CLASS))
@@ -546,10 +561,15 @@ def test_updates_do_not_call_torch_optim_update_functions(cls, monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("called torch.optim's update function")
 
-    for module, name in [("sgd", "sgd"), ("sgd", "_single_tensor_sgd"),
-                         ("rmsprop", "rmsprop"), ("rmsprop", "_single_tensor_rmsprop"),
-                         ("adam", "adam"), ("adam", "_single_tensor_adam"),
-                         ("adamw", "adamw")]:
+    for module, name in [
+        ("sgd", "sgd"),
+        ("sgd", "_single_tensor_sgd"),
+        ("rmsprop", "rmsprop"),
+        ("rmsprop", "_single_tensor_rmsprop"),
+        ("adam", "adam"),
+        ("adam", "_single_tensor_adam"),
+        ("adamw", "adamw"),
+    ]:
         target = importlib.import_module(f"torch.optim.{module}")
         if hasattr(target, name):
             monkeypatch.setattr(target, name, forbidden)
@@ -570,8 +590,9 @@ def test_docstring_examples_run():
 
 
 def test_make_optimizer_builds_the_named_optimizer_with_its_hyperparameters():
-    opt = optim.make_optimizer("rmsprop", [torch.zeros(2, requires_grad=True)],
-                               lr=0.05, centered=True)
+    opt = optim.make_optimizer(
+        "rmsprop", [torch.zeros(2, requires_grad=True)], lr=0.05, centered=True
+    )
     assert type(opt) is RMSprop
     assert opt.param_groups[0]["lr"] == 0.05 and opt.param_groups[0]["centered"] is True
 
@@ -606,39 +627,75 @@ def _bad_hyperparameter_cases():
         for lr in (-0.1, NAN, INF):
             cases.append((cls, {"lr": lr}, ValueError, "Invalid learning rate", f"lr={lr!r}"))
         for wd in (-0.1, NAN):
-            cases.append((cls, {"weight_decay": wd}, ValueError, "Invalid weight_decay value",
-                          f"weight_decay={wd!r}"))
+            cases.append(
+                (
+                    cls,
+                    {"weight_decay": wd},
+                    ValueError,
+                    "Invalid weight_decay value",
+                    f"weight_decay={wd!r}",
+                )
+            )
         cases.append((cls, {"lr": "0.1"}, TypeError, "Invalid learning rate", "lr='0.1'"))
         cases.append((cls, {"maximize": "yes"}, TypeError, "maximize", "'yes'"))
     for cls in (SGD, Momentum, RMSprop):
         for momentum in (-0.5, NAN):
-            cases.append((cls, {"momentum": momentum}, ValueError, "Invalid momentum value",
-                          f"momentum={momentum!r}"))
+            cases.append(
+                (
+                    cls,
+                    {"momentum": momentum},
+                    ValueError,
+                    "Invalid momentum value",
+                    f"momentum={momentum!r}",
+                )
+            )
     for cls in (SGD, Momentum):
         for dampening in (-0.5, INF):
-            cases.append((cls, {"dampening": dampening}, ValueError, "Invalid dampening value",
-                          f"dampening={dampening!r}"))
+            cases.append(
+                (
+                    cls,
+                    {"dampening": dampening},
+                    ValueError,
+                    "Invalid dampening value",
+                    f"dampening={dampening!r}",
+                )
+            )
         cases.append((cls, {"nesterov": "yes"}, TypeError, "nesterov", "'yes'"))
     for cls in (RMSprop, Adam, AdamW):
         for eps in (-1e-8, NAN):
             cases.append((cls, {"eps": eps}, ValueError, "Invalid epsilon value", f"eps={eps!r}"))
     for alpha in (-0.1, NAN, 1.5):
-        cases.append((RMSprop, {"alpha": alpha}, ValueError, "Invalid alpha value",
-                      f"alpha={alpha!r}"))
+        cases.append(
+            (RMSprop, {"alpha": alpha}, ValueError, "Invalid alpha value", f"alpha={alpha!r}")
+        )
     cases.append((RMSprop, {"centered": 1}, TypeError, "centered", "centered=1"))
     for cls in (Adam, AdamW):
-        for index, betas in [(0, (1.0, 0.999)), (0, (-0.1, 0.999)), (1, (0.9, 1.0)),
-                             (1, (0.9, NAN)), (0, (INF, 0.999))]:
-            cases.append((cls, {"betas": betas}, ValueError,
-                          f"Invalid beta parameter at index {index}",
-                          f"betas[{index}]={betas[index]!r}"))
+        for index, betas in [
+            (0, (1.0, 0.999)),
+            (0, (-0.1, 0.999)),
+            (1, (0.9, 1.0)),
+            (1, (0.9, NAN)),
+            (0, (INF, 0.999)),
+        ]:
+            cases.append(
+                (
+                    cls,
+                    {"betas": betas},
+                    ValueError,
+                    f"Invalid beta parameter at index {index}",
+                    f"betas[{index}]={betas[index]!r}",
+                )
+            )
         cases.append((cls, {"betas": (0.9,)}, TypeError, "betas", "(0.9,)"))
         cases.append((cls, {"amsgrad": None}, TypeError, "amsgrad", "None"))
     return cases
 
 
-@pytest.mark.parametrize(("cls", "hyper", "error", "start", "named"), _bad_hyperparameter_cases(),
-                         ids=lambda x: getattr(x, "__name__", str(x)))
+@pytest.mark.parametrize(
+    ("cls", "hyper", "error", "start", "named"),
+    _bad_hyperparameter_cases(),
+    ids=lambda x: getattr(x, "__name__", str(x)),
+)
 def test_invalid_hyperparameter_raises_naming_it_and_its_value(cls, hyper, error, start, named):
     with pytest.raises(error) as raised:
         cls([_p()], **hyper)
@@ -648,8 +705,9 @@ def test_invalid_hyperparameter_raises_naming_it_and_its_value(cls, hyper, error
 
 @pytest.mark.parametrize("hyper", [{"momentum": 0.0}, {"momentum": 0.9, "dampening": 0.1}])
 def test_nesterov_without_momentum_or_with_dampening_raises(hyper):
-    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum and zero "
-                                         "dampening") as raised:
+    with pytest.raises(
+        ValueError, match="Nesterov momentum requires a momentum and zero dampening"
+    ) as raised:
         SGD([_p()], nesterov=True, **hyper)
     assert f"momentum={hyper['momentum']!r}" in str(raised.value)
 
@@ -686,8 +744,11 @@ def test_bare_tensor_as_params_raises_type_error(cls):
 @pytest.mark.parametrize("cls", list(TORCH_CLASS))
 def test_parameter_in_two_groups_raises_naming_both_groups(cls):
     shared = _p()
-    with pytest.raises(ValueError, match="some parameters appear in more than one parameter "
-                                         "group.*param group 0 and in param group 1"):
+    with pytest.raises(
+        ValueError,
+        match="some parameters appear in more than one parameter "
+        "group.*param group 0 and in param group 1",
+    ):
         cls([{"params": [shared]}, {"params": [_p(), shared]}])
 
 
@@ -697,13 +758,18 @@ def test_sparse_gradient_is_rejected_at_the_first_step_naming_the_optimizer(cls)
     opt = cls([dense, sparse])
     dense.grad = torch.ones(2)
     sparse.grad = torch.ones(2).to_sparse()
-    with pytest.raises(TypeError, match=f"{cls.__name__} does not support sparse gradients: "
-                                        "parameter 1 of param group 0"):
+    with pytest.raises(
+        TypeError,
+        match=f"{cls.__name__} does not support sparse gradients: parameter 1 of param group 0",
+    ):
         opt.step()
 
 
 def test_complex_parameter_is_rejected_at_construction_rather_than_mishandled():
     w = torch.zeros(2, dtype=torch.complex64, requires_grad=True)
-    with pytest.raises(TypeError, match="Adam does not support complex parameters: parameter 1 "
-                                        "of param group 0 has dtype torch.complex64"):
+    with pytest.raises(
+        TypeError,
+        match="Adam does not support complex parameters: parameter 1 "
+        "of param group 0 has dtype torch.complex64",
+    ):
         Adam([_p(), w])

@@ -1,4 +1,5 @@
 """The book's plotting helpers: they label what they draw and survive diverged (NaN) runs."""
+
 from __future__ import annotations
 
 import math
@@ -87,8 +88,9 @@ def test_baseline_is_a_labelled_horizontal_line(ax):
 
 def test_lr_sensitivity_uses_a_log_axis_and_marks_failed_rates_at_the_top(ax):
     lrs = [1e-3, 1e-2, 1e-1, 1.0]
-    plots.plot_lr_sensitivity(ax, lrs, [0.2, 0.1, math.nan, 0.15], "SGD",
-                              failed=[False, False, True, True])
+    plots.plot_lr_sensitivity(
+        ax, lrs, [0.2, 0.1, math.nan, 0.15], "SGD", failed=[False, False, True, True]
+    )
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "learning rate"
     line, crosses = ax.get_lines()
     assert np.isnan(line.get_ydata()[2:]).all()  # failed points are left out of the line
@@ -103,8 +105,12 @@ def test_lr_sensitivity_without_failures_draws_no_crosses(ax):
 
 def test_markdown_table_has_a_header_rule_and_one_line_per_row():
     text = plots.markdown_table(["lr", "loss"], [("0.01", "0.123"), ("0.1", "diverged")])
-    assert text.splitlines() == ["| lr | loss |", "|---|---|", "| 0.01 | 0.123 |",
-                                 "| 0.1 | diverged |"]
+    assert text.splitlines() == [
+        "| lr | loss |",
+        "|---|---|",
+        "| 0.01 | 0.123 |",
+        "| 0.1 | diverged |",
+    ]
 
 
 def test_markdown_table_refuses_a_row_of_the_wrong_length():
@@ -117,7 +123,7 @@ def test_show_displays_a_numbered_figure_directive_beside_the_png(monkeypatch):
     monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append((obj, kw)))
     fig, _ = plt.subplots(figsize=(plots.COLUMN_INCHES, 2))
     plots.show(fig, "fig-test", "What to look at: the line.")
-    (bundle, options), = shown
+    ((bundle, options),) = shown
     assert bundle["text/markdown"].startswith("```{figure} data:image/png;base64,")
     assert ":name: fig-test" in bundle["text/markdown"]
     assert bundle["text/markdown"].rstrip().endswith("What to look at: the line.\n```")

@@ -5,6 +5,7 @@ gradients (its backward is the hand-written BPTT of ElmanLayerFunction). With
 track_hidden_grads it records ‖∂L/∂h_t‖ per layer and step. SequenceModel puts a linear readout
 on an Elman, LSTM or GRU core.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -61,12 +62,14 @@ def run_and_backward(module, x, hx, grad_from, rng_seed):
 
 # --- construction, parameters, initialisation -------------------------------------------------
 
+
 @pytest.mark.parametrize("num_layers,bias", [(1, True), (2, True), (3, False)])
 def test_parameter_names_and_shapes_match_nn_rnn(num_layers, bias):
     reference = nn.RNN(3, 5, num_layers, bias=bias)
     ours = ElmanRNN(3, 5, num_layers, bias=bias)
     assert [(n, p.shape) for n, p in ours.named_parameters()] == [
-        (n, p.shape) for n, p in reference.named_parameters()]
+        (n, p.shape) for n, p in reference.named_parameters()
+    ]
 
 
 def test_same_seed_gives_the_same_initial_weights_as_nn_rnn():
@@ -80,7 +83,7 @@ def test_same_seed_gives_the_same_initial_weights_as_nn_rnn():
 
 def test_initial_weights_fill_the_uniform_range_of_one_over_sqrt_hidden():
     ours = ElmanRNN(8, 100)
-    bound = 1 / 100 ** 0.5
+    bound = 1 / 100**0.5
     for name, param in ours.named_parameters():
         assert param.abs().max() <= bound, name
         assert param.abs().max() > 0.9 * bound, name
@@ -101,7 +104,8 @@ def test_load_state_dict_from_nn_rnn_is_strict_compatible():
 @pytest.mark.parametrize("options", [{}, {"num_layers": 2, "bias": False, "batch_first": True}])
 def test_repr_matches_nn_rnn(options):
     assert repr(ElmanRNN(2, 3, **options)) == repr(nn.RNN(2, 3, **options)).replace(
-        "RNN(", "ElmanRNN(", 1)
+        "RNN(", "ElmanRNN(", 1
+    )
 
 
 def test_repr_shows_a_relu_nonlinearity_and_tracking():
@@ -111,8 +115,10 @@ def test_repr_shows_a_relu_nonlinearity_and_tracking():
 
 # --- bad arguments ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name,value", [("dropout", 0.5), ("bidirectional", True),
-                                        ("proj_size", 2)])
+
+@pytest.mark.parametrize(
+    "name,value", [("dropout", 0.5), ("bidirectional", True), ("proj_size", 2)]
+)
 def test_options_nn_rnn_has_but_we_lack_raise_naming_parameter_and_value(name, value):
     with pytest.raises(ValueError, match=f"{name}={value!r}"):
         ElmanRNN(3, 5, num_layers=2, **{name: value})
@@ -167,17 +173,27 @@ def test_input_dtype_different_from_weights_raises():
 
 # --- forward and gradients agree with nn.RNN --------------------------------------------------
 
-GRADIENT_CASES = list(itertools.product(
-    ["tanh", "relu"], [1, 2], [False, True], [True, False], [True, False],
-    ["output", "h_n", "both"]))
+GRADIENT_CASES = list(
+    itertools.product(
+        ["tanh", "relu"],
+        [1, 2],
+        [False, True],
+        [True, False],
+        [True, False],
+        ["output", "h_n", "both"],
+    )
+)
 
 
-@pytest.mark.parametrize("nonlinearity,num_layers,batch_first,bias,with_hx,grad_from",
-                         GRADIENT_CASES)
+@pytest.mark.parametrize(
+    "nonlinearity,num_layers,batch_first,bias,with_hx,grad_from", GRADIENT_CASES
+)
 def test_outputs_and_gradients_match_nn_rnn_in_float64(
-        nonlinearity, num_layers, batch_first, bias, with_hx, grad_from):
-    reference, ours = twin_rnns(nonlinearity=nonlinearity, num_layers=num_layers,
-                                batch_first=batch_first, bias=bias)
+    nonlinearity, num_layers, batch_first, bias, with_hx, grad_from
+):
+    reference, ours = twin_rnns(
+        nonlinearity=nonlinearity, num_layers=num_layers, batch_first=batch_first, bias=bias
+    )
     rng = np.random.default_rng(1)
     seq_len, batch = 6, 4
     x = randn(rng, *((batch, seq_len, 3) if batch_first else (seq_len, batch, 3)))
@@ -190,8 +206,13 @@ def test_outputs_and_gradients_match_nn_rnn_in_float64(
 
 @pytest.mark.parametrize("nonlinearity,num_layers", [("tanh", 1), ("tanh", 2), ("relu", 2)])
 def test_outputs_and_gradients_match_nn_rnn_in_float32(nonlinearity, num_layers):
-    reference, ours = twin_rnns(nonlinearity=nonlinearity, num_layers=num_layers,
-                                input_size=2, hidden_size=32, dtype=torch.float32)
+    reference, ours = twin_rnns(
+        nonlinearity=nonlinearity,
+        num_layers=num_layers,
+        input_size=2,
+        hidden_size=32,
+        dtype=torch.float32,
+    )
     rng = np.random.default_rng(3)
     x = randn(rng, 50, 16, 2, dtype=torch.float32)
     hx = randn(rng, num_layers, 16, 32, dtype=torch.float32)
@@ -227,13 +248,19 @@ def test_forward_without_grad_matches_nn_rnn():
 def test_layer_function_passes_gradcheck(nonlinearity, bias):
     rng = np.random.default_rng(8)
     x, h0 = randn(rng, 4, 3, 2, requires_grad=True), randn(rng, 3, 3, requires_grad=True)
-    weight_ih, weight_hh = (randn(rng, 3, 2, requires_grad=True),
-                            randn(rng, 3, 3, requires_grad=True))
-    biases = (randn(rng, 3, requires_grad=True), randn(rng, 3, requires_grad=True)) if bias \
+    weight_ih, weight_hh = (
+        randn(rng, 3, 2, requires_grad=True),
+        randn(rng, 3, 3, requires_grad=True),
+    )
+    biases = (
+        (randn(rng, 3, requires_grad=True), randn(rng, 3, requires_grad=True))
+        if bias
         else (None, None)
+    )
     assert torch.autograd.gradcheck(
         lambda *args: ElmanLayerFunction.apply(*args, nonlinearity, None),
-        (x, h0, weight_ih, weight_hh, *biases))
+        (x, h0, weight_ih, weight_hh, *biases),
+    )
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
@@ -260,8 +287,15 @@ def test_reference_bptt_gives_the_layer_functions_gradients_and_hidden_grad_norm
 
     g = grad_hidden.clone()
     g[-1] += grad_last  # ∂L/∂h_n joins g_{T−1}
-    *actual, deltas = bptt_reference(x.detach(), h0.detach(), weights[0].detach(),
-                                     weights[1].detach(), hidden.detach(), g, nonlinearity)
+    *actual, deltas = bptt_reference(
+        x.detach(),
+        h0.detach(),
+        weights[0].detach(),
+        weights[1].detach(),
+        hidden.detach(),
+        g,
+        nonlinearity,
+    )
     for got, want in zip([*actual, actual[-1]], expected, strict=True):
         assert_rel_close(got, want, 1e-12)
     assert_rel_close(torch.linalg.vector_norm(deltas, dim=(1, 2)), norms, 1e-12)
@@ -316,8 +350,9 @@ def test_the_two_bias_gradients_are_separate_tensors():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("dtype,rel", [(F64, 1e-10), (torch.float32, 1e-5)])
 def test_cuda_outputs_and_gradients_match_nn_rnn_on_cpu(dtype, rel):
-    reference, ours = twin_rnns(num_layers=2, batch_first=True, dtype=dtype,
-                                input_size=2, hidden_size=32)
+    reference, ours = twin_rnns(
+        num_layers=2, batch_first=True, dtype=dtype, input_size=2, hidden_size=32
+    )
     ours.cuda().track_hidden_grads = True
     rng = np.random.default_rng(11)
     x, hx = randn(rng, 8, 20, 2, dtype=dtype), randn(rng, 2, 8, 32, dtype=dtype)
@@ -331,6 +366,7 @@ def test_cuda_outputs_and_gradients_match_nn_rnn_on_cpu(dtype, rel):
 
 
 # --- hidden-state gradient norms ---------------------------------------------------------------
+
 
 def explicit_loop_hidden_grad_norms(ours: ElmanRNN, x, loss_fn):
     """‖∂L/∂h_t‖ by autograd over an explicit time loop of torch ops (retain_grad on each h_t)."""
@@ -425,6 +461,7 @@ def test_hidden_grad_norms_explode_backwards_in_time_when_recurrent_weights_are_
 
 # --- SequenceModel -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("core", ["elman", "lstm", "gru"])
 @pytest.mark.parametrize("readout,shape", [("last", (4, 2)), ("all", (4, 6, 2))])
 def test_sequence_model_output_shape_follows_the_readout(core, readout, shape):
@@ -452,12 +489,15 @@ def test_sequence_model_passes_the_nonlinearity_to_the_elman_core():
     assert SequenceModel(3, 8, 2, nonlinearity="relu").core.nonlinearity == "relu"
 
 
-@pytest.mark.parametrize("options,pattern", [
-    ({"core": "transformer"}, "'transformer'.*'elman', 'lstm', 'gru'"),
-    ({"readout": "mean"}, "'mean'.*'last', 'all'"),
-    ({"nonlinearity": "sigmoid"}, "'sigmoid'.*'tanh', 'relu'"),
-    ({"core": "lstm", "nonlinearity": "relu"}, "'relu'.*'lstm'.*'tanh'"),
-])
+@pytest.mark.parametrize(
+    "options,pattern",
+    [
+        ({"core": "transformer"}, "'transformer'.*'elman', 'lstm', 'gru'"),
+        ({"readout": "mean"}, "'mean'.*'last', 'all'"),
+        ({"nonlinearity": "sigmoid"}, "'sigmoid'.*'tanh', 'relu'"),
+        ({"core": "lstm", "nonlinearity": "relu"}, "'relu'.*'lstm'.*'tanh'"),
+    ],
+)
 def test_sequence_model_rejects_bad_choices_listing_the_valid_ones(options, pattern):
     with pytest.raises(ValueError, match=pattern):
         SequenceModel(3, 8, 2, **options)

@@ -12,6 +12,7 @@ instruction set changes the last bits of float32 arithmetic, and over hundreds o
 training run amplifies them, so elsewhere (or where the record does not say) the first steps'
 losses and the initial held-out numbers must agree to 1e-4 (relative) instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,10 @@ def sample(rows: list[dict]) -> list[dict]:
 def test_stored_runs_are_reproduced_exactly(name):
     out = SWEEPS_DIR / name
     made = json.loads((out / "provenance.json").read_text())
-    same_cpu = (made["cpu"] == cpu_model()
-                and made.get("cpu_capability") == torch.backends.cpu.get_cpu_capability())
+    same_cpu = (
+        made["cpu"] == cpu_model()
+        and made.get("cpu_capability") == torch.backends.cpu.get_cpu_capability()
+    )
     for row in sample(load_results(out)):
         stored = load_run(out, row["run_id"])
         again = execute(stored["config"])
@@ -51,14 +54,17 @@ def test_stored_runs_are_reproduced_exactly(name):
         if not same_cpu:
             prefix = PREFIX_STEPS
             assert again["history"]["loss"][:prefix] == pytest.approx(
-                stored["history"]["loss"][:prefix], rel=1e-4)
+                stored["history"]["loss"][:prefix], rel=1e-4
+            )
             assert again["history"]["eval_metric"][0] == pytest.approx(
-                stored["history"]["eval_metric"][0], rel=1e-4)
+                stored["history"]["eval_metric"][0], rel=1e-4
+            )
             continue
         assert (again["status"], again["steps_done"]) == (stored["status"], stored["steps_done"])
         for key in ("final_loss", "final_metric"):
-            assert again[key] == stored[key] or (math.isnan(again[key])
-                                                 and math.isnan(stored[key])), key
+            assert again[key] == stored[key] or (
+                math.isnan(again[key]) and math.isnan(stored[key])
+            ), key
         assert again["history"]["loss"] == stored["history"]["loss"]
         assert again["history"]["eval_metric"] == stored["history"]["eval_metric"]
 

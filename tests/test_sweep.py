@@ -1,5 +1,6 @@
 """Sweeps: a spec is checked as a whole, every run is recorded once, a killed sweep resumes, and
 the numbers do not depend on how many workers (or which Dask cluster) produced them."""
+
 from __future__ import annotations
 
 import contextlib
@@ -59,19 +60,31 @@ def reference(tmp_path_factory) -> list[dict]:
 
 # --- The spec ------------------------------------------------------------------------------
 
+
 def test_expand_gives_one_run_per_grid_point_with_the_last_key_varying_fastest():
     runs = expand(TINY)
     assert [tuple(r.point.values()) for r in runs] == [
-        (name, lr, seed) for name in ["sgd", "adam"] for lr in [0.01, 1000.0] for seed in [0, 1]]
+        (name, lr, seed) for name in ["sgd", "adam"] for lr in [0.01, 1000.0] for seed in [0, 1]
+    ]
     first = runs[0].config
     assert first["optimizer"]["name"] == "sgd" and first["optimizer"]["lr"] == 0.01
     assert first["seed"] == 0 and first["task"]["seq_len"] == 5
 
 
 def test_grid_keys_are_resolved_to_the_section_that_owns_them():
-    spec = {"task": "adding", "optimizer": "adam", "train": {"batch_size": 8},
-            "grid": {"seq_len": [4], "hidden_size": [6], "steps": [3], "lr": [0.5],
-                     "task.eval_size": [20], "seed": [7]}}
+    spec = {
+        "task": "adding",
+        "optimizer": "adam",
+        "train": {"batch_size": 8},
+        "grid": {
+            "seq_len": [4],
+            "hidden_size": [6],
+            "steps": [3],
+            "lr": [0.5],
+            "task.eval_size": [20],
+            "seed": [7],
+        },
+    }
     (run,) = expand(spec)
     assert run.config["task"]["seq_len"] == 4 and run.config["task"]["eval_size"] == 20
     assert run.config["model"]["hidden_size"] == 6
@@ -81,8 +94,11 @@ def test_grid_keys_are_resolved_to_the_section_that_owns_them():
 
 
 def test_a_fixed_optimizer_section_applies_to_every_run():
-    spec = {**TINY, "optimizer": {"name": "adam", "betas": [0.9, 0.99]},
-            "grid": {"lr": [0.01, 0.1]}}
+    spec = {
+        **TINY,
+        "optimizer": {"name": "adam", "betas": [0.9, 0.99]},
+        "grid": {"lr": [0.01, 0.1]},
+    }
     assert [r.config["optimizer"]["betas"] for r in expand(spec)] == [[0.9, 0.99]] * 2
 
 
@@ -98,8 +114,10 @@ def test_run_id_hashes_the_complete_configuration_defaults_included():
 
 def test_numbers_with_an_exponent_are_read_as_floats(tmp_path):
     path = tmp_path / "spec.yaml"
-    path.write_text("task: {name: adding, seq_len: 5}\noptimizer: adam\ntrain: {steps: 3}\n"
-                    "grid:\n  lr: [1e-3, 1.0e2, 3E-1]\n")
+    path.write_text(
+        "task: {name: adding, seq_len: 5}\noptimizer: adam\ntrain: {steps: 3}\n"
+        "grid:\n  lr: [1e-3, 1.0e2, 3E-1]\n"
+    )
     assert [r.config["optimizer"]["lr"] for r in expand(load_spec(path))] == [1e-3, 100.0, 0.3]
 
 
@@ -115,13 +133,13 @@ def test_a_bad_spec_is_refused_with_every_problem_named():
         load_spec(bad)
     problems = caught.value.problems
     expected = [  # (words that must appear together in one problem)
-        ("'gird'", "grid"),                      # unknown top-level key, with the valid ones
-        ("'adamx'", "sgd", "adamw"),             # unknown optimizer, with the valid names
-        ("'seqlen'", "seq_len"),                 # unknown task parameter, with the valid ones
-        ("'foo'", "lr"),                         # unknown grid key, with the valid ones
-        ("lr=-0.1",),                            # the optimizer's own check
-        ("hidden_size=-8",),                     # the model's own check
-        ("batch_size=0",),                       # the trainer's own check
+        ("'gird'", "grid"),  # unknown top-level key, with the valid ones
+        ("'adamx'", "sgd", "adamw"),  # unknown optimizer, with the valid names
+        ("'seqlen'", "seq_len"),  # unknown task parameter, with the valid ones
+        ("'foo'", "lr"),  # unknown grid key, with the valid ones
+        ("lr=-0.1",),  # the optimizer's own check
+        ("hidden_size=-8",),  # the model's own check
+        ("batch_size=0",),  # the trainer's own check
         ("seed=-1",),
     ]
     for words in expected:
@@ -158,12 +176,14 @@ def test_checking_a_spec_leaves_the_global_random_state_alone():
 
 # --- Running and recording -------------------------------------------------------------------
 
+
 def test_a_sweep_writes_its_spec_one_file_per_run_and_a_results_table(tmp_path):
     rows = run_sweep(TINY, tmp_path)
     runs = expand(TINY)
     assert load_spec(tmp_path / "spec.yaml").grid == load_spec(TINY).grid
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(
-        f"{r.run_id}.json" for r in runs)
+        f"{r.run_id}.json" for r in runs
+    )
     with open(tmp_path / "results.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert [row["run_id"] for row in table] == [r.run_id for r in runs]
@@ -174,8 +194,10 @@ def test_a_sweep_writes_its_spec_one_file_per_run_and_a_results_table(tmp_path):
 def test_a_run_file_holds_config_history_and_provenance(tmp_path):
     rows = run_sweep({**TINY, "grid": {"optimizer": ["adam"], "lr": [0.01]}}, tmp_path)
     record = sweep.load_run(tmp_path, rows[0]["run_id"])
-    assert record["config"] == expand({**TINY, "grid": {"optimizer": ["adam"],
-                                                        "lr": [0.01]}})[0].config
+    assert (
+        record["config"]
+        == expand({**TINY, "grid": {"optimizer": ["adam"], "lr": [0.01]}})[0].config
+    )
     history = load_history(tmp_path, rows[0]["run_id"])
     assert isinstance(history, History) and history.steps_done == 20
     assert history.final_loss == rows[0]["final_loss"]
@@ -203,8 +225,7 @@ def test_extending_the_grid_runs_only_the_new_points(tmp_path, monkeypatch):
     ran = []
     real = executors.execute
     monkeypatch.setattr(executors, "execute", lambda config, *a: ran.append(config) or real(config))
-    rows = run_sweep({**TINY, "grid": {**TINY["grid"], "seed": [0, 1, 2]}}, tmp_path,
-                     extend=True)
+    rows = run_sweep({**TINY, "grid": {**TINY["grid"], "seed": [0, 1, 2]}}, tmp_path, extend=True)
     assert len(rows) == 12
     assert [c["seed"] for c in ran] == [2, 2, 2, 2]
 
@@ -235,6 +256,7 @@ def test_two_workers_give_the_same_results_as_one(tmp_path, reference):
 
 # --- Killed mid-sweep ---------------------------------------------------------------------
 
+
 def live_processes_in_group(group: int) -> list[int]:
     alive = []
     for entry in Path("/proc").iterdir():
@@ -256,9 +278,23 @@ def killed_sweep(tmp_path_factory):
     spec, out = write_spec(root / "spec.yaml", SLOWER), root / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "rnnopt.cli", "sweep", str(spec), "--out", str(out),
-         "--workers", "2", "--quiet"],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "rnnopt.cli",
+            "sweep",
+            str(spec),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--quiet",
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while len(list(out.glob("runs/*.json"))) < 2:
@@ -277,8 +313,12 @@ def killed_sweep(tmp_path_factory):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-    return {"out": out, "done_at_kill": done_at_kill, "left_behind": left_behind,
-            "table_at_kill": table_at_kill}
+    return {
+        "out": out,
+        "done_at_kill": done_at_kill,
+        "left_behind": left_behind,
+        "table_at_kill": table_at_kill,
+    }
 
 
 def test_a_killed_sweep_leaves_a_consistent_results_table(killed_sweep):
@@ -305,6 +345,7 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_results(killed_sweep, refer
 
 # --- On a Dask cluster ----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def dask_scheduler(tmp_path_factory):
     """A Dask scheduler and two one-thread workers on loopback; its address."""
@@ -316,17 +357,47 @@ def dask_scheduler(tmp_path_factory):
     dask = [sys.executable, "-m", "dask"]  # the `dask` command
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     commands = [
-        [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
-         "--scheduler-file", str(scheduler_file), "--no-dashboard"],
-        *[[*dask, "worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1",
-           "--no-dashboard", "--host", "127.0.0.1", "--local-directory", str(root)]] * 2,
+        [
+            *dask,
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--scheduler-file",
+            str(scheduler_file),
+            "--no-dashboard",
+        ],
+        *[
+            [
+                *dask,
+                "worker",
+                "--scheduler-file",
+                str(scheduler_file),
+                "--nthreads",
+                "1",
+                "--no-dashboard",
+                "--host",
+                "127.0.0.1",
+                "--local-directory",
+                str(root),
+            ]
+        ]
+        * 2,
     ]
     processes = []
     try:
         for command in commands:
-            processes.append(subprocess.Popen(
-                command, cwd=root, env=env, start_new_session=True,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    cwd=root,
+                    env=env,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             deadline = time.monotonic() + 60
             while not scheduler_file.exists():
                 assert time.monotonic() < deadline, "the Dask scheduler did not start in 60 s"
@@ -348,8 +419,9 @@ def dask_scheduler(tmp_path_factory):
             process.wait(timeout=15)
 
 
-def test_a_dask_cluster_gives_the_same_results_as_local_workers(tmp_path, dask_scheduler,
-                                                                 reference):
+def test_a_dask_cluster_gives_the_same_results_as_local_workers(
+    tmp_path, dask_scheduler, reference
+):
     rows = run_sweep(SLOWER, tmp_path, scheduler=dask_scheduler)
     assert numbers(rows) == numbers(reference)
     assert numbers(load_results(tmp_path)) == numbers(reference)

@@ -1,5 +1,6 @@
 """Specifications of the benchmark tasks: data layout, determinism, held-out sets, baselines and
 the errors raised for bad configurations."""
+
 from __future__ import annotations
 
 import math
@@ -456,24 +457,27 @@ def test_unknown_parameter_is_named_with_the_task_parameters():
         make_task("adding", seqlen=10)
 
 
-@pytest.mark.parametrize("name, param, value", [
-    ("adding", "seq_len", 1),
-    ("adding", "seq_len", 2.5),
-    ("adding", "seq_len", "50"),
-    ("adding", "seq_len", True),
-    ("adding", "eval_size", 0),
-    ("adding", "eval_seed", -1),
-    ("copy", "seq_len", 0),
-    ("copy", "n_symbols", 0),
-    ("copy", "n_categories", 1),
-    ("digits", "test_fraction", 0.0),
-    ("digits", "test_fraction", 1.0),
-    ("digits", "split_seed", 1.5),
-    ("text", "seq_len", 0),
-    ("text", "seq_len", 10**7),
-    ("text", "valid_fraction", 1.5),
-    ("text", "min_count", 0),
-])
+@pytest.mark.parametrize(
+    "name, param, value",
+    [
+        ("adding", "seq_len", 1),
+        ("adding", "seq_len", 2.5),
+        ("adding", "seq_len", "50"),
+        ("adding", "seq_len", True),
+        ("adding", "eval_size", 0),
+        ("adding", "eval_seed", -1),
+        ("copy", "seq_len", 0),
+        ("copy", "n_symbols", 0),
+        ("copy", "n_categories", 1),
+        ("digits", "test_fraction", 0.0),
+        ("digits", "test_fraction", 1.0),
+        ("digits", "split_seed", 1.5),
+        ("text", "seq_len", 0),
+        ("text", "seq_len", 10**7),
+        ("text", "valid_fraction", 1.5),
+        ("text", "min_count", 0),
+    ],
+)
 def test_bad_size_names_parameter_value_and_valid_range(name, param, value):
     with pytest.raises(ValueError) as error:
         make_task(name, **{param: value})
@@ -492,8 +496,15 @@ def test_digits_test_fraction_too_small_for_any_test_image_is_rejected():
         DigitsTask(test_fraction=0.001)
 
 
-@pytest.mark.parametrize("name, options", [("adding", {"seq_len": 10}), ("copy", {"seq_len": 5}),
-                                           ("digits", {}), ("text", {"seq_len": 20})])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("adding", {"seq_len": 10}),
+        ("copy", {"seq_len": 5}),
+        ("digits", {}),
+        ("text", {"seq_len": 20}),
+    ],
+)
 def test_validation_and_test_are_disjoint_halves_of_the_held_out_set(name, options):
     whole = make_task(name, **options).eval_batch()
     validation = make_task(name, held_out="validation", **options).eval_batch()

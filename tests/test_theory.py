@@ -1,6 +1,7 @@
 """rnnopt.theory: its closed forms agree with each other and with rnnopt's optimizers, and its
 measurement helpers measure what they say. (tests/test_convergence.py checks SGD's and
 Momentum's rates at the optimal settings; these tests check theory.py's own functions.)"""
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,8 @@ def test_heavy_ball_optimum_rate_is_the_root_of_its_momentum_and_the_spectral_ra
     assert best.rate == pytest.approx(math.sqrt(best.momentum))
     assert best.rate == pytest.approx(9 / 11)
     assert theory.momentum_rate(best.lr, best.momentum, KAPPA_100) == pytest.approx(
-        best.rate, rel=1e-6)
+        best.rate, rel=1e-6
+    )
 
 
 def test_condition_number_is_largest_over_smallest_eigenvalue():
@@ -48,8 +50,9 @@ def test_invalid_eigenvalues_are_refused_naming_the_parameter(bad):
 def test_momentum_rate_matches_the_rate_measured_from_rnnopt_iterates(nesterov):
     # Not an optimum, so the slowest mode is a simple root and the fit is exact.
     lr, momentum = 0.01, 0.5
-    errors = theory.quadratic_errors(KAPPA_100, 600, optimizer="momentum", lr=lr,
-                                     momentum=momentum, nesterov=nesterov)
+    errors = theory.quadratic_errors(
+        KAPPA_100, 600, optimizer="momentum", lr=lr, momentum=momentum, nesterov=nesterov
+    )
     predicted = theory.momentum_rate(lr, momentum, KAPPA_100, nesterov=nesterov)
     assert theory.measured_rate(errors) == pytest.approx(predicted, rel=1e-4)
 
@@ -103,8 +106,15 @@ def test_measured_error_with_noisy_gradients_settles_at_the_noise_floor():
     best = theory.heavy_ball_optimum(KAPPA_100)
     floors = []
     for seed in range(4):
-        errors = theory.quadratic_errors(KAPPA_100, 2000, optimizer="momentum", lr=best.lr,
-                                         momentum=best.momentum, noise=0.1, seed=seed)
+        errors = theory.quadratic_errors(
+            KAPPA_100,
+            2000,
+            optimizer="momentum",
+            lr=best.lr,
+            momentum=best.momentum,
+            noise=0.1,
+            seed=seed,
+        )
         floors.append(np.mean(errors[1000:] ** 2))
     predicted = theory.noise_floor(best.lr, best.momentum, KAPPA_100, 0.1)
     assert math.sqrt(np.mean(floors)) == pytest.approx(predicted, rel=0.1)
@@ -134,8 +144,7 @@ def test_measured_rate_refuses_a_start_at_the_last_step():
 
 def test_steps_to_tolerance_counts_steps_and_is_none_when_never_reached():
     errors = 0.5 ** np.arange(30)
-    assert theory.steps_to_tolerance(errors, 1e-3) == math.ceil(
-        theory.predicted_steps(0.5, 1e-3))
+    assert theory.steps_to_tolerance(errors, 1e-3) == math.ceil(theory.predicted_steps(0.5, 1e-3))
     assert theory.steps_to_tolerance(errors, 1e-30) is None
 
 

@@ -1,4 +1,5 @@
 """The trainer: one loop for every optimizer, deterministic; divergence is a result, not a crash."""
+
 from __future__ import annotations
 
 import math
@@ -58,8 +59,11 @@ def test_a_huge_learning_rate_is_recorded_as_diverged_not_raised():
 def test_adam_learns_the_short_adding_problem_below_its_baseline():
     task = make_task("adding", seq_len=10, eval_size=500)
     history = run(
-        task=task.config(), model={"hidden_size": 32}, optimizer={"name": "adam", "lr": 1e-2},
-        train_options={"steps": 1000, "batch_size": 32}, seed=0,
+        task=task.config(),
+        model={"hidden_size": 32},
+        optimizer={"name": "adam", "lr": 1e-2},
+        train_options={"steps": 1000, "batch_size": 32},
+        seed=0,
     )
     assert history.final_loss < 0.2 * task.baseline()["loss"]
 
@@ -87,10 +91,12 @@ def test_clipping_bounds_the_applied_step_but_records_the_raw_norm():
     torch.manual_seed(0)
     model = build_model(task, hidden_size=16)
     before = [p.detach().clone() for p in model.parameters()]
-    history = train(model, task, torch.optim.SGD(model.parameters(), lr=1.0), steps=1,
-                    clip_grad_norm=1e-3)
-    moved = torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in
-                           zip(model.parameters(), before, strict=True)))
+    history = train(
+        model, task, torch.optim.SGD(model.parameters(), lr=1.0), steps=1, clip_grad_norm=1e-3
+    )
+    moved = torch.sqrt(
+        sum(((p.detach() - b) ** 2).sum() for p, b in zip(model.parameters(), before, strict=True))
+    )
     assert history.grad_norm[0] > 1e-3
     assert moved.item() == pytest.approx(1e-3, rel=1e-3)
 
@@ -120,8 +126,11 @@ def test_bad_training_options_are_refused_with_their_name_and_value(options, nam
 
 def test_an_unknown_train_option_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown train option.*'stepz'.*'steps'"):
-        run(task={"name": "adding", "seq_len": 10}, optimizer={"name": "sgd"},
-            train_options={"stepz": 5})
+        run(
+            task={"name": "adding", "seq_len": 10},
+            optimizer={"name": "sgd"},
+            train_options={"stepz": 5},
+        )
 
 
 def test_an_unknown_device_is_refused_with_the_valid_choices():
@@ -150,8 +159,9 @@ def test_log_every_keeps_block_means_of_the_per_step_records():
     assert blocks.steps_done == every.steps_done == 30
     assert len(blocks.loss) == 5  # 4 blocks of 7 steps and a last one of 2
     for i, start in enumerate(range(0, 30, 7)):
-        assert blocks.loss[i] == pytest.approx(sum(every.loss[start:start + 7])
-                                               / len(every.loss[start:start + 7]), rel=1e-12)
+        assert blocks.loss[i] == pytest.approx(
+            sum(every.loss[start : start + 7]) / len(every.loss[start : start + 7]), rel=1e-12
+        )
     assert blocks.eval_loss == every.eval_loss  # logging does not change the training
 
 
@@ -168,5 +178,8 @@ def test_stop_at_metric_ends_the_run_at_the_first_evaluation_that_reaches_it():
 
 def test_stop_at_metric_must_be_a_finite_number():
     with pytest.raises(ValueError, match="stop_at_metric=nan"):
-        run(optimizer={"name": "sgd", "lr": 0.1}, seed=0,
-            **{**SMALL, "train_options": {**SMALL["train_options"], "stop_at_metric": math.nan}})
+        run(
+            optimizer={"name": "sgd", "lr": 0.1},
+            seed=0,
+            **{**SMALL, "train_options": {**SMALL["train_options"], "stop_at_metric": math.nan}},
+        )

@@ -1,5 +1,6 @@
 """Nothing accepted silently: each bad input is refused early, with the exception type, exit
 status and a message that names the parameter at fault."""
+
 from __future__ import annotations
 
 import copy
@@ -40,6 +41,7 @@ def _p() -> torch.Tensor:
 
 # --- The shared checks -----------------------------------------------------------------------
 
+
 def test_the_checks_name_the_parameter_value_rule_and_choices():
     with pytest.raises(ValueError, match=r"^steps=0 is invalid: expected an integer >= 1$"):
         check_int("steps", 0, 1)
@@ -57,6 +59,7 @@ def test_the_checks_name_the_parameter_value_rule_and_choices():
 
 # --- Specs -----------------------------------------------------------------------------------
 
+
 def test_a_spec_with_a_key_given_twice_is_refused_naming_it(tmp_path, capsys):
     path = tmp_path / "spec.yaml"
     path.write_text(SPEC.replace("lr: 1e-2", "lr: 1e-2, lr: 0.5"))
@@ -71,16 +74,29 @@ def test_a_spec_with_a_key_given_twice_is_refused_naming_it(tmp_path, capsys):
 @pytest.mark.parametrize("seed", [-1, 2**63])
 def test_a_seed_outside_what_torch_takes_is_refused_by_name(seed):
     with pytest.raises(SpecError, match=rf"seed={seed} is invalid"):
-        load_spec({**json.loads(json.dumps({"task": "adding", "optimizer": "sgd",
-                                            "train": {"steps": 1}})), "seed": seed})
+        load_spec(
+            {
+                **json.loads(
+                    json.dumps({"task": "adding", "optimizer": "sgd", "train": {"steps": 1}})
+                ),
+                "seed": seed,
+            }
+        )
     with pytest.raises(ValueError, match=rf"seed={seed}"):
-        run(task={"name": "adding", "seq_len": 5}, optimizer={"name": "sgd"},
-            train_options={"steps": 1}, seed=seed)
+        run(
+            task={"name": "adding", "seq_len": 5},
+            optimizer={"name": "sgd"},
+            train_options={"steps": 1},
+            seed=seed,
+        )
 
 
 def test_a_held_out_set_too_large_for_memory_is_refused_before_anything_is_written(tmp_path):
-    spec = {"task": {"name": "adding", "seq_len": 10**6, "eval_size": 10**6},
-            "optimizer": "sgd", "train": {"steps": 1}}
+    spec = {
+        "task": {"name": "adding", "seq_len": 10**6, "eval_size": 10**6},
+        "optimizer": "sgd",
+        "train": {"steps": 1},
+    }
     with pytest.raises(SpecError, match=r"eval_size=1000000 with seq_len=1000000 .*memory"):
         run_sweep(spec, tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -92,10 +108,17 @@ def test_an_unknown_model_key_lists_the_valid_ones():
 
 
 def test_numpy_scalars_are_accepted_where_python_numbers_are():
-    history = run(task={"name": "adding", "seq_len": np.int64(5), "eval_size": 20},
-                  model={"hidden_size": 4}, optimizer={"name": "sgd", "lr": np.float32(0.01)},
-                  train_options={"steps": np.int64(2), "batch_size": np.int32(4),
-                                 "clip_grad_norm": np.float64(1.0)}, seed=np.int64(0))
+    history = run(
+        task={"name": "adding", "seq_len": np.int64(5), "eval_size": 20},
+        model={"hidden_size": 4},
+        optimizer={"name": "sgd", "lr": np.float32(0.01)},
+        train_options={
+            "steps": np.int64(2),
+            "batch_size": np.int32(4),
+            "clip_grad_norm": np.float64(1.0),
+        },
+        seed=np.int64(0),
+    )
     assert history.steps_done == 2 and type(history.meta["seed"]) is int
 
 
@@ -107,23 +130,49 @@ def test_a_model_without_trainable_parameters_is_refused_by_name():
         train(model, make_task("adding", seq_len=5), SGD([_p()]), steps=1)
 
 
-@pytest.mark.parametrize(("option", "value"), [("steps", 0), ("batch_size", 2.5),
-                                               ("clip_grad_norm", -1.0), ("log_every", True),
-                                               ("stop_at_metric", float("inf"))])
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("steps", 0),
+        ("batch_size", 2.5),
+        ("clip_grad_norm", -1.0),
+        ("log_every", True),
+        ("stop_at_metric", float("inf")),
+    ],
+)
 def test_a_bad_train_option_is_refused_naming_it(option, value):
     with pytest.raises(ValueError, match=rf"^{option}="):
-        train(build_model(make_task("adding", seq_len=5), hidden_size=4),
-              make_task("adding", seq_len=5), SGD([_p()]), **{"steps": 1, option: value})
+        train(
+            build_model(make_task("adding", seq_len=5), hidden_size=4),
+            make_task("adding", seq_len=5),
+            SGD([_p()]),
+            **{"steps": 1, option: value},
+        )
 
 
 # --- The command line ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", ["betas=[0.9,", "betas={a", "lr=@x"])
 def test_a_malformed_opt_value_exits_2_naming_it_without_a_traceback(value):
     result = subprocess.run(
-        [sys.executable, "-m", "rnnopt.cli", "train", "--task", "adding", "--steps", "1",
-         "--opt", value], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True,
-        text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "rnnopt.cli",
+            "train",
+            "--task",
+            "adding",
+            "--steps",
+            "1",
+            "--opt",
+            value,
+        ],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert value.split("=")[0] in result.stderr and "Traceback" not in result.stderr
 
@@ -133,9 +182,18 @@ def test_help_shows_every_default(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    expected = {"train": ["--steps STEPS", "(default: 1000)", "(default: adam)",
-                          "(default: 64)", "(default: 32)", "(default: cpu)", "(default: 0)"],
-                "sweep": ["(default: 1)", "(default: cpu)"]}[command]
+    expected = {
+        "train": [
+            "--steps STEPS",
+            "(default: 1000)",
+            "(default: adam)",
+            "(default: 64)",
+            "(default: 32)",
+            "(default: cpu)",
+            "(default: 0)",
+        ],
+        "sweep": ["(default: 1)", "(default: cpu)"],
+    }[command]
     for piece in expected:
         assert piece in text
 
@@ -150,6 +208,7 @@ def test_a_sweep_says_how_many_runs_it_has_and_how_many_are_left(tmp_path, capsy
 
 
 # --- Optimizers ------------------------------------------------------------------------------
+
 
 def test_a_param_group_without_params_is_refused():
     opt = SGD([_p()], lr=0.1)
@@ -168,14 +227,17 @@ def test_the_same_parameter_twice_in_one_group_is_refused():
         Adam([p, p])
 
 
-@pytest.mark.parametrize(("cls", "hyper", "named"), [
-    (SGD, {"momentum": 1.5}, "Invalid momentum value: momentum=1.5"),
-    (SGD, {"dampening": 2.0}, "Invalid dampening value: dampening=2.0"),
-    (RMSprop, {"momentum": 1.01}, "Invalid momentum value: momentum=1.01"),
-    (RMSprop, {"eps": 0.0}, "Invalid epsilon value: eps=0.0"),
-    (Adam, {"eps": 0}, "Invalid epsilon value: eps=0"),
-    (Adam, {"lr": 10**400}, "Invalid learning rate: lr=1000"),
-])
+@pytest.mark.parametrize(
+    ("cls", "hyper", "named"),
+    [
+        (SGD, {"momentum": 1.5}, "Invalid momentum value: momentum=1.5"),
+        (SGD, {"dampening": 2.0}, "Invalid dampening value: dampening=2.0"),
+        (RMSprop, {"momentum": 1.01}, "Invalid momentum value: momentum=1.01"),
+        (RMSprop, {"eps": 0.0}, "Invalid epsilon value: eps=0.0"),
+        (Adam, {"eps": 0}, "Invalid epsilon value: eps=0"),
+        (Adam, {"lr": 10**400}, "Invalid learning rate: lr=1000"),
+    ],
+)
 def test_a_hyperparameter_outside_its_range_is_refused_by_name(cls, hyper, named):
     with pytest.raises(ValueError) as raised:
         cls([_p()], **hyper)
@@ -206,8 +268,9 @@ def test_load_state_dict_validates_its_groups():
     _, opt = _stepped(Adam)
     state = copy.deepcopy(opt.state_dict())
     state["param_groups"][0]["lr"] = -1.0
-    with pytest.raises(ValueError, match="Invalid learning rate: lr=-1.0 in param group 0 of "
-                                         "the state_dict"):
+    with pytest.raises(
+        ValueError, match="Invalid learning rate: lr=-1.0 in param group 0 of the state_dict"
+    ):
         Adam([torch.ones(3, requires_grad=True)]).load_state_dict(state)
     state["param_groups"][0]["lr"] = 0.1
     state["param_groups"][0]["lrr"] = 0.1
@@ -230,20 +293,24 @@ def test_a_checkpoint_with_an_integer_step_loads_as_torch_loads_it():
     assert ours.state[w]["step"].item() == 2
 
 
-@pytest.mark.skipif("decoupled_weight_decay" not in inspect.signature(torch.optim.Adam).parameters,
-                    reason="this torch's Adam has no decoupled_weight_decay")
+@pytest.mark.skipif(
+    "decoupled_weight_decay" not in inspect.signature(torch.optim.Adam).parameters,
+    reason="this torch's Adam has no decoupled_weight_decay",
+)
 def test_state_of_torch_s_decoupled_adam_is_adamw_s():
     _, opt = _stepped(torch.optim.Adam, lr=0.1, weight_decay=0.1, decoupled_weight_decay=True)
     state = opt.state_dict()
     with pytest.raises(ValueError, match="decoupled_weight_decay=True .* AdamW"):
         Adam([torch.ones(3, requires_grad=True)], weight_decay=0.1).load_state_dict(
-            copy.deepcopy(state))
+            copy.deepcopy(state)
+        )
     ours = AdamW([torch.ones(3, requires_grad=True)], weight_decay=0.1)
     ours.load_state_dict(copy.deepcopy(state))
     assert "decoupled_weight_decay" not in ours.param_groups[0]
 
 
 # --- Models ----------------------------------------------------------------------------------
+
 
 def test_an_empty_batch_gives_zero_gradients_as_nn_rnn_does():
     torch.manual_seed(0)
@@ -277,20 +344,31 @@ def test_hx_of_another_dtype_is_refused_like_the_input():
 
 # --- Chapter parameter files -------------------------------------------------------------------
 
+
 def _chapter(tmp_path: Path, text: str) -> book.Chapter:
     (tmp_path / "params.yaml").write_text(text)
     real = next(c for c in book.load_chapters() if c.name == "adam")
-    return book.Chapter(name="adam", notebook=tmp_path / "adam.ipynb", template=real.template,
-                        parameters=tmp_path / "params.yaml")
+    return book.Chapter(
+        name="adam",
+        notebook=tmp_path / "adam.ipynb",
+        template=real.template,
+        parameters=tmp_path / "params.yaml",
+    )
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("defualt:\n  steps: 3\n", r"unknown top-level key\(s\) 'defualt'; valid: default, full"),
-    ("default:\n  stepz: 3\n", r"default sets 'stepz', which algorithm.ipynb's parameters cell "
-                               r"does not define; valid: .*steps"),
-    ("default:\n  steps: 3\n  steps: 4\n", "'steps' twice"),
-    ("default: [1]\n", "default must be a mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("defualt:\n  steps: 3\n", r"unknown top-level key\(s\) 'defualt'; valid: default, full"),
+        (
+            "default:\n  stepz: 3\n",
+            r"default sets 'stepz', which algorithm.ipynb's parameters cell "
+            r"does not define; valid: .*steps",
+        ),
+        ("default:\n  steps: 3\n  steps: 4\n", "'steps' twice"),
+        ("default: [1]\n", "default must be a mapping"),
+    ],
+)
 def test_a_bad_chapter_parameter_file_is_refused_naming_the_file(tmp_path, text, message):
     chapter = _chapter(tmp_path, text)
     with pytest.raises(ValueError, match=message) as raised:
@@ -300,7 +378,8 @@ def test_a_bad_chapter_parameter_file_is_refused_naming_the_file(tmp_path, text,
 
 def test_chapter_parameters_read_exponents_as_numbers(tmp_path):
     assert _chapter(tmp_path, "default:\n  lr: {adding: 1e-3}\n").parameter_values() == {
-        "lr": {"adding": 0.001}}
+        "lr": {"adding": 0.001}
+    }
 
 
 def test_the_book_command_checks_its_output_before_executing(tmp_path, capsys):
@@ -312,19 +391,27 @@ def test_the_book_command_checks_its_output_before_executing(tmp_path, capsys):
 
 @pytest.mark.parametrize("core", ["elman", "lstm"])
 def test_numpy_sizes_build_a_model(core):
-    model = build_model(make_task("adding", seq_len=5), hidden_size=np.int64(4), core=core,
-                        num_layers=np.int32(1))
+    model = build_model(
+        make_task("adding", seq_len=5), hidden_size=np.int64(4), core=core, num_layers=np.int32(1)
+    )
     assert model.head.in_features == 4 and type(model.head.in_features) is int
 
 
-@pytest.mark.parametrize(("argv", "named"), [
-    (["--clip", "0"], "clip_grad_norm=0.0 is invalid: expected None or a finite number > 0 "
-                      "(set by --clip)"),
-    (["--seed", "-1"], "seed=-1 is invalid: expected an integer in [0, 9223372036854775807] "
-                       "(set by --seed)"),
-    (["--task-opt", "eval_size=[1,"], "eval_size"),
-    (["--opt", "momentum=3", "--optimizer", "sgd"], "momentum=3"),
-])
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (
+            ["--clip", "0"],
+            "clip_grad_norm=0.0 is invalid: expected None or a finite number > 0 (set by --clip)",
+        ),
+        (
+            ["--seed", "-1"],
+            "seed=-1 is invalid: expected an integer in [0, 9223372036854775807] (set by --seed)",
+        ),
+        (["--task-opt", "eval_size=[1,"], "eval_size"),
+        (["--opt", "momentum=3", "--optimizer", "sgd"], "momentum=3"),
+    ],
+)
 def test_train_names_the_flag_at_fault(argv, named, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["train", "--task", "adding", "--steps", "1", "--quiet", *argv])
@@ -333,8 +420,11 @@ def test_train_names_the_flag_at_fault(argv, named, capsys):
 
 @pytest.mark.parametrize("what", ["a directory", "no file", "binary"])
 def test_a_spec_path_that_cannot_be_read_is_a_spec_error(tmp_path, what):
-    path = {"a directory": tmp_path, "no file": tmp_path / "none.yaml",
-            "binary": tmp_path / "b.yaml"}[what]
+    path = {
+        "a directory": tmp_path,
+        "no file": tmp_path / "none.yaml",
+        "binary": tmp_path / "b.yaml",
+    }[what]
     if what == "binary":
         path.write_bytes(b"\xd0\xff\x00")
     with pytest.raises(SpecError, match="cannot be read as a spec"):
