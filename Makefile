@@ -1,6 +1,7 @@
 # rnnopt — every target sets up what it needs from nothing.
-#   make test     create/refresh .venv from requirements.lock, then run the unit tests and
-#                 nbval (strict) over every executed chapter
+#   make test     create/refresh .venv from requirements.lock, then lint (ruff), run the unit
+#                 tests and nbval (strict) over every executed chapter
+#   make lint     ruff check, and ruff format --check over the package, tests and benchmarks
 #   make book     execute the stale chapters with papermill, then build the HTML in _build/html
 #   make bench    run the benchmarks (side-by-side tables for the README)
 #   make lock     re-pin requirements.lock from pyproject.toml (needs the package registries)
@@ -32,7 +33,7 @@ NOTEBOOKS = $(wildcard chapters/*.ipynb)
 NBVAL_FLAGS = --nbval --nbval-current-env --nbval-sanitize-with chapters/nbval-sanitize.cfg \
               --nbval-cell-timeout 900
 
-test: unit nbval
+test: lint unit nbval
 
 # The unit tests, and the examples in the optimizers' and models' docstrings.
 unit: $(STAMP)
@@ -56,8 +57,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_optim.py --markdown
 	$(PY) benchmarks/bench_sweep.py --markdown
 
+# The lint rules over every Python file; the formatting over the package, tests and benchmarks
+# (the notebooks and a few files pyproject.toml names are not checked yet).
+LINTED = rnnopt tests benchmarks
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 lock:
 	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
