@@ -26,7 +26,9 @@ same constructor arguments and defaults, the same state keys (``momentum_buffer`
 as torch's default for-loop implementation lays them out, so ``state_dict`` moves freely between
 the two libraries and ``torch.optim.lr_scheduler`` works unchanged. The tests check that
 parameters and state agree with torch's to 1e-10 in float64 for every option combination (in
-practice they agree bit for bit: the updates use the same tensor operations in the same order).
+practice they agree bit for bit: the updates use the same tensor operations in the same order;
+Adam divides by ``sqrt(bias_correction2)`` in place where torch makes a copy, which gives the
+same floats and saves a full-size temporary).
 Where they deliberately differ from torch (stricter validation, no sparse gradients, no
 ``foreach``/``fused`` switches) is listed in `rnnopt.optim_checks`.
 """
