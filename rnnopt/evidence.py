@@ -23,14 +23,15 @@ parallel, one process each, one torch thread per run; `scheduler=` sends the run
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from rnnopt import protocol
@@ -162,15 +163,50 @@ def _grid(value: Any, where: str, problems: list[str]) -> list[float]:
 # --- One variant ----------------------------------------------------------------------------
 
 
+# The held-out part each stage scores on: a rate is chosen on the validation half and the
+# chosen rate reported on the test half, so no reported number scored the choice that made it.
+HELD_OUT = {"tune": "validation", "eval": "test"}
+CLIP = "protocol"  # a study's train.clip_grad_norm that asks for protocol.clip_threshold
+
+
+def task_options(study: Study, stage: str) -> dict[str, Any]:
+    return {**study.task, "held_out": HELD_OUT[stage]}
+
+
+@functools.cache
+def _clip(task_json: str, model_json: str, batch_size: int) -> float:
+    from rnnopt.train import build_model
+
+    options = json.loads(task_json)
+    task = make_task(options.pop("name"), **options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_model(task, **json.loads(model_json))
+    return protocol.clip_threshold(task, model, batch_size)
+
+
+def train_options(study: Study, variant: Variant) -> dict[str, Any]:
+    """The study's training settings with the variant's changes, and the clipping level the
+    protocol computes for the task and model where the study asks for it."""
+    train = {**study.train, **variant.train}
+    if train.get("clip_grad_norm") == CLIP:
+        train["clip_grad_norm"] = _clip(
+            json.dumps(study.task, sort_keys=True),
+            json.dumps(study.model, sort_keys=True),
+            int(train["batch_size"]),
+        )
+    return train
+
+
 def sweep_spec(
-    study: Study, variant: Variant, rates: Sequence[float], seeds: Sequence[int]
+    study: Study, variant: Variant, rates: Sequence[float], seeds: Sequence[int], stage: str
 ) -> dict[str, Any]:
-    """The sweep (in the sweep runner's format) of `variant` at `rates` × `seeds`."""
+    """The sweep (in the sweep runner's format) of `variant` at `rates` × `seeds` for `stage`."""
     return {
-        "task": dict(study.task),
+        "task": task_options(study, stage),
         "model": dict(study.model),
         "optimizer": dict(variant.optimizer),
-        "train": {**study.train, **variant.train},
+        "train": train_options(study, variant),
         "grid": {"lr": [float(r) for r in rates], "seed": [int(s) for s in seeds]},
     }
 
@@ -183,8 +219,9 @@ def _spec_text(study: Study, variant: Variant, stage: str, spec: dict[str, Any])
     return head + yaml.safe_dump(spec, sort_keys=False, default_flow_style=None)
 
 
-def _task_scale(study: Study) -> tuple[float, bool]:
-    options = dict(study.task)
+def task_scale(study: Study, stage: str) -> tuple[float, bool]:
+    """(the trivial predictor's metric on the stage's held-out part, higher is better)."""
+    options = task_options(study, stage)
     task = make_task(options.pop("name"), **options)
     return task.baseline()["metric"], task.higher_is_better
 
@@ -192,14 +229,12 @@ def _task_scale(study: Study) -> tuple[float, bool]:
 def relative_errors(
     rows: Sequence[dict], baseline: float, higher_is_better: bool
 ) -> dict[float, dict[int, float]]:
-    """{lr: {seed: relative error}} from a sweep's result rows (diverged runs score 1)."""
+    """{lr: {seed: run error}} from a sweep's result rows (protocol.run_error)."""
     errors: dict[float, dict[int, float]] = {}
     for row in rows:
-        metric = row["final_metric"]
-        if row["status"] != "ok" or not math.isfinite(metric):
-            error = 1.0
-        else:
-            error = protocol.relative_error(metric, baseline, higher_is_better)
+        error = protocol.run_error(
+            row["status"] != "ok", row["final_metric"], baseline, higher_is_better
+        )
         errors.setdefault(float(row["lr"]), {})[int(row["seed"])] = error
     return errors
 
@@ -214,7 +249,7 @@ def _run_stage(
     workers: int,
     scheduler: str | None,
 ) -> list[dict]:
-    spec = sweep_spec(study, variant, rates, seeds)
+    spec = sweep_spec(study, variant, rates, seeds, stage)
     out.mkdir(parents=True, exist_ok=True)
     # The spec is on disk before its runs, and the provenance only once they all are: a
     # directory caught midway (a killed tier, a commit of finished runs) says what it is for
@@ -241,7 +276,7 @@ def run_variant(
 ) -> dict[str, Any]:
     """Tune one variant of `study` and evaluate it; return (and store) the tuning record."""
     variant = study.variant(label)
-    baseline, higher = _task_scale(study)
+    baseline, higher = task_scale(study, "tune")
     root = Path(out_root) / study.name / variant.label
 
     def tuning_errors(grid: list[float]) -> dict[float, list[float]]:
@@ -255,7 +290,12 @@ def run_variant(
 
     found = protocol.search(variant.grid, tuning_errors, margin=study.margin)
     tuned, grid, edge, extensions = found.tuned, found.grid, found.edge, found.extensions
-    rates = grid if study.evaluate == "grid" else [tuned.lr]
+    # evaluate: grid also runs every rate within a decade of the chosen one (the sensitivity
+    # claims need their errors on the evaluation seeds too).
+    best = protocol.lattice_index(tuned.lr)
+    decade = protocol.GRID_STEPS_PER_DECADE
+    near = [lr for lr in grid if abs(protocol.lattice_index(lr) - best) <= decade]
+    rates = near if study.evaluate == "grid" else [tuned.lr]
     _run_stage(
         study, variant, "eval", rates, study.evaluation_seeds, root / "eval", workers, scheduler
     )

@@ -99,7 +99,7 @@ def execute(config: dict[str, Any], device: str = "cpu", progress: bool = False)
     """
     with _RUN_LOCK:
         threads = torch.get_num_threads()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         try:
             history = run(
                 task=config["task"],
@@ -114,6 +114,7 @@ def execute(config: dict[str, Any], device: str = "cpu", progress: bool = False)
         finally:
             torch.set_num_threads(threads)
         wall_time = time.perf_counter() - start
+        cpu_time = time.process_time() - cpu_start  # what the run cost, however loaded the machine
     return {
         "run_id": run_id(config),
         "status": "diverged" if history.diverged else "ok",
@@ -122,6 +123,7 @@ def execute(config: dict[str, Any], device: str = "cpu", progress: bool = False)
         "final_metric": history.final_metric,
         "steps_done": history.steps_done,
         "wall_time": wall_time,
+        "cpu_time": cpu_time,
         "config": config,
         "history": history.to_dict(),
         "provenance": provenance(history.meta),

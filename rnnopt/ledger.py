@@ -61,7 +61,19 @@ class Figure:
 
 @cache
 def registration() -> dict[str, Any]:
-    return yaml.safe_load(REGISTRATION.read_text(encoding="utf-8"))
+    """The registration with its amendments applied in date order: an amendment's `claims`
+    entries replace the fields they name (the original entries stay in the file as written)."""
+    data = yaml.safe_load(REGISTRATION.read_text(encoding="utf-8"))
+    claims = {c["id"]: dict(c) for c in data["claims"]}
+    for amendment in sorted(data.get("amendments") or [], key=lambda a: str(a["date"])):
+        for claim_id, changes in (amendment.get("claims") or {}).items():
+            if claim_id not in claims:
+                raise ValueError(
+                    f"amendment of {amendment['date']} changes unknown claim "
+                    f"{claim_id!r}; valid: {', '.join(claims)}"
+                )
+            claims[claim_id].update(changes)
+    return {**data, "claims": list(claims.values())}
 
 
 def _experiment(name: str) -> dict[str, Any]:

@@ -20,7 +20,6 @@ import numpy as np
 from rnnopt import evidence, protocol
 from rnnopt.evidence import Study, load_study, relative_errors, study_names
 from rnnopt.store import load_history, load_results, write_atomic
-from rnnopt.tasks import make_task
 from rnnopt.train import History
 
 # --- Reading a finished tier ------------------------------------------------------------------
@@ -45,9 +44,8 @@ def tuned_record(study: str, variant: str, root: Path | None = None) -> dict[str
 
 @functools.cache
 def _scale(spec: Path) -> tuple[float, bool]:
-    options = dict(load_study(spec).task)
-    task = make_task(options.pop("name"), **options)
-    return task.baseline()["metric"], task.higher_is_better
+    """The trivial predictor's metric on the test half, where evaluation runs are scored."""
+    return evidence.task_scale(load_study(spec), "eval")
 
 
 def eval_errors(
@@ -128,6 +126,15 @@ def seconds_per_step(study: Study, steps: int = 30) -> float:
     return float(np.median(history.step_time[5:]))
 
 
+def _cpu_seconds(stage: Path, row: dict[str, Any]) -> float:
+    """A run's CPU time (older records kept only their wall-clock time)."""
+    return float(
+        json.loads((stage / "runs" / f"{row['run_id']}.json").read_text()).get(
+            "cpu_time", row["wall_time"]
+        )
+    )
+
+
 def cost_table(
     studies_dir: str | Path | None = None, out_root: str | Path | None = None, measure: bool = True
 ) -> tuple[list[list[Any]], float, float]:
@@ -144,7 +151,7 @@ def cost_table(
             root = Path(out_root) / name / variant.label
             for stage in ("tune", "eval"):
                 if (root / stage / "results.csv").exists():
-                    walls += [r["wall_time"] for r in load_results(root / stage)]
+                    walls += [_cpu_seconds(root / stage, r) for r in load_results(root / stage)]
             if (root / "tuned.json").exists():
                 sizes[variant.label] = len(json.loads((root / "tuned.json").read_text())["grid"])
                 finished += 1
@@ -217,9 +224,9 @@ python -m rnnopt.evidence --scheduler tcp://host:8786   # on a Dask cluster
 
 ## Cost
 
-CPU-hours of training (one torch thread per run) on a 2-core machine; "projected" adds, for
-the runs still to do, the study's median run time so far (or, for a study not started, a
-step's time measured now × its steps). The budget is 24 CPU-hours, about 12 hours of wall time
+CPU-hours of training (the process time of each run, one torch thread) on a 2-core machine;
+"projected" adds, for the runs still to do, the study's median run time so far (or, for a
+study not started, a step's time measured now × its steps). The budget is 24 CPU-hours, about 12 hours of wall time
 with 2 workers.
 
 {table}

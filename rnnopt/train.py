@@ -53,6 +53,7 @@ class History:
     log_every: int = 1
     step_count: int | None = None  # optimizer steps taken (None in records older than it)
     stopped_early: bool = False
+    clipped_steps: int = 0  # steps whose gradient norm exceeded clip_grad_norm and was clipped
 
     @property
     def steps_done(self) -> int:
@@ -233,6 +234,7 @@ def train(
                 return stop(step)
             optimizer.step()
             block.append((loss.item(), float(grad_norm), time.perf_counter() - start))
+            history.clipped_steps += bool(grad_norm > max_norm)
             history.step_count = step
             if len(block) == log_every:
                 flush()

@@ -43,3 +43,14 @@ def test_a_claim_whose_evidence_is_missing_is_pending_and_says_what_is_missing(
     rows = {r["id"]: r for r in ledger.ledger()}
     assert rows["adam-generalises-worse"]["verdict"] == "pending"
     assert "overfit/adam is not finished" in rows["adam-generalises-worse"]["source"]
+
+
+def test_amendments_replace_the_fields_they_name_and_keep_the_rest():
+    raw = __import__("yaml").safe_load(ledger.REGISTRATION.read_text())
+    amended = {c["id"]: c for c in ledger.registration()["claims"]}
+    original = {c["id"]: c for c in raw["claims"]}
+    for amendment in raw["amendments"]:
+        for claim_id, changes in amendment["claims"].items():
+            for field, value in changes.items():
+                assert amended[claim_id][field] == value
+            assert amended[claim_id]["claim"] == original[claim_id]["claim"]
