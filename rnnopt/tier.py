@@ -224,10 +224,10 @@ python -m rnnopt.evidence --scheduler tcp://host:8786   # on a Dask cluster
 
 ## Cost
 
-CPU-hours of training (the process time of each run, one torch thread) on a 2-core machine;
-"projected" adds, for the runs still to do, the study's median run time so far (or, for a
-study not started, a step's time measured now × its steps). The budget is 24 CPU-hours, about 12 hours of wall time
-with 2 workers.
+CPU-hours of training (the process time of each run, one torch thread) on a 2-core
+machine; "projected" adds, for the runs still to do, the study's median run time so far (or,
+for a study not started, a step's time measured now × its steps). The budget is 24 CPU-hours,
+about 12 hours of wall time with 2 workers.
 
 {table}
 
