@@ -76,13 +76,13 @@ def tune_and_evaluate(
     variants: Sequence[str],
     starts: dict[str, tuple[float, float]],
     score: str = "error",
-    out_root: Path = EVIDENCE_DIR,
+    out_root: Path | None = None,
     tuning_seeds: Sequence[int] = protocol.TUNING_SEEDS,
     evaluation_seeds: Sequence[int] = protocol.EVALUATION_SEEDS,
 ) -> dict:
     """Search each variant's rate on the tuning seeds by `score` (lower is better), then measure
     the chosen rate on the evaluation seeds; store and return everything."""
-    store = Store(Path(out_root) / name / "results.json")
+    store = Store(Path(out_root or EVIDENCE_DIR) / name / "results.json")
 
     def measured(variant: str, lr: float, seed: int) -> dict[str, float]:
         return store.measure(variant, lr, seed, lambda: measure(variant, lr, seed))
