@@ -172,14 +172,40 @@ def test_a_grid_is_widened_beyond_the_edge_its_best_sits_on():
     assert protocol.extend_grid([0.1, 0.215], "high") == [0.1, 0.215, 0.464, 1.0]
 
 
-def test_the_decade_penalty_compares_a_decade_either_side_with_the_best():
-    errors = {0.01: [0.6, 0.8], 0.1: [0.2, 0.4], 1.0: [1.0, 0.8]}
-    assert protocol.decade_penalty(errors, 0.1).tolist() == pytest.approx([4.0, 2.0])
+def test_the_cost_of_a_random_rate_is_the_mean_error_within_a_decade_less_the_best():
+    rates = [protocol.lr_lattice(i) for i in range(-6, 1)]  # 0.01 .. 1, centred on 0.1
+    errors = {lr: [0.2 + 0.1 * abs(protocol.lattice_index(lr) + 3), 0.5] for lr in rates}
+    cost = protocol.random_rate_cost(errors, 0.1)
+    assert cost.tolist() == pytest.approx([0.1 * (3 + 2 + 1 + 0 + 1 + 2 + 3) / 7, 0.0])
 
 
-def test_the_decade_penalty_needs_both_neighbours_on_the_grid():
-    with pytest.raises(ValueError, match=r"\[1\.0\]"):
-        protocol.decade_penalty({0.01: [1.0], 0.1: [0.5]}, 0.1)
+def test_the_cost_of_a_random_rate_needs_the_whole_decade_either_side():
+    with pytest.raises(ValueError, match=r"a decade either side of lr=0\.1"):
+        protocol.random_rate_cost({0.1: [0.5], 0.215: [0.6]}, 0.1)
+
+
+def test_wilson_intervals_are_never_degenerate_at_zero_or_all_successes():
+    low, high = protocol.wilson_interval(0, 10)
+    assert low == 0.0 and 0.25 < high < 0.3
+    low, high = protocol.wilson_interval(10, 10)
+    assert 0.7 < low < 0.75 and high == pytest.approx(1.0)
+
+
+def test_newcombes_interval_of_a_difference_contains_it_and_is_wider_than_zero():
+    low, high = protocol.newcombe_interval(3, 0, 10)
+    assert low < 0.3 < high and low < 0 < high
+    assert protocol.newcombe_interval(0, 0, 10)[0] < 0 < protocol.newcombe_interval(0, 0, 10)[1]
+
+
+def test_bca_intervals_from_ten_seeds_of_a_skewed_error_still_cover_most_of_the_time():
+    rng = np.random.default_rng(11)
+    truth = math.exp(0.8**2 / 2)  # mean of a log-normal(0, 0.8)
+    covered = sum(
+        low <= truth <= high
+        for low, high in (protocol.bootstrap_interval(np.exp(rng.normal(0, 0.8, 10)), seed=t)
+                          for t in range(200))
+    )
+    assert covered / 200 >= 0.78  # ten seeds of a skewed error undercover (about 0.85 here)
 
 
 # --- Verdicts -------------------------------------------------------------------------------
