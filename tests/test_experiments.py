@@ -45,9 +45,13 @@ def test_surface_starts_lie_outside_the_global_basin_and_escapes_are_counted():
 def test_the_shifted_digits_move_the_labels_and_scale_the_inputs_alike():
     plain = experiments.DigitsTask(mode="pixels", held_out="test")
     moved = experiments.ShiftedDigits(mode="pixels", held_out="test")
-    for (x, y), (x2, y2) in [(plain.train_batch(8, np.random.default_rng(0)),
-                              moved.train_batch(8, np.random.default_rng(0))),
-                             (plain.eval_batch(), moved.eval_batch())]:
+    for (x, y), (x2, y2) in [
+        (
+            plain.train_batch(8, np.random.default_rng(0)),
+            moved.train_batch(8, np.random.default_rng(0)),
+        ),
+        (plain.eval_batch(), moved.eval_batch()),
+    ]:
         assert torch.equal(x2, 5.0 * x) and torch.equal(y2, (y + 1) % 10)
 
 

@@ -202,8 +202,9 @@ def test_bca_intervals_from_ten_seeds_of_a_skewed_error_still_cover_most_of_the_
     truth = math.exp(0.8**2 / 2)  # mean of a log-normal(0, 0.8)
     covered = sum(
         low <= truth <= high
-        for low, high in (protocol.bootstrap_interval(np.exp(rng.normal(0, 0.8, 10)), seed=t)
-                          for t in range(200))
+        for low, high in (
+            protocol.bootstrap_interval(np.exp(rng.normal(0, 0.8, 10)), seed=t) for t in range(200)
+        )
     )
     assert covered / 200 >= 0.78  # ten seeds of a skewed error undercover (about 0.85 here)
 
