@@ -8,6 +8,7 @@ form a sweep spec or a command line gives) and calls `train`.
 A run that produces a non-finite loss or gradient is not an error: it is stopped and marked
 `diverged`, because a sweep over learning rates must survive its divergent members.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -154,8 +155,10 @@ def train(
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         # Nothing to train: every step would be a no-op and the run would look like a result.
-        raise ValueError(f"model={type(model).__name__} has no trainable parameters "
-                         "(none with requires_grad=True); expected at least one")
+        raise ValueError(
+            f"model={type(model).__name__} has no trainable parameters "
+            "(none with requires_grad=True); expected at least one"
+        )
     if threads is not None:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
@@ -180,7 +183,7 @@ def train(
             "rnnopt": rnnopt.__version__,
             "optimizer": type(optimizer).__name__,
             "task": task.config(),
-        }
+        },
     )
 
     def evaluate(step: int) -> None:
@@ -198,8 +201,9 @@ def train(
         if block:
             columns = zip(*block, strict=True)
             for name, values in zip(("loss", "grad_norm", "step_time"), columns, strict=True):
-                getattr(history, name).append(values[0] if len(values) == 1
-                                              else math.fsum(values) / len(values))
+                getattr(history, name).append(
+                    values[0] if len(values) == 1 else math.fsum(values) / len(values)
+                )
             block.clear()
 
     def stop(step: int) -> History:
@@ -261,12 +265,16 @@ def build_model(task: Task, hidden_size: int = 64, **model: Any) -> SequenceMode
 
     An unknown key is refused with the list of valid ones (SequenceModel's own parameters).
     """
-    valid = [p for p in inspect.signature(SequenceModel).parameters
-             if p not in ("input_size", "output_size", "readout")]
+    valid = [
+        p
+        for p in inspect.signature(SequenceModel).parameters
+        if p not in ("input_size", "output_size", "readout")
+    ]
     unknown = [k for k in model if k not in valid]
     if unknown:
-        raise TypeError(f"unknown model parameter(s) {', '.join(map(repr, unknown))}; "
-                        f"valid: {', '.join(valid)}")
+        raise TypeError(
+            f"unknown model parameter(s) {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}"
+        )
     return SequenceModel(
         task.input_size, hidden_size, task.output_size, readout=task.readout, **model
     )
@@ -313,9 +321,16 @@ def run(
     optimizer_options = dict(optimizer)
     opt = make_optimizer(optimizer_options.pop("name", None), net.parameters(), **optimizer_options)
     history = train(
-        net, task_obj, opt, seed=seed, device=device, threads=threads, progress=progress,
+        net,
+        task_obj,
+        opt,
+        seed=seed,
+        device=device,
+        threads=threads,
+        progress=progress,
         **train_options,
     )
-    history.meta.update(model=dict(model or {}), optimizer_options=dict(optimizer),
-                        train=train_options)
+    history.meta.update(
+        model=dict(model or {}), optimizer_options=dict(optimizer), train=train_options
+    )
     return history
