@@ -17,6 +17,7 @@ helpers draw what the chapter shows; they return nothing and leave the figure to
     norms = hidden_grad_norms(make_task("adding", seq_len=100), spectral_radius=0.9)
     growth_rate(norms)              # ≈ 0.9: ‖δ‖ shrinks ~10 % per step back in time
 """
+
 from __future__ import annotations
 
 import math
@@ -31,16 +32,25 @@ from rnnopt.rnn import ElmanRNN
 from rnnopt.tasks import Task
 
 __all__ = [
-    "spectral_radius", "largest_singular_value", "scale_spectral_radius_", "scaled_elman_rnn",
+    "spectral_radius",
+    "largest_singular_value",
+    "scale_spectral_radius_",
+    "scaled_elman_rnn",
     "hidden_grad_norms",
-    "growth_rate", "plot_hidden_grad_norms", "plot_adding_example", "plot_digits_examples",
-    "format_codes", "plot_eval_losses",
+    "growth_rate",
+    "plot_hidden_grad_norms",
+    "plot_adding_example",
+    "plot_digits_examples",
+    "format_codes",
+    "plot_eval_losses",
 ]
 
 
 def _check_positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-        math.isfinite(value) and value > 0
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and value > 0)
     ):
         raise ValueError(f"{name} must be a finite number > 0, got {name}={value!r}")
     return float(value)
@@ -72,13 +82,25 @@ def scale_spectral_radius_(weight: Tensor, radius: float) -> Tensor:
     return weight.mul_(radius / current)
 
 
-def scaled_elman_rnn(input_size: int, hidden_size: int, spectral_radius: float, *,
-                     nonlinearity: str = "tanh", seed: int = 0) -> ElmanRNN:
+def scaled_elman_rnn(
+    input_size: int,
+    hidden_size: int,
+    spectral_radius: float,
+    *,
+    nonlinearity: str = "tanh",
+    seed: int = 0,
+) -> ElmanRNN:
     """A float64 `ElmanRNN` (batch first, recording ‖∂L/∂h_t‖) with nn.RNN's initialisation
     drawn after ``torch.manual_seed(seed)`` and W_hh rescaled to the given spectral radius."""
     torch.manual_seed(seed)
-    rnn = ElmanRNN(input_size, hidden_size, nonlinearity=nonlinearity, batch_first=True,
-                   track_hidden_grads=True, dtype=torch.float64)
+    rnn = ElmanRNN(
+        input_size,
+        hidden_size,
+        nonlinearity=nonlinearity,
+        batch_first=True,
+        track_hidden_grads=True,
+        dtype=torch.float64,
+    )
     scale_spectral_radius_(rnn.weight_hh_l0, spectral_radius)
     return rnn
 
@@ -103,8 +125,9 @@ def hidden_grad_norms(
     """
     if not isinstance(task, Task):
         raise TypeError(f"task must be an rnnopt.tasks.Task (make_task(...)), got {task!r}")
-    rnn = scaled_elman_rnn(task.input_size, hidden_size, spectral_radius,
-                           nonlinearity=nonlinearity, seed=seed)
+    rnn = scaled_elman_rnn(
+        task.input_size, hidden_size, spectral_radius, nonlinearity=nonlinearity, seed=seed
+    )
     readout = torch.nn.Linear(hidden_size, task.output_size, dtype=torch.float64)
 
     inputs, target = task.train_batch(batch_size, np.random.default_rng(seed))
@@ -134,8 +157,9 @@ def growth_rate(norms: Tensor | Sequence[float] | np.ndarray) -> float:
     return float(np.exp(np.log(values[0] / values[-1]) / (len(values) - 1)))
 
 
-def plot_hidden_grad_norms(ax, curves: Mapping[float, Tensor], title: str,
-                           legend: bool = True) -> None:
+def plot_hidden_grad_norms(
+    ax, curves: Mapping[float, Tensor], title: str, legend: bool = True
+) -> None:
     """One line per spectral radius ρ: ‖δ_{T−1−k}‖ / ‖δ_{T−1}‖ against k, log scale, with the
     reference ρ^k dotted in the same colour; the legend (if asked) goes outside, to the right."""
     radii = sorted(curves)
@@ -153,8 +177,9 @@ def plot_hidden_grad_norms(ax, curves: Mapping[float, Tensor], title: str,
     ax.set_ylabel(r"$\|\partial L/\partial h_{T-1-k}\| \;/\; \|\partial L/\partial h_{T-1}\|$")
     ax.set_title(title)
     if legend:
-        ax.legend(title="measured (solid), ρ^k (dotted)", loc="upper left",
-                  bbox_to_anchor=(1.02, 1.0))
+        ax.legend(
+            title="measured (solid), ρ^k (dotted)", loc="upper left", bbox_to_anchor=(1.02, 1.0)
+        )
 
 
 def radius_colors(radii: Sequence[float]) -> dict[float, Any]:
@@ -212,15 +237,27 @@ def format_codes(codes: Tensor | np.ndarray, blank: int | None = 0) -> str:
     return "".join(chars)
 
 
-def plot_eval_losses(ax, histories: Mapping[str, object], baseline: float, ylabel: str,
-                     title: str, colors: Mapping[str, str] | None = None) -> None:
+def plot_eval_losses(
+    ax,
+    histories: Mapping[str, object],
+    baseline: float,
+    ylabel: str,
+    title: str,
+    colors: Mapping[str, str] | None = None,
+) -> None:
     """Held-out loss against step for each labelled `History` (coloured by `colors`, keyed by
     the same labels), and the task's trivial baseline as the book's dashed baseline line."""
     from rnnopt.plots import plot_baseline  # the book's look; needs matplotlib
 
     for label, history in histories.items():
-        ax.plot(history.eval_step, history.eval_loss, marker="o", ms=3, label=label,
-                color=(colors or {}).get(label))
+        ax.plot(
+            history.eval_step,
+            history.eval_loss,
+            marker="o",
+            ms=3,
+            label=label,
+            color=(colors or {}).get(label),
+        )
     plot_baseline(ax, baseline, label="trivial baseline")
     ax.set_yscale("log")
     ax.set_xlabel("optimizer step")

@@ -173,8 +173,7 @@ def summarize(
     for study in studies:
         roots = {v: stored_root for v in FOUR} | {label: out / "runs"}
         errors = {
-            v: eval_errors(study.name, v, root=r, studies_dir=studies_dir)
-            for v, r in roots.items()
+            v: eval_errors(study.name, v, root=r, studies_dir=studies_dir) for v, r in roots.items()
         }
         records = {v: tuned_record(study.name, v, root=r) for v, r in roots.items()}
         core = study.model.get("core", "elman")

@@ -22,6 +22,7 @@ it does, each drawn by one function that returns a matplotlib figure sized for t
 Numbers that a page prints from these functions are rounded by the page; the data embedded in
 the interactive figure is rounded here, so that re-executing a chapter gives the same bytes.
 """
+
 from __future__ import annotations
 
 import html
@@ -78,8 +79,14 @@ def sgd_rates(kappa: float = 100.0, points: int = 801):
     ax = axes[0, 0]
     ax.plot(x, steep, color="#ff7f0e", label="steep direction |1 − αλ$_{max}$|")
     ax.plot(x, shallow, color="#1f77b4", label="shallow direction |1 − αλ$_{min}$|")
-    ax.plot(x, np.maximum(steep, shallow), color="black", lw=2.4, alpha=0.35,
-            label="rate of the method (the larger)")
+    ax.plot(
+        x,
+        np.maximum(steep, shallow),
+        color="black",
+        lw=2.4,
+        alpha=0.35,
+        label="rate of the method (the larger)",
+    )
     best_x = 2 / (1 + 1 / kappa)
     best = (kappa - 1) / (kappa + 1)
     ax.plot(best_x, best, "*", color="#d62728", ms=12, label=f"best: rate {best:.3f}")
@@ -125,8 +132,9 @@ def momentum_memory(betas: Sequence[float] = (0.5, 0.9, 0.99), horizon: int = 15
     return fig
 
 
-def heavy_ball_rates(lr_times_curvature: np.ndarray, momentum: np.ndarray,
-                     kappa: float) -> np.ndarray:
+def heavy_ball_rates(
+    lr_times_curvature: np.ndarray, momentum: np.ndarray, kappa: float
+) -> np.ndarray:
     """Asymptotic rate of heavy ball on a quadratic with curvatures λ_max/κ and λ_max, on a grid.
 
     ``lr_times_curvature`` holds αλ_max. Along curvature λ the error follows the roots of
@@ -157,16 +165,24 @@ def momentum_rate_map(kappa: float = 10.0, points: int = 241):
     fig, axes = _figure(3.4)
     ax = axes[0, 0]
     shown = np.where(rate < 1, rate, np.nan)
-    mesh = ax.pcolormesh(X, B, shown, cmap="viridis", vmin=0, vmax=1, shading="auto",
-                         rasterized=True)
+    mesh = ax.pcolormesh(
+        X, B, shown, cmap="viridis", vmin=0, vmax=1, shading="auto", rasterized=True
+    )
     fig.colorbar(mesh, ax=ax, label="rate per step (lower is faster)")
     ax.plot(2 + 2 * beta, beta, color="black", lw=2, label="stability boundary αλ = 2 + 2β")
     for sign, style in ((-1, ":"), (1, ":")):
-        ax.plot((1 + sign * np.sqrt(beta)) ** 2, beta, color="white", ls=style, lw=1.4,
-                label="complex roots: rate = √β" if sign < 0 else None)
+        ax.plot(
+            (1 + sign * np.sqrt(beta)) ** 2,
+            beta,
+            color="white",
+            ls=style,
+            lw=1.4,
+            label="complex roots: rate = √β" if sign < 0 else None,
+        )
     best = heavy_ball_optimum([1.0 / kappa, 1.0])
-    ax.plot(best.lr, best.momentum, "*", color="#d62728", ms=13,
-            label=f"optimum: rate {best.rate:.2f}")
+    ax.plot(
+        best.lr, best.momentum, "*", color="#d62728", ms=13, label=f"optimum: rate {best.rate:.2f}"
+    )
     ax.text(3.3, 0.12, "diverges", ha="center", fontsize=10)
     ax.set_xlim(0, 4.2)
     ax.set_ylim(0, 0.99)
@@ -186,10 +202,13 @@ class Explorer:
     html: str
 
 
-def heavy_ball_explorer(kappa: float = 10.0, steps: int = 50,
-                        lr_times_curvature: Sequence[float] | None = None,
-                        momenta: Sequence[float] | None = None,
-                        element_id: str = "heavy-ball-explorer") -> Explorer:
+def heavy_ball_explorer(
+    kappa: float = 10.0,
+    steps: int = 50,
+    lr_times_curvature: Sequence[float] | None = None,
+    momenta: Sequence[float] | None = None,
+    element_id: str = "heavy-ball-explorer",
+) -> Explorer:
     """Heavy-ball paths on ½(x² + κy²) for every (α, β) of a grid, computed with rnnopt's SGD
     (momentum β, learning rate α; the steep curvature is λ_max = κ), rounded to 2 decimals and
     embedded as JSON in an HTML block
@@ -206,13 +225,20 @@ def heavy_ball_explorer(kappa: float = 10.0, steps: int = 50,
             inside = np.all(np.abs(path) < 50, axis=1)
             cut = len(path) if inside.all() else int(np.argmin(inside)) + 1
             row_paths.append(np.round(path[:cut], 2).tolist())
-            row_rates.append(round(float(heavy_ball_rates(np.array(x), np.array(beta),
-                                                          kappa)), 3))
+            row_rates.append(round(float(heavy_ball_rates(np.array(x), np.array(beta), kappa)), 3))
         paths.append(row_paths)
         rates.append(row_rates)
-    data = {"kappa": kappa, "steps": steps, "alpha_lambda": alphas, "beta": betas,
-            "start": list(land.start), "xlim": list(land.xlim), "ylim": list(land.ylim),
-            "paths": paths, "rate": rates}
+    data = {
+        "kappa": kappa,
+        "steps": steps,
+        "alpha_lambda": alphas,
+        "beta": betas,
+        "start": list(land.start),
+        "xlim": list(land.xlim),
+        "ylim": list(land.ylim),
+        "paths": paths,
+        "rate": rates,
+    }
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     start_a = alphas.index(min(alphas, key=lambda a: abs(a - 1.0)))
     start_b = betas.index(min(betas, key=lambda b: abs(b - 0.5)))
@@ -223,18 +249,18 @@ def heavy_ball_explorer(kappa: float = 10.0, steps: int = 50,
         f'<div class="rnnopt-interactive-controls">\n'
         f'<label>learning rate αλ<sub>max</sub> <input type="range" name="alpha" min="0" '
         f'max="{len(alphas) - 1}" step="1" value="{start_a}"> <output name="alpha"></output>'
-        f'</label>\n'
+        f"</label>\n"
         f'<label>momentum β <input type="range" name="beta" min="0" max="{len(betas) - 1}" '
         f'step="1" value="{start_b}"> <output name="beta"></output></label>\n'
         f'<p class="rnnopt-interactive-readout"></p>\n</div>\n'
         f'<script type="application/json">{payload}</script>\n'
-        f'<figcaption><strong>Interactive figure.</strong> Heavy-ball momentum on '
-        f'½(x² + {kappa:g}y²), {steps} steps from the black dot. Move the sliders: below the '
-        f'readout\'s boundary αλ<sub>max</sub> &lt; 2 + 2β the path converges, above it it '
-        f'leaves the window; at fixed β, once the roots are complex, a larger α no longer '
-        f'speeds it up. The paths were computed with rnnopt when the page was executed; a '
-        f'script shipped with the book draws them (no kernel, no network).</figcaption>\n'
-        f'</figure>'
+        f"<figcaption><strong>Interactive figure.</strong> Heavy-ball momentum on "
+        f"½(x² + {kappa:g}y²), {steps} steps from the black dot. Move the sliders: below the "
+        f"readout's boundary αλ<sub>max</sub> &lt; 2 + 2β the path converges, above it it "
+        f"leaves the window; at fixed β, once the roots are complex, a larger α no longer "
+        f"speeds it up. The paths were computed with rnnopt when the page was executed; a "
+        f"script shipped with the book draws them (no kernel, no network).</figcaption>\n"
+        f"</figure>"
     )
     return Explorer(data=data, html=markup)
 
@@ -242,10 +268,14 @@ def heavy_ball_explorer(kappa: float = 10.0, steps: int = 50,
 # --- Adam's bias correction -----------------------------------------------------------------
 
 
-def adam_first_steps(gradients: Sequence[float], lr: float = 1e-3,
-                     betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                     correct_first: bool = True, correct_second: bool = True
-                     ) -> dict[str, np.ndarray]:
+def adam_first_steps(
+    gradients: Sequence[float],
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    correct_first: bool = True,
+    correct_second: bool = True,
+) -> dict[str, np.ndarray]:
     """Adam on one parameter fed ``gradients``, with either bias correction switched off:
     the moment estimates (as used in the step) and the step Δθ_t. With both corrections this is
     rnnopt's Adam (the test checks it); the others are the variants the figure compares."""
@@ -263,8 +293,9 @@ def adam_first_steps(gradients: Sequence[float], lr: float = 1e-3,
     return {k: np.array(v) for k, v in out.items()}
 
 
-def bias_correction(steps: int = 50, lr: float = 1e-3, seed: int = 0,
-                    betas: tuple[float, float] = (0.9, 0.999)):
+def bias_correction(
+    steps: int = 50, lr: float = 1e-3, seed: int = 0, betas: tuple[float, float] = (0.9, 0.999)
+):
     """Three panels over Adam's first ``steps`` steps on noisy gradients g_t ~ N(1, 0.5²):
     the first moment with and without correction, the root of the second, and |Δθ_t| / lr for
     the four combinations of the two corrections."""
@@ -276,8 +307,10 @@ def bias_correction(steps: int = 50, lr: float = 1e-3, seed: int = 0,
         "only m̂ corrected": (True, False, "#9467bd", "-."),
         "only v̂ corrected": (False, True, "#1f77b4", ":"),
     }
-    runs = {name: adam_first_steps(gradients, lr, betas, correct_first=m, correct_second=v)
-            for name, (m, v, _, _) in variants.items()}
+    runs = {
+        name: adam_first_steps(gradients, lr, betas, correct_first=m, correct_second=v)
+        for name, (m, v, _, _) in variants.items()
+    }
     fig, axes = _figure(2.9, ncols=3)
     ax_m, ax_v, ax_s = axes[0]
     both, neither = runs["both corrected (Adam)"], runs["neither"]
@@ -304,15 +337,22 @@ def bias_correction(steps: int = 50, lr: float = 1e-3, seed: int = 0,
 # --- per-coordinate scaling -----------------------------------------------------------------
 
 
-def axis_aligned_vs_rotated(lrs: Mapping[str, float], kappa: float = 25.0, angle: float = 45.0,
-                            steps: int = 100, hyper: Mapping[str, Mapping[str, Any]] | None = None):
+def axis_aligned_vs_rotated(
+    lrs: Mapping[str, float],
+    kappa: float = 25.0,
+    angle: float = 45.0,
+    steps: int = 100,
+    hyper: Mapping[str, Mapping[str, Any]] | None = None,
+):
     """Paths of each optimizer in ``lrs`` (name → learning rate) on ½(x² + κy²) and on the
     same quadratic rotated by ``angle`` degrees; returns (figure, {(panel, name): distance to
     the minimum after the last step})."""
     from rnnopt.plots import color, label, plot_landscape
 
-    panels = {"axis-aligned": rotated_quadratic(kappa, 0.0),
-              f"rotated {angle:g}°": rotated_quadratic(kappa, angle)}
+    panels = {
+        "axis-aligned": rotated_quadratic(kappa, 0.0),
+        f"rotated {angle:g}°": rotated_quadratic(kappa, angle),
+    }
     fig, axes = _figure(3.7, ncols=2, sharey=True)
     distances = {}
     for ax, (panel, land) in zip(axes[0], panels.items(), strict=True):
@@ -320,7 +360,8 @@ def axis_aligned_vs_rotated(lrs: Mapping[str, float], kappa: float = 25.0, angle
         for name, lr in lrs.items():
             path = trajectory(land, name, steps, lr=lr, **(hyper or {}).get(name, {}))
             distances[panel.split()[0], name] = (
-                float(np.linalg.norm(path[-1])) if len(path) == steps + 1 else math.inf)
+                float(np.linalg.norm(path[-1])) if len(path) == steps + 1 else math.inf
+            )
             key = f"{label(name)}, lr {lr:g}"
             paths[key], colours[key] = path, color(name)
         plot_landscape(ax, land, paths, colors=colours)
@@ -333,13 +374,28 @@ def axis_aligned_vs_rotated(lrs: Mapping[str, float], kappa: float = 25.0, angle
 
 # --- during RNN training --------------------------------------------------------------------
 
-WEIGHT_GROUPS = {"input weights W_ih": "core.weight_ih", "recurrent weights W_hh": "core.weight_hh",
-                 "readout": "head.weight"}
+WEIGHT_GROUPS = {
+    "input weights W_ih": "core.weight_ih",
+    "recurrent weights W_hh": "core.weight_hh",
+    "readout": "head.weight",
+}
 
 
-def _train_steps(task: Task, optimizer: str, lr: float, steps: int, *, hidden_size: int,
-                 batch_size: int, clip_grad_norm: float | None, seed: int, every: int,
-                 probe, track_hidden_grads: bool = False, **hyper: Any) -> dict[int, Any]:
+def _train_steps(
+    task: Task,
+    optimizer: str,
+    lr: float,
+    steps: int,
+    *,
+    hidden_size: int,
+    batch_size: int,
+    clip_grad_norm: float | None,
+    seed: int,
+    every: int,
+    probe,
+    track_hidden_grads: bool = False,
+    **hyper: Any,
+) -> dict[int, Any]:
     """Train a seeded Elman model as rnnopt.train does (same batches from default_rng(seed),
     same clipping) and call ``probe(model, opt)`` after the backward pass at step 0 and every
     ``every`` steps; returns {step: probe's result}."""
@@ -363,10 +419,19 @@ def _train_steps(task: Task, optimizer: str, lr: float, steps: int, *, hidden_si
     return seen
 
 
-def effective_steps(task: Task, optimizer: str, lr: float, steps: int = 300, *,
-                    hidden_size: int = 32, batch_size: int = 32,
-                    clip_grad_norm: float | None = 1.0, seed: int = 0, every: int = 10,
-                    **hyper: Any) -> dict[str, np.ndarray]:
+def effective_steps(
+    task: Task,
+    optimizer: str,
+    lr: float,
+    steps: int = 300,
+    *,
+    hidden_size: int = 32,
+    batch_size: int = 32,
+    clip_grad_norm: float | None = 1.0,
+    seed: int = 0,
+    every: int = 10,
+    **hyper: Any,
+) -> dict[str, np.ndarray]:
     """γ/(√v̂ + ε) of every weight during training with RMSprop or Adam (v̂ = v for RMSprop,
     v/(1 − β₂^t) for Adam), summarised per group of WEIGHT_GROUPS as the 10th, 50th and 90th
     percentile over the group's weights at each probed step; also 'step'."""
@@ -392,9 +457,19 @@ def effective_steps(task: Task, optimizer: str, lr: float, steps: int = 300, *,
                 result[group] = np.percentile(torch.cat(values).numpy(), [10, 50, 90])
         return result
 
-    seen = _train_steps(task, optimizer, lr, steps, hidden_size=hidden_size,
-                        batch_size=batch_size, clip_grad_norm=clip_grad_norm, seed=seed,
-                        every=every, probe=probe, **hyper)
+    seen = _train_steps(
+        task,
+        optimizer,
+        lr,
+        steps,
+        hidden_size=hidden_size,
+        batch_size=batch_size,
+        clip_grad_norm=clip_grad_norm,
+        seed=seed,
+        every=every,
+        probe=probe,
+        **hyper,
+    )
     seen = {s: r for s, r in seen.items() if r}  # step 0: no state yet
     out = {"step": np.array(sorted(seen))}
     for group in WEIGHT_GROUPS:
@@ -402,8 +477,7 @@ def effective_steps(task: Task, optimizer: str, lr: float, steps: int = 300, *,
     return out
 
 
-def plot_effective_steps(results: Mapping[str, Mapping[str, np.ndarray]],
-                         lrs: Mapping[str, float]):
+def plot_effective_steps(results: Mapping[str, Mapping[str, np.ndarray]], lrs: Mapping[str, float]):
     """One panel per optimizer in ``results`` (from :func:`effective_steps`): the median
     effective step of each weight group, with its 10–90 % band over the group's weights, and the
     learning rate γ as a dashed line."""
@@ -425,10 +499,17 @@ def plot_effective_steps(results: Mapping[str, Mapping[str, np.ndarray]],
     return fig
 
 
-def hidden_grads_during_training(task: Task, optimizers: Mapping[str, float], steps: int = 300,
-                                 *, checkpoints: int = 4, hidden_size: int = 32,
-                                 batch_size: int = 32, clip_grad_norm: float | None = 1.0,
-                                 seeds: Sequence[int] = (0, 1, 2)) -> dict[str, Any]:
+def hidden_grads_during_training(
+    task: Task,
+    optimizers: Mapping[str, float],
+    steps: int = 300,
+    *,
+    checkpoints: int = 4,
+    hidden_size: int = 32,
+    batch_size: int = 32,
+    clip_grad_norm: float | None = 1.0,
+    seeds: Sequence[int] = (0, 1, 2),
+) -> dict[str, Any]:
     """‖∂L/∂h_t‖ for every step t of the sequence at ``checkpoints`` + 1 evenly spaced points of
     training (step 0 included), for each optimizer (name → learning rate) and seed; returns
     {"steps": probed steps, name: array (seeds, checkpoints + 1, T)}."""
@@ -441,9 +522,19 @@ def hidden_grads_during_training(task: Task, optimizers: Mapping[str, float], st
     for name, lr in optimizers.items():
         runs = []
         for seed in seeds:
-            seen = _train_steps(task, name, lr, steps, hidden_size=hidden_size,
-                                batch_size=batch_size, clip_grad_norm=clip_grad_norm, seed=seed,
-                                every=every, probe=probe, track_hidden_grads=True)
+            seen = _train_steps(
+                task,
+                name,
+                lr,
+                steps,
+                hidden_size=hidden_size,
+                batch_size=batch_size,
+                clip_grad_norm=clip_grad_norm,
+                seed=seed,
+                every=every,
+                probe=probe,
+                track_hidden_grads=True,
+            )
             out["steps"] = np.array(sorted(seen))
             runs.append(np.array([seen[s] for s in out["steps"]]))
         out[name] = np.array(runs)
@@ -466,8 +557,9 @@ def plot_hidden_grads_during_training(result: Mapping[str, Any], lrs: Mapping[st
             curves = runs[:, i, :]
             mean = np.exp(np.log(curves).mean(axis=0))
             ax.plot(t, mean, color=colour, label=f"step {step}")
-            ax.fill_between(t, curves.min(axis=0), curves.max(axis=0), color=colour, alpha=0.2,
-                            lw=0)
+            ax.fill_between(
+                t, curves.min(axis=0), curves.max(axis=0), color=colour, alpha=0.2, lw=0
+            )
         ax.set_yscale("log")
         ax.set_title(f"{label(name)}, lr {lrs[name]:g}", fontsize=10)
     for ax in axes[-1]:
@@ -475,7 +567,7 @@ def plot_hidden_grads_during_training(result: Mapping[str, Any], lrs: Mapping[st
     for ax in axes[:, 0]:
         ax.set_ylabel("‖∂L/∂h$_t$‖")
     axes[0, 0].legend(fontsize=7.5, loc="upper left")
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     return fig
 
@@ -483,8 +575,14 @@ def plot_hidden_grads_during_training(result: Mapping[str, Any], lrs: Mapping[st
 # --- the exploding-gradient cliff -------------------------------------------------------------
 
 
-def cliff_loss(w: torch.Tensor | float, *, b: float = -2.5, steps: int = 30, start: float = 0.5,
-               target: float = 0.7) -> torch.Tensor:
+def cliff_loss(
+    w: torch.Tensor | float,
+    *,
+    b: float = -2.5,
+    steps: int = 30,
+    start: float = 0.5,
+    target: float = 0.7,
+) -> torch.Tensor:
     """Pascanu et al.'s one-unit recurrent network x_t = w·σ(x_{t−1}) + b, run for ``steps``
     steps from x_0 = ``start``; the loss is (x_T − target)². As w crosses the value where the
     map gains a second fixed point, x_T jumps and the loss has a near-vertical wall."""
@@ -495,8 +593,9 @@ def cliff_loss(w: torch.Tensor | float, *, b: float = -2.5, steps: int = 30, sta
     return (x - target) ** 2
 
 
-def cliff_slice(w0: float = 4.0, lr: float = 0.05, iterations: int = 20,
-                clip: float = 1.0, **shape: Any):
+def cliff_slice(
+    w0: float = 4.0, lr: float = 0.05, iterations: int = 20, clip: float = 1.0, **shape: Any
+):
     """The loss along w (log scale), with gradient descent's iterates from ``w0``: left without
     clipping, right with the gradient clipped to norm ``clip``. From the default start the
     unclipped iterates walk down to the wall, where the gradient is about a thousand times larger
@@ -524,18 +623,35 @@ def cliff_slice(w0: float = 4.0, lr: float = 0.05, iterations: int = 20,
     for ax, (name, visited) in zip(axes[0], paths.items(), strict=True):
         ax.plot(ws.numpy(), losses, color="0.45", lw=1.2, label="loss along w")
         inside = visited[np.isfinite(visited) & (visited >= 1) & (visited <= 8)]
-        ax.plot(inside, cliff_loss(torch.tensor(inside), **shape).numpy(), "o-",
-                color="#d62728" if name == "plain" else "#1f77b4", ms=4, lw=1,
-                label="gradient descent")
-        ax.plot(visited[0], float(cliff_loss(visited[0], **shape)), "o", color="black", ms=6,
-                label="start")
+        ax.plot(
+            inside,
+            cliff_loss(torch.tensor(inside), **shape).numpy(),
+            "o-",
+            color="#d62728" if name == "plain" else "#1f77b4",
+            ms=4,
+            lw=1,
+            label="gradient descent",
+        )
+        ax.plot(
+            visited[0],
+            float(cliff_loss(visited[0], **shape)),
+            "o",
+            color="black",
+            ms=6,
+            label="start",
+        )
         outside = np.flatnonzero(~(np.isfinite(visited) & (visited >= 1) & (visited <= 8)))
         if len(outside):
             first = int(outside[0])
             where = f"w = {visited[first]:.3g}" if math.isfinite(visited[first]) else "overflow"
-            ax.annotate(f"step {first}: thrown to\n{where}, off the axis", xy=(7.9, 3.0),
-                        xytext=(5.3, 0.02), fontsize=8.5, ha="left",
-                        arrowprops={"arrowstyle": "->", "color": "#d62728"})
+            ax.annotate(
+                f"step {first}: thrown to\n{where}, off the axis",
+                xy=(7.9, 3.0),
+                xytext=(5.3, 0.02),
+                fontsize=8.5,
+                ha="left",
+                arrowprops={"arrowstyle": "->", "color": "#d62728"},
+            )
         ax.set_yscale("log")
         ax.set_xlim(1, 8)
         ax.set_xlabel("recurrent weight w")

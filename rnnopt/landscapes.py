@@ -8,6 +8,7 @@ can be seen before it is measured on recurrent networks:
 - Rosenbrock's banana-shaped valley, curved as well as narrow;
 - a tilted double well, a local minimum beside the global one.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -19,8 +20,15 @@ import torch
 
 from rnnopt.optim import make_optimizer
 
-__all__ = ["Landscape", "quadratic", "rotated_quadratic", "rosenbrock", "double_well",
-           "trajectory", "LANDSCAPES"]
+__all__ = [
+    "Landscape",
+    "quadratic",
+    "rotated_quadratic",
+    "rosenbrock",
+    "double_well",
+    "trajectory",
+    "LANDSCAPES",
+]
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,9 @@ class Landscape:
         """Evaluate on numbers, numpy arrays (for contour plots) or tensors."""
         if isinstance(x, torch.Tensor):
             return self.f(x, y)
-        return self.f(torch.as_tensor(x, dtype=torch.float64),
-                      torch.as_tensor(y, dtype=torch.float64)).numpy()
+        return self.f(
+            torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+        ).numpy()
 
     def grid(self, points: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(X, Y, Z) on a regular grid over the window, for contour plots."""
@@ -56,7 +65,10 @@ def quadratic(kappa: float = 20.0) -> Landscape:
     return Landscape(
         name=f"quadratic (κ = {kappa:g})",
         f=lambda x, y: 0.5 * (x**2 + kappa * y**2),
-        minimum=(0.0, 0.0), start=(-4.5, 1.0), xlim=(-5.0, 5.0), ylim=(-1.5, 1.5),
+        minimum=(0.0, 0.0),
+        start=(-4.5, 1.0),
+        xlim=(-5.0, 5.0),
+        ylim=(-1.5, 1.5),
     )
 
 
@@ -74,8 +86,11 @@ def rotated_quadratic(kappa: float = 20.0, angle: float = 45.0) -> Landscape:
 
     # The start is the same point of the valley, (u, v) = (-4, 1.5), turned with it.
     return Landscape(
-        name=f"quadratic (κ = {kappa:g}) turned {angle:g}°", f=f, minimum=(0.0, 0.0),
-        start=(float(-4 * c - 1.5 * s), float(-4 * s + 1.5 * c)), xlim=(-5.0, 5.0),
+        name=f"quadratic (κ = {kappa:g}) turned {angle:g}°",
+        f=f,
+        minimum=(0.0, 0.0),
+        start=(float(-4 * c - 1.5 * s), float(-4 * s + 1.5 * c)),
+        xlim=(-5.0, 5.0),
         ylim=(-5.0, 5.0),
     )
 
@@ -85,7 +100,10 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Landscape:
     return Landscape(
         name="Rosenbrock",
         f=lambda x, y: (a - x) ** 2 + b * (y - x**2) ** 2,
-        minimum=(a, a * a), start=(-1.5, 2.0), xlim=(-2.0, 2.0), ylim=(-1.0, 3.0),
+        minimum=(a, a * a),
+        start=(-1.5, 2.0),
+        xlim=(-2.0, 2.0),
+        ylim=(-1.0, 3.0),
     )
 
 
@@ -97,7 +115,10 @@ def double_well(tilt: float = 0.3) -> Landscape:
     return Landscape(
         name=f"double well (tilt {tilt:g})",
         f=lambda x, y: (x**2 - 1) ** 2 + tilt * x + y**2,
-        minimum=(x_min, 0.0), start=(2.0, 1.0), xlim=(-2.0, 2.2), ylim=(-1.5, 1.5),
+        minimum=(x_min, 0.0),
+        start=(2.0, 1.0),
+        xlim=(-2.0, 2.2),
+        ylim=(-1.5, 1.5),
     )
 
 

@@ -19,6 +19,7 @@ the smallest type the book uses, :data:`MIN_FONT_PT`, is then 10 px or more on t
 Runs that diverged arrive as NaN (or as paths cut short): the helpers draw what is finite and
 never raise because of it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -62,7 +63,11 @@ OPTIMIZER_COLORS: dict[str, str] = {
     "adamw": "#9467bd",  # purple
 }
 OPTIMIZER_LABELS: dict[str, str] = {
-    "sgd": "SGD", "momentum": "Momentum", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW",
+    "sgd": "SGD",
+    "momentum": "Momentum",
+    "rmsprop": "RMSprop",
+    "adam": "Adam",
+    "adamw": "AdamW",
 }
 BASELINE_COLOR = "black"
 
@@ -87,27 +92,29 @@ def setup() -> None:
     # first loaded, which pyplot otherwise does lazily, at the first figure.
     plt.switch_backend(mpl.get_backend())
     plt.ioff()
-    mpl.rcParams.update({
-        "figure.dpi": DPI,
-        "savefig.dpi": DPI,
-        "savefig.format": "png",
-        "figure.figsize": (COLUMN_INCHES, 3.6),
-        "figure.constrained_layout.use": True,
-        "font.size": 10,
-        "axes.titlesize": 11,
-        "axes.labelsize": 10,
-        "legend.fontsize": 9,
-        "xtick.labelsize": 9,
-        "ytick.labelsize": 9,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "legend.frameon": False,
-        "lines.linewidth": 1.6,
-        # Log axes label 0.01 … 100 as decimals (0.2, not 2 × 10⁻¹); only beyond as powers.
-        "axes.formatter.min_exponent": 3,
-    })
+    mpl.rcParams.update(
+        {
+            "figure.dpi": DPI,
+            "savefig.dpi": DPI,
+            "savefig.format": "png",
+            "figure.figsize": (COLUMN_INCHES, 3.6),
+            "figure.constrained_layout.use": True,
+            "font.size": 10,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "legend.fontsize": 9,
+            "xtick.labelsize": 9,
+            "ytick.labelsize": 9,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.frameon": False,
+            "lines.linewidth": 1.6,
+            # Log axes label 0.01 … 100 as decimals (0.2, not 2 × 10⁻¹); only beyond as powers.
+            "axes.formatter.min_exponent": 3,
+        }
+    )
 
 
 def plot_landscape(
@@ -139,8 +146,16 @@ def plot_landscape(
         path = path[np.isfinite(path).all(axis=1)]
         if len(path) == 0:
             continue
-        ax.plot(path[:, 0], path[:, 1], (styles or {}).get(name, "-"), marker=".",
-                markersize=3, color=(colors or {}).get(name), label=name, linewidth=1.2)
+        ax.plot(
+            path[:, 0],
+            path[:, 1],
+            (styles or {}).get(name, "-"),
+            marker=".",
+            markersize=3,
+            color=(colors or {}).get(name),
+            label=name,
+            linewidth=1.2,
+        )
     ax.plot(*landscape.start, "o", color="black", markersize=6, label="start")
     ax.plot(*landscape.minimum, "*", color="black", markersize=11, label="minimum")
     ax.set_xlim(*landscape.xlim)
@@ -220,8 +235,17 @@ def plot_lr_sensitivity(
     if bad.any():
         # x in data coordinates, y in axes coordinates: always at the top of the panel.
         top = ax.get_xaxis_transform()
-        ax.plot(lrs[bad], np.full(bad.sum(), 0.97), "x", color=line.get_color(), markersize=8,
-                markeredgewidth=2, transform=top, clip_on=False, label=f"{label}: failed")
+        ax.plot(
+            lrs[bad],
+            np.full(bad.sum(), 0.97),
+            "x",
+            color=line.get_color(),
+            markersize=8,
+            markeredgewidth=2,
+            transform=top,
+            clip_on=False,
+            label=f"{label}: failed",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     return ax
@@ -231,8 +255,10 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     """A Markdown table; cells are shown with ``str``, so round numbers before passing them."""
     if any(len(row) != len(headers) for row in rows):
         raise ValueError(f"every row needs {len(headers)} cells (headers={list(headers)!r})")
-    lines = ["| " + " | ".join(map(str, headers)) + " |",
-             "|" + "|".join("---" for _ in headers) + "|"]
+    lines = [
+        "| " + " | ".join(map(str, headers)) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -270,12 +296,19 @@ def show(fig: Any, name: str, caption: str) -> None:
     png = buffer.getvalue()
     width, height = struct.unpack(">II", png[16:24])
     if width > COLUMN_PX + 2:
-        raise ValueError(f"figure {name!r} is {width} px wide; the book's column is "
-                         f"{COLUMN_PX} px ({COLUMN_INCHES:.2f} in at {DPI} dpi): draw it narrower")
+        raise ValueError(
+            f"figure {name!r} is {width} px wide; the book's column is "
+            f"{COLUMN_PX} px ({COLUMN_INCHES:.2f} in at {DPI} dpi): draw it narrower"
+        )
     if "\n\n" in caption.strip() or "```" in caption:
         raise ValueError("a caption is one paragraph without code fences")
     data = base64.b64encode(png).decode("ascii")
-    directive = (f"```{{figure}} data:image/png;base64,{data}\n:name: {name}\n"
-                 f":alt: {caption.split('. ')[0]}\n:width: {width}px\n\n{caption.strip()}\n```")
-    display({"image/png": data, "text/markdown": directive, "text/plain": f"Figure: {caption}"},
-            raw=True, metadata={"image/png": {"width": width, "height": height}})
+    directive = (
+        f"```{{figure}} data:image/png;base64,{data}\n:name: {name}\n"
+        f":alt: {caption.split('. ')[0]}\n:width: {width}px\n\n{caption.strip()}\n```"
+    )
+    display(
+        {"image/png": data, "text/markdown": directive, "text/plain": f"Figure: {caption}"},
+        raw=True,
+        metadata={"image/png": {"width": width, "height": height}},
+    )

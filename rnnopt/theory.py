@@ -16,6 +16,7 @@ and returns plain numpy numbers, so a chapter can put the prediction beside the 
 On a quadratic the gradient :math:`\lambda_i w_i` is written into ``.grad`` directly: no
 autograd is needed, which keeps long runs fast.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,10 @@ class Setting:
 def _eigenvalues(eigenvalues: Sequence[float]) -> np.ndarray:
     values = np.asarray(eigenvalues, dtype=float).ravel()
     if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ValueError(f"eigenvalues={list(eigenvalues)!r} is invalid: expected one or more "
-                         "finite curvatures > 0")
+        raise ValueError(
+            f"eigenvalues={list(eigenvalues)!r} is invalid: expected one or more "
+            "finite curvatures > 0"
+        )
     return values
 
 
@@ -93,8 +96,9 @@ def heavy_ball_optimum(eigenvalues: Sequence[float]) -> Setting:
     return Setting(lr=lr, momentum=rate**2, rate=rate)
 
 
-def momentum_rate(lr: float, momentum: float, eigenvalues: Sequence[float],
-                  nesterov: bool = False) -> float:
+def momentum_rate(
+    lr: float, momentum: float, eigenvalues: Sequence[float], nesterov: bool = False
+) -> float:
     """The asymptotic per-step contraction of (Nesterov) momentum for any α, β.
 
     Along an eigen-direction with curvature λ the error obeys a two-term recurrence whose
@@ -207,8 +211,9 @@ def predicted_steps(rate: float, tolerance: float) -> float:
     return math.log(tolerance) / math.log(rate)
 
 
-def stability_grid(lrs: Sequence[float], momenta: Sequence[float], curvature: float = 1.0,
-                   steps: int = 300) -> np.ndarray:
+def stability_grid(
+    lrs: Sequence[float], momenta: Sequence[float], curvature: float = 1.0, steps: int = 300
+) -> np.ndarray:
     """Measured: did momentum shrink the error on f(w) = ½λw² within ``steps`` steps?
 
     Entry [i, j] is True when, starting from w = 1, rnnopt's SGD with ``lr=lrs[i]`` and
@@ -259,8 +264,9 @@ def adam_step_bound(lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> flo
     return lr
 
 
-def reddi_gradients(steps: int, period: int = 101, large: float = 1010.0,
-                    small: float = -10.0) -> np.ndarray:
+def reddi_gradients(
+    steps: int, period: int = 101, large: float = 1010.0, small: float = -10.0
+) -> np.ndarray:
     """Gradients of Reddi, Kale & Kumar's (2018) online problem f_t(x) = g_t x: ``large`` on
     steps 1, 1 + period, 1 + 2·period, … and ``small`` on every other step.
 
@@ -273,8 +279,14 @@ def reddi_gradients(steps: int, period: int = 101, large: float = 1010.0,
     return np.where(first_of_period, large, small).astype(float)
 
 
-def online_projected(optimizer: str, gradients: Sequence[float], *, start: float = 0.0,
-                     bounds: tuple[float, float] = (-1.0, 1.0), **hyper: Any) -> np.ndarray:
+def online_projected(
+    optimizer: str,
+    gradients: Sequence[float],
+    *,
+    start: float = 0.0,
+    bounds: tuple[float, float] = (-1.0, 1.0),
+    **hyper: Any,
+) -> np.ndarray:
     """x_t, t = 0 … len(gradients), when rnnopt's ``optimizer`` plays the online linear losses
     f_t(x) = g_t x with x projected back onto ``bounds`` (clamped) after every step."""
     x = torch.tensor([float(start)], dtype=torch.float64, requires_grad=True)
@@ -289,8 +301,16 @@ def online_projected(optimizer: str, gradients: Sequence[float], *, start: float
     return np.array(path)
 
 
-def decay_factors(optimizer: str, gradient_scales: Sequence[float], *, steps: int, lr: float,
-                  weight_decay: float, size: int = 64, seed: int = 0) -> np.ndarray:
+def decay_factors(
+    optimizer: str,
+    gradient_scales: Sequence[float],
+    *,
+    steps: int,
+    lr: float,
+    weight_decay: float,
+    size: int = 64,
+    seed: int = 0,
+) -> np.ndarray:
     """How far weight decay shrinks weights that receive pure-noise gradients of various sizes.
 
     One parameter group of ``size`` weights per entry of ``gradient_scales``, all starting at 1;
@@ -303,8 +323,9 @@ def decay_factors(optimizer: str, gradient_scales: Sequence[float], *, steps: in
     means = []
     for decay in (weight_decay, 0.0):
         rng = np.random.default_rng(seed)
-        params = [torch.ones(size, dtype=torch.float64, requires_grad=True)
-                  for _ in gradient_scales]
+        params = [
+            torch.ones(size, dtype=torch.float64, requires_grad=True) for _ in gradient_scales
+        ]
         opt = make_optimizer(optimizer, params, lr=lr, weight_decay=decay)
         for _ in range(steps):
             for param, scale in zip(params, gradient_scales, strict=True):
