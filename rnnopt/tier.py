@@ -115,11 +115,13 @@ def seconds_per_step(study: Study, steps: int = 30) -> float:
     """The median time of a training step of the study's model, measured now (one thread)."""
     from rnnopt.train import run
 
+    variant = study.variants[0]
+    train = evidence.train_options(study, variant)  # the clipping level the protocol computes
     history = run(
         task=study.task,
         model=study.model,
-        optimizer={**study.variants[0].optimizer, "lr": study.variants[0].grid[0]},
-        train_options={**study.train, "steps": steps, "log_every": 1, "eval_every": None},
+        optimizer={**variant.optimizer, "lr": variant.grid[0]},
+        train_options={**train, "steps": steps, "log_every": 1, "eval_every": None},
         seed=0,
         threads=1,
     )

@@ -200,3 +200,15 @@ def test_a_random_sample_of_stored_runs_replays_to_the_same_losses():
         if time.perf_counter() - start > REPLAY_SECONDS:
             pytest.fail(f"replaying took over {REPLAY_SECONDS} s after {len(replayed)} stages")
     print(f"replayed {len(replayed)} runs: {replayed}")
+
+
+def test_the_cost_report_times_a_study_whose_clipping_the_protocol_computes(tmp_path):
+    from rnnopt import tier
+
+    (tmp_path / "specs").mkdir()
+    spec = TINY.replace("clip_grad_norm: 1.0", "clip_grad_norm: protocol")
+    (tmp_path / "specs" / "tiny.yaml").write_text(spec)
+    study = evidence.load_study(tmp_path / "specs" / "tiny.yaml")
+    assert tier.seconds_per_step(study, steps=8) > 0
+    rows, spent, projected = tier.cost_table(tmp_path / "specs", tmp_path / "out")
+    assert rows[0][0] == "tiny" and spent == 0 and projected > 0
