@@ -1,7 +1,8 @@
 # rnnopt — every target sets up what it needs from nothing.
 #   make test     create/refresh .venv from requirements.lock, then lint (ruff), run the unit
 #                 tests and nbval (strict) over every executed chapter
-#   make lint     ruff check, and ruff format --check over the package, tests and benchmarks
+#   make lint     ruff check, and ruff format --check over the package, tests, benchmarks and
+#                 the chapter templates
 #   make book     execute the stale chapters with papermill, then build the HTML in _build/html
 #   make bench    run the benchmarks (side-by-side tables for the README)
 #   make lock     re-pin requirements.lock from pyproject.toml (needs the package registries)
@@ -57,9 +58,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_optim.py --markdown
 	$(PY) benchmarks/bench_sweep.py --markdown
 
-# The lint rules over every Python file; the formatting over the package, tests and benchmarks
-# (the notebooks and a few files pyproject.toml names are not checked yet).
-LINTED = rnnopt tests benchmarks
+# The lint rules and the formatting over the package, tests, benchmarks, examples and the chapter
+# templates (the executed chapters are papermill's output and are not linted).
+LINTED = rnnopt tests benchmarks examples chapters/_templates
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check $(LINTED)

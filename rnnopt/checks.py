@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ __all__ = [
     "check_int",
     "check_number",
     "check_choice",
+    "check_list",
+    "check_seeds",
     "check_output_file",
     "check_output_dir",
     "SEED_MAX",
@@ -113,6 +115,38 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     if not any(value == c and type(value) is type(c) for c in choices):
         raise ValueError(invalid(name, value, "one of the valid choices", choices))
     return value
+
+
+def check_list(
+    name: str,
+    value: Any,
+    item: Callable[[str, Any], Any],
+    *,
+    min_length: int = 1,
+    distinct: bool = False,
+    increasing: bool = False,
+) -> list[Any]:
+    """`value` as a list of at least `min_length` items, each passed through `item(name[i], x)`
+    (e.g. ``lambda n, x: check_number(n, x, low=0, low_open=True)``); optionally distinct or
+    strictly increasing; else ValueError naming the list or the offending item."""
+    rule = f"a list of at least {min_length} item{'s' if min_length != 1 else ''}"
+    if distinct:
+        rule += ", all different"
+    if increasing:
+        rule += ", in increasing order"
+    if not isinstance(value, (list, tuple)) or len(value) < min_length:
+        raise ValueError(invalid(name, value, rule))
+    items = [item(f"{name}[{i}]", x) for i, x in enumerate(value)]
+    if distinct and len(set(items)) != len(items):
+        raise ValueError(invalid(name, value, rule))
+    if increasing and any(a >= b for a, b in zip(items, items[1:])):
+        raise ValueError(invalid(name, value, rule))
+    return items
+
+
+def check_seeds(name: str, value: Any) -> list[int]:
+    """A non-empty list of distinct seeds, integers in [0, SEED_MAX]."""
+    return check_list(name, value, lambda n, x: check_int(n, x, 0, SEED_MAX), distinct=True)
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -64,6 +64,23 @@ def test_template_has_one_parameters_cell_followed_by_a_code_cell(chapter):
     assert cells[tagged[0] + 1].cell_type == "code"
 
 
+TEMPLATES = sorted({c.template for c in BOOK})
+MAX_TEMPLATE_CODE_LINES = 250  # more belongs in rnnopt, where it is tested and linted
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=[t.stem for t in TEMPLATES])
+def test_template_holds_at_most_250_lines_of_code(template):
+    cells = nbformat.read(template, as_version=4).cells
+    lines = [
+        line
+        for cell in cells
+        if cell.cell_type == "code"
+        for line in cell.source.splitlines()
+        if line.strip()
+    ]
+    assert len(lines) <= MAX_TEMPLATE_CODE_LINES, f"{template.name}: {len(lines)} code lines"
+
+
 @pytest.mark.parametrize("chapter", BOOK, ids=[c.name for c in BOOK])
 def test_parameter_files_have_a_default_and_a_full_set_of_known_parameters(chapter):
     sets = yaml.safe_load(chapter.parameters.read_text())

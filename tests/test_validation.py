@@ -18,7 +18,7 @@ import torch
 from torch.nn.utils.rnn import pack_sequence
 
 from rnnopt import book
-from rnnopt.checks import check_choice, check_int, check_number
+from rnnopt.checks import check_choice, check_int, check_list, check_number, check_seeds
 from rnnopt.cli import main
 from rnnopt.optim import SGD, Adam, AdamW, RMSprop
 from rnnopt.rnn import ElmanRNN
@@ -55,6 +55,22 @@ def test_the_checks_name_the_parameter_value_rule_and_choices():
         check_number("x", True)
     with pytest.raises(ValueError, match="x=10000"):
         check_number("x", 10**400)
+
+
+def test_a_list_check_names_the_list_or_the_item_that_breaks_its_rule():
+    def positive(name, x):
+        return check_number(name, x, low=0, low_open=True)
+
+    assert check_list("lrs", [0.1, np.float64(1.0)], positive, increasing=True) == [0.1, 1.0]
+    with pytest.raises(ValueError, match=r"^lrs\[1\]=-1 is invalid: expected a finite number > 0$"):
+        check_list("lrs", [0.1, -1], positive)
+    with pytest.raises(ValueError, match=r"^lrs=\[1.0, 0.1\] is invalid: .*increasing order$"):
+        check_list("lrs", [1.0, 0.1], positive, increasing=True)
+    with pytest.raises(ValueError, match=r"^lrs=\[\] is invalid: expected a list of at least 1"):
+        check_list("lrs", [], positive)
+    assert check_seeds("seeds", [3, 1]) == [3, 1]
+    with pytest.raises(ValueError, match=r"^seeds=\[1, 1\] is invalid: .*all different$"):
+        check_seeds("seeds", [1, 1])
 
 
 # --- Specs -----------------------------------------------------------------------------------
