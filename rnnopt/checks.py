@@ -139,7 +139,7 @@ def check_list(
     items = [item(f"{name}[{i}]", x) for i, x in enumerate(value)]
     if distinct and len(set(items)) != len(items):
         raise ValueError(invalid(name, value, rule))
-    if increasing and any(a >= b for a, b in zip(items, items[1:])):
+    if increasing and any(a >= b for a, b in zip(items, items[1:], strict=False)):
         raise ValueError(invalid(name, value, rule))
     return items
 
