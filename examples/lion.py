@@ -3,10 +3,18 @@ the sign of an interpolation of the gradient and its running mean is the step.
 
     rnnopt evaluate --optimizer examples/lion.py:Lion --tier quick --out results/lion
 """
+
 import torch
 
 
 class Lion(torch.optim.Optimizer):
+    """Lion (EvoLved Sign Momentum), found by a program search at Google (Chen et al. 2023). Each
+    step moves every weight by exactly the learning rate, in the direction of the sign of an
+    interpolation between the gradient and a running mean of gradients; the running mean
+    itself is updated with a second, slower coefficient. One buffer per weight, like
+    momentum, and a step whose size does not depend on the gradient's scale, like Adam's
+    first step."""
+
     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay))
 

@@ -183,6 +183,35 @@ def strip_volatile(nb: dict[str, Any], inputs_hash: str, parameter_set: str) -> 
     return nb
 
 
+def parameters_cell(
+    chapter: Chapter, parameter_set: str, parameters: dict[str, Any], index: int
+) -> dict[str, Any]:
+    """The page's last cell: the parameters papermill injected, as a table (Markdown, so it is
+    text on the page and nothing nbval executes)."""
+
+    def cell(value: Any) -> str:
+        return "`" + repr(value).replace("|", "\\|") + "`"
+
+    rows = "\n".join(f"| `{k}` | {cell(v)} |" for k, v in parameters.items()) or "| — | — |"
+    where = (
+        chapter.parameters.relative_to(ROOT)
+        if chapter.parameters.is_relative_to(ROOT)
+        else chapter.parameters
+    )
+    template = (
+        chapter.template.relative_to(ROOT)
+        if chapter.template.is_relative_to(ROOT)
+        else chapter.template
+    )
+    source = (
+        f"## Parameters\n\nThis page was executed by `rnnopt book {chapter.name}` from "
+        f"`{template.as_posix()}` with the `{parameter_set}` set of `{where.as_posix()}`; any "
+        f"parameter not listed keeps the template's default.\n\n"
+        f"| parameter | value |\n|---|---|\n{rows}"
+    )
+    return {"cell_type": "markdown", "id": f"cell-{index}", "metadata": {}, "source": source}
+
+
 def execute(chapter: Chapter, parameter_set: str = "default", out_dir: Path | None = None) -> Path:
     """Run the chapter's template with papermill in the notebook's folder; return the output."""
     import nbformat
@@ -206,12 +235,12 @@ def execute(chapter: Chapter, parameter_set: str = "default", out_dir: Path | No
         )
     for cell in nb["cells"]:
         tags = cell["metadata"].setdefault("tags", [])
-        # The page shows the parameters the chapter was executed with, folded away; the
-        # template's defaults above them would only repeat them.
+        # The template's defaults would only repeat the values injected after them.
         if "parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
-        if "injected-parameters" in tags and "hide-input" not in tags:
-            tags.append("hide-input")
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")  # machinery: the page lists the values at its end
+    nb["cells"].append(parameters_cell(chapter, parameter_set, parameters, len(nb["cells"])))
     if chapter.text is not None:
         # A page's title must be a Markdown cell (a heading in a cell's *output* is not a section
         # title to Sphinx), and papermill fills only code cells: the text's first line goes in.

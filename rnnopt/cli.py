@@ -237,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
         description="Search the learning rate of any torch optimizer on every study of a tier "
         "as the four optimizers' were, evaluate it on fresh seeds, and compare "
-        "with their stored results (DIR/summary.csv, DIR/paired.csv).",
+        "with their stored results (DIR/summary.csv, DIR/paired.csv), and execute the "
+        "algorithm chapter's template for it (DIR/report.ipynb).",
     )
     judge.add_argument(
         "--optimizer",
@@ -521,6 +522,9 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (RunsLost, OSError) as err:
         print(f"rnnopt evaluate: error: {err}; the same command resumes", file=sys.stderr)
         return 1
+    except evaluate.ReportError as err:
+        print(f"rnnopt evaluate: error: {err}", file=sys.stderr)
+        return 1
     mine = [r for r in rows if r["optimizer"] not in evaluate.FOUR]
     for row in mine:
         print(
@@ -528,6 +532,7 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
         )
     print(f"summary: {args.out / 'summary.csv'}; paired comparison: {args.out / 'paired.csv'}")
+    print(f"report: {args.out / 'report.ipynb'} (jupyter-book or jupyter can render it)")
     return 0
 
 

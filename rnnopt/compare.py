@@ -11,12 +11,12 @@ and, across studies, a performance profile. Every quantity comes from rnnopt.pro
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from rnnopt import evidence, protocol, tier
+from rnnopt import evidence, ledger, protocol, tier
 
 FOUR = ("sgd", "momentum", "rmsprop", "adam")
 
@@ -36,18 +36,30 @@ class Row:
     tunability: tuple[float, ...]  # expected best tuning error after k = 1, 2, ... draws
 
 
-def study_table(study: str, optimizers: Sequence[str] = FOUR) -> list[Row]:
-    """One row per optimizer of `study` (raises tier.Pending while any is unfinished)."""
-    spec = evidence.load_study(evidence.STUDIES_DIR / f"{study}.yaml")
-    criterion = tier.criterion_of(study)
+def study_table(
+    study: str,
+    optimizers: Sequence[str] = FOUR,
+    source: ledger.TierSource | None = None,
+    specs: Mapping[str, str] | None = None,
+) -> list[Row]:
+    """One Row per optimizer of `study` (raises tier.Pending while any is unfinished).
+
+    `source`: where the runs are (default: the registered tier); `specs`: the optimizer spec of
+    a name that is not one of the study's variants (e.g. 'examples/lion.py:Lion').
+    """
+    source = source or ledger.evidence_tier()
+    spec = evidence.load_study(source.studies_dir / f"{study}.yaml")
+    criterion = tier.criterion_of(study, source.studies_dir)
     rows = []
     for name in optimizers:
-        tuned = tier.tuned_record(study, name)
-        errors = tier.eval_errors(study, name)
-        histories = tier.eval_histories(study, name)
+        root = source.root_of(name)
+        tuned = tier.tuned_record(study, name, root)
+        errors = tier.eval_errors(study, name, root=root, studies_dir=source.studies_dir)
+        histories = tier.eval_histories(study, name, root)
         steps, succeeded = protocol.steps_to_success(histories, criterion, spec.train["steps"])
         low, high = protocol.bootstrap_interval(errors)
         grid_errors = [float(v) for v in tuned["tuning_errors"].values()]
+        optimizer = (specs or {}).get(name) or spec.variant(name).optimizer["name"]
         rows.append(
             Row(
                 optimizer=name,
@@ -59,9 +71,7 @@ def study_table(study: str, optimizers: Sequence[str] = FOUR) -> list[Row]:
                 success=float(np.mean(succeeded)),
                 median_steps=protocol.kaplan_meier_median(steps, succeeded),
                 step_seconds=protocol.median_step_time(histories),
-                state_bytes=protocol.state_bytes_per_parameter(
-                    spec.variant(name).optimizer["name"]
-                ),
+                state_bytes=protocol.state_bytes_per_parameter(optimizer),
                 tunability=tuple(
                     protocol.expected_best(grid_errors, k) for k in range(1, len(grid_errors) + 1)
                 ),

@@ -20,6 +20,8 @@ import dataclasses
 import hashlib
 import io
 import json
+import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,10 @@ class EvaluationError(ValueError):
     """A usage error of `rnnopt evaluate` (the command exits with status 2)."""
 
 
+class ReportError(RuntimeError):
+    """The report's execution failed (the runs and summary are stored; the command exits 1)."""
+
+
 def check_optimizer(name: str, hyper: dict[str, Any]) -> type[torch.optim.Optimizer]:
     """The class `name` stands for, built on a stand-in parameter with `hyper` and stepped
     twice, so that a constructor or a step that raises is reported before any run starts."""
@@ -85,17 +91,18 @@ def check_optimizer(name: str, hyper: dict[str, Any]) -> type[torch.optim.Optimi
     return cls
 
 
-def tier_studies(tier: str) -> list[evidence.Study]:
-    """The general studies of a tier (the full tier: the registration's tier studies)."""
+def tier_studies(tier: str, studies_dir: str | Path | None = None) -> list[evidence.Study]:
+    """The general studies of a tier (the full tier: the registration's tier studies), read
+    from `studies_dir` (default: the tier's own)."""
     if tier not in TIERS:
         raise EvaluationError(f"tier={tier!r} is invalid; valid: {', '.join(TIERS)}")
-    studies_dir, _ = TIERS[tier]
+    studies_dir = Path(studies_dir or TIERS[tier][0])
     names = evidence.study_names(studies_dir)
     if tier == "full":
         from rnnopt.ledger import registration
 
         names = [n for n in names if n in registration()["protocol"]["tier_studies"]]
-    return [evidence.load_study(Path(studies_dir) / f"{n}.yaml") for n in names]
+    return [evidence.load_study(studies_dir / f"{n}.yaml") for n in names]
 
 
 def _source_hash(name: str) -> str | None:
@@ -111,8 +118,10 @@ def evaluate(
     grid: tuple[float, float] = DEFAULT_GRID,
     workers: int = 1,
     scheduler: str | None = None,
+    report: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run the protocol for optimizer `name` on `tier` into `out`; return the summary rows."""
+    """Run the protocol for optimizer `name` on `tier` into `out`; return the summary rows.
+    With `report`, also execute the algorithm chapter's template for it into out/report.ipynb."""
     hyper = dict(hyper or {})
     cls = check_optimizer(name, hyper)
     # Named by its class; one that shares a name with the four (torch's own Adam, say) by its
@@ -138,6 +147,11 @@ def evaluate(
         "source_sha256": _source_hash(name),
     }
     _check_identity(out, identity)
+    # Where the four's runs are, for the report (executed in a kernel of its own).
+    studies_dir, stored_root = TIERS[tier]
+    where = {"tier": tier, "studies_dir": str(Path(studies_dir).resolve()),
+             "root": str(Path(stored_root).resolve())}  # fmt: skip
+    write_atomic(out / "tier.json", json.dumps(where, indent=1) + "\n")
     studies = tier_studies(tier)
     variant = evidence.Variant(label, {"name": name, **hyper}, {}, tuple(start))
     for study in studies:
@@ -146,6 +160,8 @@ def evaluate(
     rows, paired = summarize(studies, label, tier, out)
     write_atomic(out / "summary.csv", _csv(SUMMARY_COLUMNS, rows))
     write_atomic(out / "paired.csv", _csv(tuple(paired[0]) if paired else (), paired))
+    if report:
+        write_report(name, tier, out, hyper)
     return rows
 
 
@@ -222,3 +238,116 @@ def _csv(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
     return buffer.getvalue()
+
+
+# --- The report: the algorithm chapter's template, executed for the new optimizer ------------
+
+TEMPLATE = ROOT / "chapters" / "_templates" / "algorithm.ipynb"
+REPORT_TEXT = """# {name}, measured on recurrent networks
+
+## Purpose
+
+{doc}
+
+## Mechanism
+
+The update as `{spec}` defines it is listed below, read from its source when this report was
+executed; its hyperparameters come from the constructor's signature.
+
+## Tier
+
+On every study of the tier the learning rate was searched exactly as the book's four optimizers'
+were, and the chosen rate run on the same evaluation seeds as theirs, so each comparison above is
+paired by seed.
+
+## Advantages
+
+Reaching the success criterion sooner than SGD, by the rule the book registered for Adam and
+momentum, on this tier: {{supported_if_tier_faster}} (SGD's restricted mean steps to success over
+{name}'s: {{tier_speedup}}).
+
+## Disadvantages
+
+Optimizer state: {{tier_state_bytes}} bytes per parameter (SGD keeps none). A method that is not
+faster than SGD on this tier: {{supported_unless_tier_faster}}.
+"""
+
+
+def write_report(
+    name: str, tier: str, out: str | Path, hyper: dict[str, Any] | None = None
+) -> Path:
+    """Execute the algorithm chapter's template for optimizer `name` on the stored runs of
+    `out` (an `evaluate` directory) into out/report.ipynb, and return its path. Its text
+    (out/report.md) is written from the class's docstring; the surfaces' learning rates are
+    chosen on the lattice as the tier's are; no live training runs (the tier has them)."""
+    import inspect
+
+    import papermill
+
+    out = Path(out).resolve()
+    cls = optimizer_class(name)
+    where, colon, attribute = name.partition(":")
+    spec = f"{Path(where).resolve()}:{attribute}" if where.endswith(".py") else name
+    module = inspect.getmodule(cls) or sys.modules.get(cls.__module__)
+    doc = inspect.cleandoc(
+        cls.__doc__ or getattr(module, "__doc__", None) or f"{cls.__name__} has no docstring."
+    )
+    text = REPORT_TEXT.format(name=cls.__name__, doc=doc, spec=name)
+    write_atomic(out / "report.md", text)
+    parameters = {
+        "optimizer": spec,
+        "hyper": dict(hyper or {}),
+        "contrast": "adam",
+        "contrast_hyper": {},
+        "text_file": str(out / "report.md"),
+        "tier": tier,
+        "evaluation_dir": str(out),
+        "surfaces": {
+            "quadratic": {"kappa": 100.0, "steps": 150, "lr": None, "contrast_lr": None},
+            "rosenbrock": {"steps": 1000, "lr": None, "contrast_lr": None},
+            "double_well": {"tilt": 0.3, "steps": 200, "lr": None, "contrast_lr": None},
+        },
+        "tasks": {},
+        "lr": {},
+        "contrast_lr": {},
+        "lr_task": "",
+    }
+    executed = out / "report.ipynb"
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "report.ipynb"
+        try:
+            papermill.execute_notebook(
+                str(TEMPLATE), str(raw), parameters=parameters, cwd=str(out),
+                progress_bar=False, kernel_name="python3",
+            )  # fmt: skip
+        except papermill.PapermillExecutionError as err:
+            raise ReportError(
+                f"the report failed in cell {err.exec_count}: {err.ename}: {err.evalue} "
+                f"(the runs, summary.csv and paired.csv are stored; the failed notebook: "
+                f"{executed})"
+            ) from err
+        finally:
+            if raw.exists():
+                write_atomic(executed, _without_empty_sections(raw.read_text(), text))
+    return executed
+
+
+def _without_empty_sections(notebook: str, text: str) -> str:
+    """The report without the sections that showed nothing (its live experiments are off): a
+    '## ' Markdown cell and the cells after it up to the next one go when none of its code
+    cells has an output. The title cell gets the report's title."""
+    nb = json.loads(notebook)
+    groups: list[list[dict[str, Any]]] = [[]]
+    for cell in nb["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and source.startswith("## "):
+            groups.append([])
+        groups[-1].append(cell)
+    kept = [groups[0]] + [
+        g for g in groups[1:] if any(c.get("outputs") for c in g if c["cell_type"] == "code")
+    ]
+    nb["cells"] = [cell for group in kept for cell in group]
+    for cell in nb["cells"]:
+        if "chapter-title" in cell["metadata"].get("tags", []):
+            cell["source"] = text.splitlines()[0]
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"

@@ -245,11 +245,45 @@ def cost_ratio(optimizer: str) -> Figure:
 # --- Tier figures ---------------------------------------------------------------------------
 
 
-def solved_studies() -> list[str]:
+@dataclass(frozen=True)
+class TierSource:
+    """Where the tier figures read their runs: the studies, their specs, the four optimizers'
+    stored runs, and the runs of any other optimizer (an `rnnopt evaluate` directory)."""
+
+    studies: tuple[str, ...]
+    studies_dir: Path
+    root: Path
+    extra: tuple[tuple[str, Path], ...] = ()  # (optimizer, its runs' root)
+
+    def root_of(self, variant: str) -> Path:
+        return dict(self.extra).get(variant, self.root)
+
+    @property
+    def optimizers(self) -> tuple[str, ...]:
+        return (*FOUR, *(name for name, _ in self.extra))
+
+
+def evidence_tier() -> TierSource:
+    """The registered tier: its studies in data/specs/evidence/, its runs in data/evidence/."""
+    return TierSource(
+        tuple(registration()["protocol"]["tier_studies"]),
+        evidence.STUDIES_DIR,
+        evidence.EVIDENCE_DIR,
+    )
+
+
+def solved_studies(source: TierSource | None = None) -> list[str]:
     """Tier studies in which some optimizer succeeded on some evaluation seed (the others are
     unsolved at their budget, and not ranked)."""
-    studies = registration()["protocol"]["tier_studies"]
-    return [s for s in studies if any(eval_successes(s, v).any() for v in FOUR)]
+    source = source or evidence_tier()
+    return [
+        s
+        for s in source.studies
+        if any(
+            eval_successes(s, v, root=source.root_of(v), studies_dir=source.studies_dir).any()
+            for v in source.optimizers
+        )
+    ]
 
 
 def _floor(study: str) -> float:
@@ -261,11 +295,13 @@ def _floor(study: str) -> float:
     return protocol.relative_error(criterion.threshold, baseline, higher)
 
 
-def _restricted_steps(study: str, variant: str) -> np.ndarray:
+def _restricted_steps(study: str, variant: str, source: TierSource) -> np.ndarray:
     """Steps to success per evaluation seed, censored at the budget (restricted mean time)."""
-    budget = evidence.load_study(evidence.STUDIES_DIR / f"{study}.yaml").train["steps"]
+    budget = evidence.load_study(source.studies_dir / f"{study}.yaml").train["steps"]
     steps, _ = protocol.steps_to_success(
-        tier.eval_histories(study, variant), tier.criterion_of(study), budget
+        tier.eval_histories(study, variant, root=source.root_of(variant)),
+        tier.criterion_of(study, source.studies_dir),
+        budget,
     )
     return steps
 
@@ -273,8 +309,9 @@ def _restricted_steps(study: str, variant: str) -> np.ndarray:
 def _tier(
     samples_of: Callable[[str], dict[str, np.ndarray]],
     statistic: Callable[[list[dict[str, np.ndarray]]], np.ndarray],
+    source: TierSource | None = None,
 ) -> Figure:
-    studies = solved_studies()
+    studies = solved_studies(source)
     if not studies:
         raise Pending("no tier study is solved yet")
     samples = [samples_of(s) for s in studies]
@@ -304,12 +341,15 @@ def _references(study: str) -> dict[str, str]:
     return {"pair": min(("momentum", "rmsprop"), key=tuned.get), "best": min(FOUR, key=tuned.get)}
 
 
-def tier_speedup(optimizer: str) -> Figure:
+def tier_speedup(optimizer: str, source: TierSource | None = None) -> Figure:
     """Geometric mean over solved studies of SGD's restricted mean steps to success over the
-    optimizer's (above 1: the optimizer gets there sooner)."""
+    optimizer's (above 1: the optimizer gets there sooner). `source`: another tier, or another
+    optimizer's runs (default: the registered tier)."""
+    source = source or evidence_tier()
     return _tier(
-        lambda s: {v: _restricted_steps(s, v) for v in ("sgd", optimizer)},
+        lambda s: {v: _restricted_steps(s, v, source) for v in ("sgd", optimizer)},
         lambda drawn: _gm([d["sgd"].mean(-1) / d[optimizer].mean(-1) for d in drawn]),
+        source,
     )
 
 

@@ -34,6 +34,13 @@ def test_chapter_was_executed_by_papermill_with_the_parameters_its_yaml_names(ch
     assert nb["metadata"]["rnnopt"]["parameter_set"] == "default"
     injected = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert len(injected) == 1
+    # Machinery stays off the page: the injected cell is removed from it, and the values are
+    # listed, as text, in the page's last cell.
+    assert "remove-cell" in injected[0]["metadata"]["tags"]
+    last = nb["cells"][-1]
+    assert last["cell_type"] == "markdown" and last["source"].startswith("## Parameters")
+    for key in chapter.parameter_values("default"):
+        assert f"| `{key}` |" in last["source"]
 
 
 @pytest.mark.parametrize("chapter", BOOK, ids=[c.name for c in BOOK])

@@ -7,6 +7,7 @@ import csv
 import math
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import make_tier, tiny_study
 
@@ -79,10 +80,29 @@ def test_a_new_optimizer_gets_a_row_beside_the_four_with_a_finite_interval(tiny)
         assert row["seeds"] == "3"
     paired = read(out / "paired.csv")
     assert [p["against"] for p in paired] == ["sgd", "momentum", "rmsprop", "adam"]
+    # The report is the algorithm chapter's template executed for Lion: its source, its
+    # hyperparameters from the signature, the tier's tables beside the four, the verdicts.
+    report = nbformat.read(out / "report.ipynb", as_version=4)
+    shown = outputs(report)
+    assert "Lion.step" in shown and "`betas`" in shown and "Table T1." in shown
+    assert "reaches success sooner than SGD" in shown
+    assert not [o for c in report.cells for o in c.get("outputs", []) if o.output_type == "error"]
     runs = sorted((out / "runs").rglob("runs/*.json"))
     stamps = [p.stat().st_mtime_ns for p in runs]
-    evaluate.evaluate("examples/lion.py:Lion", "quick", out, grid=(0.001, 0.00215), workers=1)
+    evaluate.evaluate(
+        "examples/lion.py:Lion", "quick", out, grid=(0.001, 0.00215), workers=1, report=False
+    )
     assert [p.stat().st_mtime_ns for p in runs] == stamps  # resumed: nothing run again
+
+
+def outputs(notebook) -> str:
+    """Every text and Markdown output of an executed notebook, joined."""
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            texts.append(output.get("text", ""))
+            texts.append(output.get("data", {}).get("text/markdown", ""))
+    return "\n".join(texts)
 
 
 def test_an_optimizer_that_diverges_at_every_rate_is_reported_not_a_failure(tiny):
@@ -93,11 +113,19 @@ def test_an_optimizer_that_diverges_at_every_rate_is_reported_not_a_failure(tiny
     mine = [r for r in rows if r["optimizer"] == "Exploder"]
     assert mine[0]["estimate"] == 1.0  # scored as the trivial predictor
     assert read(tiny / "out" / "paired.csv")[0]["diverged_everywhere"] == "True"
+    assert "diverged at every learning rate" in outputs(
+        nbformat.read(tiny / "out" / "report.ipynb", as_version=4)
+    )
 
 
 def test_an_optimizer_named_like_one_of_the_four_keeps_its_own_rows(tiny):
     rows = evaluate.evaluate(
-        "torch.optim:Adam", "quick", tiny / "torch-adam", grid=(0.01, 0.0215), workers=1
+        "torch.optim:Adam",
+        "quick",
+        tiny / "torch-adam",
+        grid=(0.01, 0.0215),
+        workers=1,
+        report=False,
     )
     assert [r["optimizer"] for r in rows][-1] == "torch.optim.adam.Adam"
 

@@ -1,0 +1,505 @@
+"""The algorithm page's live experiments: an Elman network trained with the optimizer and its
+contrast on a few seeds of small tasks, and a learning-rate sweep, run while the page executes
+(rnnopt.page holds the rest of the page; the stored tier's results are rnnopt.page_tier's).
+
+A page with no `tasks` (a reader's report) skips them: its training and sensitivity sections come
+from the stored tier only.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rnnopt import checks
+from rnnopt.page import fmt
+from rnnopt.store import load_history
+from rnnopt.sweep import run_sweep
+from rnnopt.tasks import TASKS, make_task
+
+if TYPE_CHECKING:
+    from rnnopt.page import Page
+    from rnnopt.train import History
+
+
+def _positive(name: str, value: Any) -> float:
+    return checks.check_number(name, value, low=0, low_open=True)
+
+
+def _rates(name: str, value: Any, keys: Any) -> None:
+    if not isinstance(value, dict) or set(value) != set(keys):
+        raise ValueError(
+            checks.invalid(name, value, f"a dict with a learning rate for each of {sorted(keys)}")
+        )
+    for key, rate in value.items():
+        _positive(f"{name}[{key!r}]", rate)
+
+
+def check(page: Page) -> None:
+    """The live experiments' parameters (every one named in its message)."""
+    if not isinstance(page.tasks, dict) or not all(
+        isinstance(o, dict) for o in page.tasks.values()
+    ):
+        raise ValueError(checks.invalid("tasks", page.tasks, "a dict of task -> options", TASKS))
+    page.task_objects = {name: make_task(name, **o) for name, o in page.tasks.items()}
+    for name in ("hidden_size", "steps", "batch_size", "eval_every", "workers", "threads"):
+        checks.check_int(name, getattr(page, name), 1)
+    checks.check_number(
+        "clip_grad_norm", page.clip_grad_norm, low=0, low_open=True, allow_none=True
+    )
+    checks.check_number("final_fraction", page.final_fraction, low=0, high=1, low_open=True)
+    checks.check_seeds("seeds", page.seeds)
+    checks.check_seeds("lr_seeds", page.lr_seeds)
+    checks.check_list("lr_grid", page.lr_grid, _positive, increasing=True)
+    checks.check_choice("sweep_contrast", page.sweep_contrast, (True, False))
+    checks.check_number("window_margin", page.window_margin, low=0, high=1, low_open=True,
+                        high_open=True)  # fmt: skip
+    checks.check_number("baseline_margin", page.baseline_margin, low=0, high=1, high_open=True)
+    if not page.tasks:
+        return
+    _rates("lr", page.lr, page.tasks)
+    if page.contrast_lr:
+        _rates("contrast_lr", page.contrast_lr, page.tasks)
+    checks.check_choice("lr_task", page.lr_task, list(page.tasks))
+
+
+def sweep(page: Page, task: str, spec: str, hyper: dict, grid: dict) -> tuple[list, list]:
+    """Run one grid of runs in its own folder; return its rows and each run's History."""
+    config = {
+        "task": {"name": task, **page.tasks[task]},
+        "model": {"hidden_size": page.hidden_size, "core": "elman"},
+        "optimizer": {"name": spec, **hyper},
+        "train": {
+            "steps": page.steps,
+            "batch_size": page.batch_size,
+            "clip_grad_norm": page.clip_grad_norm,
+            "eval_every": page.eval_every,
+        },
+        "grid": grid,
+    }
+    out = Path(page.workdir.name) / f"{task}-{len(list(Path(page.workdir.name).iterdir()))}"
+    rows = run_sweep(config, out, workers=page.workers, progress=False)
+    return rows, [load_history(out, row["run_id"]) for row in rows]
+
+
+def final_value(page: Page, history: History, key: str = "eval_loss") -> float:
+    """Mean held-out loss (or metric) over the last `final_fraction` of the steps (NaN if the
+    run diverged)."""
+    if history.diverged:
+        return math.nan
+    cut = (1 - page.final_fraction) * page.steps
+    values = getattr(history, key)
+    tail = [
+        v for step, v in zip(history.eval_step, values, strict=True) if step > 0 and step >= cut
+    ]
+    if tail:
+        return float(np.mean(tail))
+    return history.final_loss if key == "eval_loss" else history.final_metric
+
+
+def lower_on_every_seed(losses: Any, others: Any) -> bool | None:
+    """Seed by seed: True if lower on every seed, False if higher on every seed, None if the
+    seeds disagree. A diverged run counts as +infinity."""
+    a = np.nan_to_num(np.asarray(losses, dtype=float), nan=math.inf)
+    b = np.nan_to_num(np.asarray(others, dtype=float), nan=math.inf)
+    return True if np.all(a < b) else False if np.all(a > b) else None
+
+
+def training(page: Page) -> dict[tuple[str, str], list[History]]:
+    """(task, role) -> one History per seed at the page's rate for that task."""
+    page.curves = {}
+    for task in page.tasks:
+        page.curves[task, "main"] = sweep(
+            page, task, page.optimizer, page.hyper, {"lr": [page.lr[task]], "seed": page.seeds}
+        )[1]
+        if page.contrast_lr:
+            grid = {"lr": [page.contrast_lr[task]], "seed": page.seeds}
+            page.curves[task, "contrast"] = sweep(
+                page, task, page.contrast, page.contrast_hyper, grid
+            )[1]
+    return page.curves
+
+
+def training_table(page: Page) -> list[tuple]:
+    """Table 4: final held-out loss per task and optimizer, over the seeds."""
+    rows = []
+    for task, task_obj in page.task_objects.items():
+        baseline = task_obj.baseline()["loss"]
+        page.facts[f"{task}_baseline"] = fmt(baseline)
+        losses = {}
+        for role, label, _, _, _, _ in page.roles:
+            if (task, role) not in page.curves:
+                continue
+            rates = page.lr if role == "main" else page.contrast_lr
+            histories = page.curves[task, role]
+            losses[role] = [final_value(page, h) for h in histories]
+            metric = np.mean([final_value(page, h, "eval_metric") for h in histories])
+            tag = task if role == "main" else f"{task}_contrast"
+            page.facts.update(
+                {
+                    f"{tag}_lr": fmt(rates[task]),
+                    f"{tag}_final": fmt(np.mean(losses[role])),
+                    f"{tag}_final_min": fmt(np.min(losses[role])),
+                    f"{tag}_final_max": fmt(np.max(losses[role])),
+                    f"{tag}_metric": fmt(metric),
+                }
+            )
+            below = [loss < (1 - page.baseline_margin) * baseline for loss in losses[role]]
+            page.findings[f"{tag}_beats_baseline"] = (
+                True if all(below) else False if not any(below) else None
+            )
+            rows.append(
+                (task, label, fmt(rates[task]), fmt(np.mean(losses[role])),
+                 f"{fmt(np.min(losses[role]))} – {fmt(np.max(losses[role]))}",
+                 f"{fmt(metric)} ({task_obj.metric_name})", fmt(baseline))
+            )  # fmt: skip
+        if "contrast" in losses:
+            page.findings[f"{task}_beats_contrast"] = lower_on_every_seed(
+                losses["main"], losses["contrast"]
+            )
+    page.facts.update(
+        steps=page.steps,
+        seeds=len(page.seeds),
+        final_fraction=f"{round(100 * page.final_fraction)} %",
+        baseline_margin=f"{round(100 * page.baseline_margin)} %",
+    )
+    return rows
+
+
+# --- Learning-rate sensitivity ----------------------------------------------------------------
+
+
+def summarise(page: Page, rows: list, histories: list) -> tuple[np.ndarray, np.ndarray]:
+    """Per learning rate: mean final loss over the seeds, and whether any seed failed (diverged,
+    or ended above the untrained network's loss)."""
+    mean, failed = [], []
+    for rate in page.lr_grid:
+        runs = [h for row, h in zip(rows, histories, strict=True) if row["lr"] == rate]
+        losses = [final_value(page, h) for h in runs]
+        bad = [
+            h.diverged or not math.isfinite(loss) or loss > h.eval_loss[0]
+            for h, loss in zip(runs, losses, strict=True)
+        ]
+        failed.append(any(bad))
+        mean.append(math.nan if any(bad) else float(np.mean(losses)))
+    return np.array(mean), np.array(failed)
+
+
+def window(page: Page, mean: np.ndarray, failed: np.ndarray, baseline: float, common=False):
+    """(best, low, high) grid indices: the contiguous rates around the best whose mean final loss
+    is at most a limit; None if no rate ends below the baseline. The limit is within
+    window_margin of the optimizer's own baseline-to-best gap, or (common=True), the same for
+    every optimizer, (1 - baseline_margin) x baseline."""
+    if np.all(failed):
+        return None
+    best = int(np.nanargmin(np.where(failed, np.nan, mean)))
+    if not mean[best] < baseline:
+        return None
+    limit = mean[best] + page.window_margin * (baseline - mean[best])
+    if common:
+        limit = (1 - page.baseline_margin) * baseline
+        if not mean[best] <= limit:
+            return None
+    inside = ~failed & (np.nan_to_num(mean, nan=math.inf) <= limit)
+    low = high = best
+    while low > 0 and inside[low - 1]:
+        low -= 1
+    while high < len(mean) - 1 and inside[high + 1]:
+        high += 1
+    return best, low, high
+
+
+def sensitivity(page: Page) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Sweep lr_grid on lr_task; fill the window facts and findings; role -> (mean, failed)."""
+    grid = {"lr": page.lr_grid, "seed": page.lr_seeds}
+    page.lr_runs = {"main": sweep(page, page.lr_task, page.optimizer, page.hyper, grid)}
+    if page.sweep_contrast:
+        page.lr_runs["contrast"] = sweep(
+            page, page.lr_task, page.contrast, page.contrast_hyper, grid
+        )
+    page.lr_baseline = baseline = page.task_objects[page.lr_task].baseline()["loss"]
+    page.sensitivity = {role: summarise(page, *runs) for role, runs in page.lr_runs.items()}
+    widths, useful_widths = {}, {}
+    for role, (mean, failed) in page.sensitivity.items():
+        tag = "" if role == "main" else "contrast_"
+        found = window(page, mean, failed, baseline)
+        failing = [r for r, f in zip(page.lr_grid, failed, strict=True) if f]
+        page.facts[f"{tag}first_failed_lr"] = fmt(failing[0]) if failing else "none"
+        if found is None:
+            widths[role] = useful_widths[role] = 0.0
+            page.facts.update({f"{tag}{k}": "—" for k in ("useful_low", "useful_high",
+                                                            "best_loss", "window_low",
+                                                            "window_high")})  # fmt: skip
+            page.facts.update({f"{tag}useful": "0", f"{tag}best_lr": "none", f"{tag}window": "0"})
+            continue
+        useful = window(page, mean, failed, baseline, common=True)
+        grid_ = page.lr_grid
+        useful_widths[role] = (
+            0.0 if useful is None else math.log10(grid_[useful[2]] / grid_[useful[1]])
+        )
+        best, low, high = found
+        widths[role] = math.log10(grid_[high] / grid_[low])
+        page.facts.update(
+            {
+                f"{tag}useful": f"{useful_widths[role]:.1f}",
+                f"{tag}useful_low": "—" if useful is None else fmt(grid_[useful[1]]),
+                f"{tag}useful_high": "—" if useful is None else fmt(grid_[useful[2]]),
+                f"{tag}best_lr": fmt(grid_[best]),
+                f"{tag}best_loss": fmt(mean[best]),
+                f"{tag}window": f"{widths[role]:.1f}",
+                f"{tag}window_low": fmt(grid_[low]),
+                f"{tag}window_high": fmt(grid_[high]),
+            }
+        )
+        page.findings[f"{tag}best_beats_baseline"] = True
+    page.facts.update(
+        window_margin=f"{round(100 * page.window_margin)} %",
+        lr_task=page.lr_task,
+        lr_seeds=len(page.lr_seeds),
+        lr_grid=f"{fmt(page.lr_grid[0])} to {fmt(page.lr_grid[-1])}",
+    )
+    page.findings["window_narrow"] = widths["main"] < 1.0  # less than a decade of usable rates
+    page.findings["fails_in_grid"] = bool(page.sensitivity["main"][1].any())
+    if page.sweep_contrast:
+        for key, measured in (("window_wider", widths), ("useful_wider", useful_widths)):
+            page.findings[key] = (
+                None
+                if measured["main"] == measured["contrast"]
+                else measured["main"] > measured["contrast"]
+            )
+        best = {
+            role: np.nanmin(np.where(failed, np.nan, mean))
+            for role, (mean, failed) in page.sensitivity.items()
+        }
+        page.findings["best_lower"] = lower_on_every_seed([best["main"]], [best["contrast"]])
+    return page.sensitivity
+
+
+def per_seed_finals(page: Page, role: str) -> np.ndarray:
+    """(learning rates, seeds) final losses of the sweep."""
+    rows, histories = page.lr_runs[role]
+    return np.array(
+        [
+            [final_value(page, h) for row, h in zip(rows, histories, strict=True) if row["lr"] == r]
+            for r in page.lr_grid
+        ]
+    )
+
+
+def sensitivity_table(page: Page) -> tuple[list[list[str]], str]:
+    """Table 5's rows (mean final loss per rate and role) and its summary sentence."""
+    rows = [
+        [fmt(rate)]
+        + ["failed" if failed[i] else fmt(mean[i]) for mean, failed in page.sensitivity.values()]
+        for i, rate in enumerate(page.lr_grid)
+    ]
+    summary = ""
+    for role in page.sensitivity:
+        tag, label = ("", page.name) if role == "main" else ("contrast_", page.contrast_name)
+
+        def f(key: str, tag: str = tag) -> str:
+            return page.facts[tag + key]
+
+        summary += (
+            f" {label}: best lr {f('best_lr')} (final loss {f('best_loss')}); window "
+            f"{f('window_low')} to {f('window_high')} ({f('window')} decades); beats the "
+            f"baseline by {page.facts['baseline_margin']} from {f('useful_low')} to "
+            f"{f('useful_high')} ({f('useful')} decades); first failing lr: "
+            f"{f('first_failed_lr')}."
+        )
+    return rows, summary
+
+
+# --- The verdicts' rules in words ---------------------------------------------------------------
+
+RULES = {  # how each finding is computed, in words; {contrast_name} etc. from the page's facts
+    "closer": "ended at least twice as close to the minimum as {contrast_name}",
+    "reached": "came within {tol_2d} of the minimum within the steps",
+    "fewer_flips": "the steep coordinate changed sign fewer times than along "
+    "{contrast_name}'s path",
+    "escapes_more": "ended in the global minimum at more learning rates than {contrast_name}",
+    "beats_baseline": "every seed's final loss is below (1 − {baseline_margin}) × the baseline",
+    "beats_contrast": "lower final loss than {contrast_name} on every seed",
+    "window_narrow": "the learning-rate window is narrower than one decade",
+    "window_wider": "the learning-rate window is wider than {contrast_name}'s",
+    "useful_wider": "the range of learning rates that beat the baseline is wider than "
+    "{contrast_name}'s",
+    "fails_in_grid": "some learning rate of the grid failed",
+    "stateless": "keeps no optimizer state",
+    "less_state": "keeps less state per weight than {contrast_name}",
+    "best_lower": "the best final loss over the grid is lower than {contrast_name}'s",
+}
+
+
+def describe(page: Page, key: str) -> str:
+    """A finding's key in words: on what, for which optimizer, what was measured."""
+    subjects = {
+        "quadratic": "quadratic",
+        "rosenbrock": "Rosenbrock",
+        "double_well": "double well",
+        "well": "double well",
+        "best": f"best learning rate on {getattr(page, 'lr_task', '')}",
+        **{t: f"{t} task" for t in page.tasks},
+    }
+    who = page.name
+    if key.startswith("contrast_") or "_contrast_" in key or key.endswith("_contrast"):
+        if not key.endswith("beats_contrast"):
+            who = page.contrast_name
+            key = key.replace("contrast_", "").replace("_contrast", "")
+    facts = {"baseline_margin": "", "tol_2d": "", **page.facts}
+    for rule, words in RULES.items():
+        if key == rule or key.endswith("_" + rule):
+            subject = key[: -len(rule)].rstrip("_")
+            where = f"{subjects.get(subject, subject)}, " if subject else ""
+            return f"{where}{who}: {words.format(**facts)}"
+    return key
+
+
+# --- Figures ------------------------------------------------------------------------------------
+
+
+def training_figure(page: Page):
+    """(figure, name, caption): held-out loss during training, per task, over the seeds."""
+    import matplotlib.pyplot as plt
+
+    from rnnopt import plots
+
+    fig, axes = plt.subplots(1, len(page.tasks), figsize=(plots.COLUMN_INCHES, 3.3), squeeze=False)
+    for ax, (task, task_obj) in zip(axes[0], page.task_objects.items(), strict=True):
+        for role, label, _, _, colour, style in page.roles:
+            if (task, role) not in page.curves:
+                continue
+            rate = (page.lr if role == "main" else page.contrast_lr)[task]
+            runs = page.curves[task, role]
+            plots.plot_mean_spread(
+                ax, runs[0].eval_step, [h.eval_loss for h in runs], f"{label}, lr = {rate:g}",
+                colour, style,
+            )  # fmt: skip
+        plots.plot_baseline(ax, task_obj.baseline()["loss"], "baseline (learned nothing)")
+        ax.set(yscale="log", xlabel="training step", ylabel=f"held-out loss ({task_obj.loss_name})")
+        options = ", ".join(f"{k} {v}" for k, v in page.tasks[task].items())
+        ax.set_title(f"{task} ({options})", fontsize=10)
+        ax.legend(fontsize=7.5)
+    caption = (
+        f"Held-out loss of an Elman network ({page.hidden_size} units) trained with {page.name} "
+        f"(solid) and {page.contrast_name} (dashed); line: mean over {len(page.seeds)} seeds, "
+        f"band: their range. The dashed black line is the task's trivial baseline: a curve that "
+        f"stays on it has learned nothing about the inputs."
+    )
+    return fig, page.figure_name("training"), caption
+
+
+def sensitivity_figure(page: Page):
+    """(figure, name, caption): final held-out loss against the learning rate, with the window."""
+    import matplotlib.pyplot as plt
+
+    from rnnopt import plots
+
+    fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.4))
+    lowest = []  # the band's bottom, so that the y range shows it
+    for role, label, _, _, colour, _ in page.roles:
+        if role not in page.sensitivity:
+            continue
+        mean, failed = page.sensitivity[role]
+        per_seed = per_seed_finals(page, role)  # (learning rates, seeds)
+        low, high = per_seed.min(axis=1), per_seed.max(axis=1)
+        plots.plot_lr_sensitivity(
+            ax, page.lr_grid, mean, label, colour, failed=failed, low=low, high=high
+        )
+        lowest += [v for v, bad in zip(low, failed, strict=True) if not bad and math.isfinite(v)]
+    found = window(page, *page.sensitivity["main"], page.lr_baseline)
+    if found is not None:
+        ax.axvspan(
+            page.lr_grid[found[1]] / 10**0.1, page.lr_grid[found[2]] * 10**0.1, alpha=0.12,
+            color=page.main_color, label=f"{page.name}: window ({page.facts['window']} decades)",
+        )  # fmt: skip
+    plots.plot_baseline(ax, page.lr_baseline, "baseline (learned nothing)")
+    finite = [m for mean, _ in page.sensitivity.values() for m in mean if math.isfinite(m)]
+    finite.append(page.lr_baseline)
+    ax.set_yscale("log")
+    ax.set_ylim(min(finite + lowest) / 1.5, max(finite) * 2)
+    ax.set_ylabel(f"final held-out loss ({page.task_objects[page.lr_task].loss_name})")
+    fig.legend(loc="outside upper center", ncols=3, fontsize=8)
+    caption = (
+        f"Final held-out loss on {page.lr_task} against the learning rate: mean of "
+        f"{len(page.lr_seeds)} seeds per point, band: their range; a cross at the top marks a "
+        f"learning rate at which a seed failed. The shaded span is {page.name}'s window: the "
+        f"wider it is, the less the learning rate has to be tuned."
+    )
+    return fig, page.figure_name("lr"), caption
+
+
+def pictures(page: Page) -> list[Any]:
+    """The mechanism pictures of the book's four optimizers: (figure, name, caption) for
+    plots.show, or an HTML string (the interactive heavy-ball figure). Other optimizers: none."""
+    from rnnopt import figures
+
+    shown: list[Any] = []
+    name, optimizer = page.name, page.optimizer
+    if optimizer == "sgd":
+        shown.append((figures.sgd_rates(kappa=100.0), page.figure_name("rate"),
+            "Plain gradient descent on a quadratic with condition number 100: the factor by which "
+            "the error shrinks per step along the steep and the shallow direction; the larger of "
+            "the two sets the speed. Look at the shallow direction: at the largest stable learning "
+            "rate, just under $2/\\lambda_{\\max}$, its error still shrinks by only "
+            f"{100 * 2 / 100.0:.0f} % per step, whatever the steep one does."))  # fmt: skip
+    if optimizer == "momentum":
+        shown.append((figures.momentum_memory(), page.figure_name("memory"),
+            "What the momentum buffer remembers. Left: the weight $\\beta^k$ with which the "
+            "gradient of $k$ steps ago enters the buffer; the dotted lines mark $k = 1/(1-\\beta)$."
+            " Right: the weights add up to the gain $1/(1-\\beta)$ (dashed): under a steady "
+            "gradient, a step at $\\beta = 0.9$ is ten times SGD's."))  # fmt: skip
+        shown.append((figures.momentum_rate_map(kappa=10.0), page.figure_name("rate-map"),
+            "Heavy ball's convergence rate over learning rate and momentum on a quadratic with "
+            "condition number 10 (darker is faster). Beyond the black line "
+            "$\\alpha\\lambda_{\\max} = 2 + 2\\beta$ it diverges; between the dotted curves the "
+            "roots are complex and the rate is $\\sqrt{\\beta}$ whatever the learning rate: look "
+            "at how the colour there changes with β alone."))  # fmt: skip
+        shown.append(figures.heavy_ball_explorer(kappa=10.0).html)
+    if optimizer in ("rmsprop", "adam"):
+        lrs = {"sgd": 0.075, optimizer: 0.1 if optimizer == "rmsprop" else 0.3}
+        fig, rotated = figures.axis_aligned_vs_rotated(lrs, kappa=25.0, angle=45.0)
+        page.facts.update({f"{panel}_{o}_distance": fmt(d) for (panel, o), d in rotated.items()})
+        f = page.facts
+        shown.append((fig, page.figure_name("rotated"),
+            f"{name} and SGD for 100 steps on a quadratic whose curvatures differ 25-fold. Left, "
+            f"the valley's axes are the coordinates, the case a per-coordinate step is made for: "
+            f"{name} ends {f[f'axis-aligned_{optimizer}_distance']} from the minimum. Right, the "
+            f"same valley turned 45°, so that no coordinate is steep or shallow on its own: {name} "
+            f"ends {f[f'rotated_{optimizer}_distance']} away. SGD (grey) does not care about the "
+            f"turn: it ends {f['axis-aligned_sgd_distance']} away in both."))  # fmt: skip
+    if optimizer == "adam":
+        first = {
+            key: abs(figures.adam_first_steps([1.0], lr=1.0, correct_first=m,
+                                              correct_second=v)["step"][0])
+            for key, m, v in (("neither", False, False), ("m", True, False), ("v", False, True))
+        }  # fmt: skip
+        shown.append((figures.bias_correction(steps=50), page.figure_name("bias-correction"),
+            "Adam's first 50 steps on noisy gradients $g_t \\sim N(1, 0.5^2)$. Left and middle: "
+            "the raw averages $m$ and $v$ start at zero and lag; the corrected $\\hat m$ and "
+            "$\\hat v$ follow the gradient from the first step. Right: the step relative to the "
+            "learning rate for the four combinations. With both corrections the first step is "
+            f"exactly the learning rate; with neither it is {first['neither']:.3g} times it, with "
+            f"only $m$ corrected {first['m']:.3g} times, with only $v$ corrected "
+            f"{first['v']:.2g} times."))  # fmt: skip
+    if optimizer in ("rmsprop", "adam") and page.tasks:
+        rate = page.lr[page.lr_task]
+        effective = figures.effective_steps(
+            page.task_objects[page.lr_task], optimizer, rate, steps=200,
+            hidden_size=page.hidden_size, batch_size=page.batch_size,
+            clip_grad_norm=page.clip_grad_norm,
+        )  # fmt: skip
+        ends = {group: effective[group][-1][1] for group in figures.WEIGHT_GROUPS}
+        shown.append((figures.plot_effective_steps({optimizer: effective}, {optimizer: rate}),
+            page.figure_name("effective-steps"),
+            f"{name}'s effective step $\\gamma / (\\sqrt{{\\hat v}} + \\epsilon)$ per weight while "
+            f"the Elman network of the training section learns {page.lr_task} (one seed; line: "
+            f"median over a group's weights, band: 10th to 90th percentile; dashed: the learning "
+            f"rate). Look at the gaps between the groups: each weight gets its own step. After "
+            f"the last step the medians are {ends['input weights W_ih']:.2g} (input), "
+            f"{ends['recurrent weights W_hh']:.2g} (recurrent) and {ends['readout']:.2g} "
+            f"(readout)."))  # fmt: skip
+    return shown

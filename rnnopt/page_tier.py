@@ -1,0 +1,288 @@
+"""The algorithm page on a stored tier: the optimizer at its tuned rate on every study of the
+quick or the full tier, beside the four, with the protocol's intervals, and the verdicts of the
+registered claims that apply to any optimizer (rnnopt.page holds the rest of the page).
+
+For one of the four the runs are the tier's stored ones (data/quick/ or data/evidence/); for any
+other optimizer they are the `rnnopt evaluate --out DIR` directory's (DIR/runs/).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rnnopt import compare, evidence, ledger, protocol, tier
+from rnnopt.page import FOUR, fmt
+
+if TYPE_CHECKING:
+    from rnnopt.page import Page
+
+FASTER_CLAIM = "adam-faster"  # the rule for "faster than SGD" (momentum-faster's is the same)
+
+
+def source(page: Page) -> ledger.TierSource:
+    """Where the page's tier runs are, with the page's optimizer under `page.label`."""
+    from rnnopt.evaluate import TIERS, tier_studies
+
+    studies_dir, root = TIERS[page.tier]
+    page.label, page.specs, extra = page.optimizer, {}, ()
+    if page.optimizer not in FOUR:
+        evaluation = Path(page.evaluation_dir)
+        page.label = json.loads((evaluation / "evaluation.json").read_text())["class"]
+        page.specs = {page.label: page.optimizer}
+        extra = ((page.label, evaluation / "runs"),)
+        where = json.loads((evaluation / "tier.json").read_text())  # the four's runs
+        studies_dir, root = where["studies_dir"], where["root"]
+    studies = tuple(s.name for s in tier_studies(page.tier, studies_dir))
+    page.source = ledger.TierSource(studies, Path(studies_dir), Path(root), extra)
+    return page.source
+
+
+def _roles(page: Page) -> list[tuple[str, str, str]]:
+    """(name in the tier, label, colour) of the page's optimizer and of its contrast, once each."""
+    roles = [(page.label, page.name, page.main_color)]
+    if page.contrast != page.label:
+        roles.append((page.contrast, page.contrast_name, page.contrast_color))
+    return roles
+
+
+def _optimizers(page: Page) -> tuple[str, ...]:
+    return FOUR if page.label in FOUR else (*FOUR, page.label)
+
+
+def tables(page: Page) -> dict[str, list[compare.Row]]:
+    """study -> one compare.Row per optimizer (raises tier.Pending while a run is missing)."""
+    page.rows = {
+        s: compare.study_table(s, _optimizers(page), page.source, page.specs)
+        for s in page.source.studies
+    }
+    return page.rows
+
+
+def _paired_vs_sgd(page: Page, study: str, name: str) -> str:
+    """SGD's mean error over `name`'s, paired by seed (above 1: `name` ends lower)."""
+    if name == "sgd":
+        return "—"
+    errors = {
+        v: tier.eval_errors(
+            study, v, root=page.source.root_of(v), studies_dir=page.source.studies_dir
+        )
+        for v in ("sgd", name)
+    }
+    if np.mean(errors[name]) == 0:
+        return "∞"
+    low, high = protocol.paired_interval(errors["sgd"], errors[name])
+    ratio = np.mean(errors["sgd"]) / np.mean(errors[name])
+    return f"{ratio:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def study_rows(page: Page, study: str) -> list[list[str]]:
+    """The table of one study: tuned rate, error with interval, success, time to success."""
+    shown = []
+    for row in page.rows[study]:
+        n = len(_study(page, study).evaluation_seeds)
+        k = round(row.success * n)
+        low, high = protocol.wilson_interval(k, n)
+        steps = "—" if math.isnan(row.median_steps) else f"{row.median_steps:.0f}"
+        name = page.name if row.optimizer == page.label else _label(row.optimizer)
+        tuned = tier.tuned_record(study, row.optimizer, page.source.root_of(row.optimizer))
+        everywhere = all(v >= 1.0 for v in tuned["tuning_errors"].values())
+        chosen = f"{row.lr:.3g}" + ("" if row.interior else " (edge)")
+        shown.append(
+            [
+                f"**{name}**" if row.optimizer == page.label else name,
+                "diverged at every learning rate" if everywhere else chosen,
+                f"{row.error:.3f} [{row.low:.3f}, {row.high:.3f}]",
+                f"{k}/{n} [{low:.2f}, {high:.2f}]",
+                steps,
+                _paired_vs_sgd(page, study, row.optimizer),
+            ]
+        )
+    return shown
+
+
+def _label(name: str) -> str:
+    from rnnopt import plots
+
+    return plots.label(name)
+
+
+def _study(page: Page, study: str) -> evidence.Study:
+    return evidence.load_study(page.source.studies_dir / f"{study}.yaml")
+
+
+def describe_study(page: Page, study: str) -> str:
+    """A study in words: task, length, core, budget."""
+    spec = _study(page, study)
+    options = ", ".join(f"{k} {v}" for k, v in spec.task.items() if k != "name")
+    core = spec.model.get("core", "elman")
+    return (
+        f"{spec.task['name']}{f' ({options})' if options else ''}, {core} "
+        f"{spec.model.get('hidden_size', '')}, {spec.train['steps']} steps"
+    )
+
+
+def curves_figure(page: Page):
+    """(figure, name, caption): held-out metric during training at the tuned rates, every
+    evaluation seed, for the page's optimizer and its contrast, one panel per study."""
+    import matplotlib.pyplot as plt
+
+    from rnnopt import plots
+
+    studies = page.source.studies
+    fig, axes = plt.subplots(len(studies), 1, figsize=(plots.COLUMN_INCHES, 2.6 * len(studies)),
+                             squeeze=False)  # fmt: skip
+    for ax, study in zip(axes[:, 0], studies, strict=True):
+        criterion = tier.criterion_of(study, page.source.studies_dir)
+        for (name, label, colour), style in zip(_roles(page), ("-", "--"), strict=False):
+            histories = tier.eval_histories(study, name, root=page.source.root_of(name))
+            lr = tier.tuned_record(study, name, page.source.root_of(name))["lr"]
+            plots.plot_mean_spread(ax, histories[0].eval_step, [h.eval_metric for h in histories],
+                                   f"{label}, lr {lr:.3g}", colour, style)  # fmt: skip
+        ax.axhline(criterion.threshold, color="black", linestyle=":", linewidth=1,
+                   label="success")  # fmt: skip
+        task = _study(page, study).task["name"]
+        if task in ("adding",):
+            ax.set_yscale("log")
+        ax.set_title(describe_study(page, study), fontsize=10)
+        ax.set_ylabel(_metric_name(page, study))
+        ax.legend(fontsize=7.5)
+    axes[-1, 0].set_xlabel("training step")
+    seeds = len(_study(page, studies[0]).evaluation_seeds)
+    caption = (
+        f"{page.name} (solid) and {page.contrast_name} (dashed) on the {page.tier} tier, each at "
+        f"the learning rate chosen on the tuning seeds: the held-out metric during training on "
+        f"the {seeds} evaluation seeds (line: mean, band: range over the seeds). The dotted "
+        f"line is the task's success criterion; look at which curves cross it, and when."
+    )
+    return fig, page.figure_name("tier-curves"), caption
+
+
+def _metric_name(page: Page, study: str) -> str:
+    from rnnopt.tasks import make_task
+
+    options = dict(_study(page, study).task)
+    return make_task(options.pop("name"), **options).metric_name
+
+
+def tuning_errors(page: Page, study: str, name: str) -> dict[float, list[float]]:
+    """{lr: [relative error per tuning seed]} over the searched grid (validation half)."""
+    root = page.source.root_of(name) / study / name / "tune"
+    from rnnopt.store import load_results
+
+    scale = evidence.task_scale(_study(page, study), "tune")
+    errors = evidence.relative_errors(load_results(root), *scale)
+    return {lr: [errors[lr][s] for s in sorted(errors[lr])] for lr in sorted(errors)}
+
+
+def sensitivity_figure(page: Page):
+    """(figure, name, caption): relative error against the learning rate on the tuning seeds."""
+    import matplotlib.pyplot as plt
+
+    from rnnopt import plots
+
+    studies = page.source.studies
+    fig, axes = plt.subplots(1, len(studies), figsize=(plots.COLUMN_INCHES, 3.0), squeeze=False,
+                             sharey=True)  # fmt: skip
+    for ax, study in zip(axes[0], studies, strict=True):
+        for name, label, colour in _roles(page):
+            errors = tuning_errors(page, study, name)
+            rates = list(errors)
+            values = np.array([errors[r] for r in rates])
+            plots.plot_lr_sensitivity(ax, rates, values.mean(axis=1), label, colour,
+                                      low=values.min(axis=1), high=values.max(axis=1))  # fmt: skip
+            chosen = tier.tuned_record(study, name, page.source.root_of(name))["lr"]
+            ax.axvline(chosen, color=colour, linewidth=0.8, linestyle=":")
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(_study(page, study).task["name"], fontsize=10)
+        ax.set_xlabel("learning rate")
+    axes[0, 0].set_ylabel("relative error (tuning seeds)")
+    axes[0, 0].legend(fontsize=7.5, loc="lower left")
+    caption = (
+        f"The learning-rate search of the {page.tier} tier: relative error (1: learned nothing, "
+        f"0: perfect; diverged runs score 1) on the validation half, mean of the tuning seeds "
+        f"(band: their range), for {page.name} and {page.contrast_name}; the dotted lines mark "
+        f"the chosen rates. Look at how far from the chosen rate the error stays low."
+    )
+    return fig, page.figure_name("tier-sensitivity"), caption
+
+
+def tunability_rows(page: Page, draws: tuple[int, ...] = (1, 2, 4)) -> list[list[str]]:
+    """Expected best tuning error after k random draws from each optimizer's searched grid."""
+    shown = []
+    for study, rows in page.rows.items():
+        for row in rows:
+            if row.optimizer not in (page.label, page.contrast):
+                continue
+            name = page.name if row.optimizer == page.label else page.contrast_name
+            curve = row.tunability
+            shown.append(
+                [_study(page, study).task["name"], name, str(len(curve))]
+                + [f"{curve[k - 1]:.3f}" if k <= len(curve) else "—" for k in draws]
+            )
+    return shown
+
+
+def verdicts(page: Page) -> list[list[str]]:
+    """The registered claims that apply to any optimizer, decided on this tier by their rules."""
+    claims = {c["id"]: c for c in ledger.registration()["claims"]}
+    rule = claims[FASTER_CLAIM]
+    shown = []
+    if page.label != "sgd":
+        try:
+            found = ledger.tier_speedup(page.label, page.source)
+        except tier.Pending as pending:
+            page.findings["tier_faster"] = None
+            page.facts.update(tier_speedup="—", tier_speedup_source=str(pending))
+            shown.append([f"{page.name} reaches success sooner than SGD", "—", "inconclusive"])
+        else:
+            outcome = protocol.verdict(
+                found.low,
+                found.high,
+                rule["direction"],
+                rule["support_threshold"],
+                rule["refute_threshold"],
+            )
+            page.findings["tier_faster"] = {"supported": True, "not supported": False}.get(outcome)
+            page.facts.update(
+                tier_speedup=f"{found.estimate:.2f} [{found.low:.2f}, {found.high:.2f}]",
+                tier_speedup_source=found.source,
+            )
+            shown.append(
+                [
+                    f"{page.name} reaches success sooner than SGD: SGD's restricted mean steps to "
+                    f"success over {page.name}'s, geometric mean over {found.source}",
+                    page.facts["tier_speedup"],
+                    f"**{outcome}** (supported ≥ {rule['support_threshold']}, refuted ≤ "
+                    f"{rule['refute_threshold']})",
+                ]
+            )
+    state = {
+        r.optimizer: r.state_bytes for r in next(iter(page.rows.values()))
+    }  # the same in every study
+    extra = state[page.label] - state["sgd"]
+    page.facts.update(tier_state_bytes=fmt(state[page.label]))
+    shown.append(
+        [
+            f"{page.name} keeps more memory than SGD: optimizer state per parameter",
+            f"{fmt(state[page.label])} bytes (SGD: {fmt(state['sgd'])})",
+            "**supported**" if extra > 0 else "**not supported**",
+        ]
+    )
+    return shown
+
+
+def facts(page: Page) -> dict[str, Any]:
+    """Numbers the prose may cite from the tier: tier_<study>_error and the like."""
+    for study, rows in page.rows.items():
+        mine = next(r for r in rows if r.optimizer == page.label)
+        key = study.replace("-", "_")
+        page.facts[f"tier_{key}_error"] = f"{mine.error:.3f}"
+        page.facts[f"tier_{key}_success"] = f"{mine.success:.0%}"
+    page.facts["tier"] = page.tier
+    return page.facts
