@@ -12,6 +12,7 @@ written after every measurement, so an interrupted experiment resumes.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import time
@@ -320,37 +321,43 @@ def measure_cost(rounds: int = 20, steps: int = 20, warmup: int = 5) -> dict:
     return data
 
 
-EXPERIMENTS: dict[str, Callable[[], Any]] = {
-    "convex-lsq": lambda: tune_and_evaluate(
-        "convex-lsq", lambda v, lr, s: measure_convex(v, lr, s), OPTIMIZERS, START
-    ),
-    "surfaces": lambda: tune_and_evaluate(
-        "surfaces", lambda v, lr, s: measure_surfaces(v, lr, s), OPTIMIZERS, START
-    ),
-    "ravine": lambda: tune_and_evaluate(
-        "ravine",
-        lambda v, lr, s: measure_ravine(v, lr, s),
-        OPTIMIZERS,
+# The tuned experiments: name -> (one measurement at a rate and seed, each optimizer's starting
+# grid). Every one is tuned and evaluated by tune_and_evaluate.
+TUNED: dict[str, tuple[Callable[[str, float, int], Any], dict[str, tuple[float, float]]]] = {
+    "convex-lsq": (measure_convex, START),
+    "surfaces": (measure_surfaces, START),
+    "ravine": (
+        measure_ravine,
         {
             "sgd": (0.001, 0.01),
             "momentum": (0.0001, 0.001),
             "rmsprop": (0.001, 0.01),
             "adam": (0.001, 0.01),
         },
-    ),
-    "nonstationary": lambda: tune_and_evaluate(
-        "nonstationary",
-        lambda v, lr, s: measure_nonstationary(v, lr, s),
-        OPTIMIZERS,
+    ),  # fmt: skip
+    "nonstationary": (
+        measure_nonstationary,
         {
             "sgd": (0.1, 1.0),
             "momentum": (0.01, 0.1),
             "rmsprop": (0.000464, 0.00464),
             "adam": (0.001, 0.01),
         },
-    ),
+    ),  # fmt: skip
+}
+
+
+def _cost() -> Any:
     # Timing is not resumable; a stored measurement is kept (delete the file to measure again).
-    "cost": lambda: None if (EVIDENCE_DIR / "cost" / "results.json").exists() else measure_cost(),
+    return None if (EVIDENCE_DIR / "cost" / "results.json").exists() else measure_cost()
+
+
+EXPERIMENTS: dict[str, Callable[[], Any]] = {
+    **{
+        name: functools.partial(tune_and_evaluate, name, measure, OPTIMIZERS, start)
+        for name, (measure, start) in TUNED.items()
+    },
+    "cost": _cost,
 }
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import dask_cluster
 
 import rnnopt.executors as executors
 from rnnopt.store import DirectoryLocked, SpecChanged, lock_directory
@@ -364,71 +365,6 @@ def test_an_impossible_scheduler_address_exits_2_and_writes_nothing(tmp_path, ad
     assert result.returncode == 2, result.stderr
     assert "scheduler=" in result.stderr and "tcp://" in result.stderr
     assert not (tmp_path / "out").exists()
-
-
-@contextlib.contextmanager
-def dask_cluster(root: Path, workers: int):
-    """A Dask scheduler on loopback with `workers` one-thread workers: (address, processes)."""
-    pytest.importorskip("distributed", reason="distributed is not installed: no Dask test")
-    scheduler_file = root / "scheduler.json"
-    dask = [sys.executable, "-m", "dask"]
-    commands = [
-        [
-            *dask,
-            "scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--scheduler-file",
-            str(scheduler_file),
-            "--no-dashboard",
-        ]
-    ]
-    commands += [
-        [
-            *dask,
-            "worker",
-            "--scheduler-file",
-            str(scheduler_file),
-            "--nthreads",
-            "1",
-            "--no-dashboard",
-            "--host",
-            "127.0.0.1",
-            "--local-directory",
-            str(root),
-        ]
-    ] * workers
-    processes = []
-    try:
-        for command in commands:
-            processes.append(
-                subprocess.Popen(
-                    command,
-                    env=ENV,
-                    cwd=root,
-                    start_new_session=True,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            deadline = time.monotonic() + 60
-            while not scheduler_file.exists():
-                assert time.monotonic() < deadline, "the Dask scheduler did not start in 60 s"
-                time.sleep(0.1)
-        address = json.loads(scheduler_file.read_text())["address"]
-        if workers:
-            from distributed import Client
-
-            with Client(address, timeout=60) as client:
-                client.wait_for_workers(workers, timeout=60)
-        yield address, processes
-    finally:
-        for process in processes:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
 
 
 def test_a_scheduler_without_workers_is_said_so(tmp_path):

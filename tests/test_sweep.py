@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import dask_cluster
 
 import rnnopt.executors as executors
 import rnnopt.sweep as sweep
@@ -349,74 +350,8 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_results(killed_sweep, refer
 @pytest.fixture(scope="module")
 def dask_scheduler(tmp_path_factory):
     """A Dask scheduler and two one-thread workers on loopback; its address."""
-    pytest.importorskip("distributed", reason="distributed is not installed: no Dask test")
-    from distributed import Client
-
-    root = tmp_path_factory.mktemp("dask")
-    scheduler_file = root / "scheduler.json"
-    dask = [sys.executable, "-m", "dask"]  # the `dask` command
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    commands = [
-        [
-            *dask,
-            "scheduler",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--scheduler-file",
-            str(scheduler_file),
-            "--no-dashboard",
-        ],
-        *[
-            [
-                *dask,
-                "worker",
-                "--scheduler-file",
-                str(scheduler_file),
-                "--nthreads",
-                "1",
-                "--no-dashboard",
-                "--host",
-                "127.0.0.1",
-                "--local-directory",
-                str(root),
-            ]
-        ]
-        * 2,
-    ]
-    processes = []
-    try:
-        for command in commands:
-            processes.append(
-                subprocess.Popen(
-                    command,
-                    cwd=root,
-                    env=env,
-                    start_new_session=True,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            deadline = time.monotonic() + 60
-            while not scheduler_file.exists():
-                assert time.monotonic() < deadline, "the Dask scheduler did not start in 60 s"
-                time.sleep(0.1)
-        with Client(scheduler_file=str(scheduler_file), timeout=60) as client:
-            client.wait_for_workers(2, timeout=60)
-            address = client.scheduler.address
+    with dask_cluster(tmp_path_factory.mktemp("dask"), 2) as (address, _):
         yield address
-    finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in reversed(processes):
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                pass
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
 
 
 def test_a_dask_cluster_gives_the_same_results_as_local_workers(
