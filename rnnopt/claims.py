@@ -10,6 +10,9 @@ figures into ``supported``, ``not supported`` or ``mixed``. Nothing here types a
     rows = evaluate(CLAIMS, lab)               # one row per claim: measured figures, verdict
     write_csv(rows, "data/claims.csv")         # columns: claim, algorithm, experiment, ...
 
+The chapter's tables are built here too (``grid_table(lab)``, ``cost_table(lab)``, ...: Markdown
+strings), so that the chapter holds the calls and the figures.
+
 Experiments are deliberately small (a chapter executes them all in about a minute on one CPU
 core): 2-D test functions, an Elman RNN with a few dozen hidden units on short sequences, two
 or three seeds. A figure such as "steps to reach the target" is only as good as that scale; the
@@ -18,6 +21,7 @@ chapter says so next to each verdict.
 
 from __future__ import annotations
 
+import collections
 import csv
 import functools
 import io
@@ -35,6 +39,16 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from rnnopt import plots
+from rnnopt.checks import (
+    check_choice,
+    check_int,
+    check_list,
+    check_number,
+    check_output_file,
+    check_seeds,
+    invalid,
+)
 from rnnopt.landscapes import Landscape, double_well, quadratic, rosenbrock
 from rnnopt.optim import make_optimizer
 from rnnopt.store import write_atomic
@@ -58,6 +72,24 @@ __all__ = [
     "descend",
     "state_per_parameter",
     "ops_per_step",
+    "median_step_seconds",
+    "step_seconds",
+    "check_ledger_csv",
+    "LEDGER_COLUMNS",
+    "IMPLEMENTATIONS",
+    "eval_curves",
+    "relearning_curves",
+    "ledger_table",
+    "rules_table",
+    "verdict_counts",
+    "grid_table",
+    "data_size_table",
+    "single_sample_table",
+    "cost_table",
+    "rung",
+    "timing_table",
+    "implementation_table",
+    "gap_table",
 ]
 
 FOUR = ("sgd", "momentum", "rmsprop", "adam")
@@ -82,8 +114,7 @@ class Threshold:
     value: float
 
     def __post_init__(self) -> None:
-        if self.op not in ("<=", ">="):
-            raise ValueError(f"op={self.op!r} is invalid; valid: '<=', '>='")
+        check_choice("op", self.op, ("<=", ">="))
 
     def __call__(self, figures: Mapping[str, float]) -> bool:
         value = figures[self.figure]
@@ -103,8 +134,7 @@ class Rule:
     against: str = "all"
 
     def __post_init__(self) -> None:
-        if self.against not in ("all", "any"):
-            raise ValueError(f"against={self.against!r} is invalid; valid: 'all', 'any'")
+        check_choice("against", self.against, ("all", "any"))
         if not self.supported or not self.not_supported:
             raise ValueError("a rule needs at least one test for each of its two verdicts")
 
@@ -199,6 +229,10 @@ def write_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Pat
 # --- Settings --------------------------------------------------------------------------
 
 
+def _positive(name: str, value: Any) -> float:
+    return check_number(name, value, low=0, low_open=True)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every size and grid of the experiments. The defaults are the chapter's `default` set."""
@@ -241,24 +275,7 @@ class Settings:
     timing_repeats: int = 20  # timed steps per optimizer (the median is kept)
 
     def __post_init__(self) -> None:
-        def bad(name: str, valid: str) -> ValueError:
-            return ValueError(f"{name}={getattr(self, name)!r} is invalid; valid: {valid}")
-
-        def is_int(value: Any, low: int) -> bool:
-            return (
-                isinstance(value, (int, np.integer))
-                and not isinstance(value, bool)
-                and value >= low
-            )
-
-        def is_positive(value: Any) -> bool:
-            return (
-                isinstance(value, (int, float))
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-                and value > 0
-            )
-
+        # Each check names the parameter, its value and the rule (rnnopt.checks' format).
         for name in (
             "threads",
             "hidden_size",
@@ -275,65 +292,38 @@ class Settings:
             "timing_size",
             "timing_repeats",
         ):
-            if not is_int(getattr(self, name), 1):
-                raise bad(name, "an integer >= 1")
+            check_int(name, getattr(self, name), 1)
         for name in ("adding_seq_len", "long_seq_len", "text_seq_len"):
-            if not is_int(getattr(self, name), 2):
-                raise bad(name, "an integer >= 2")
-        seeds = self.seeds
-        if not (
-            isinstance(seeds, (list, tuple))
-            and seeds
-            and all(is_int(s, 0) for s in seeds)
-            and len(set(seeds)) == len(seeds)
-        ):
-            raise bad("seeds", "a non-empty list of distinct integers >= 0")
-        object.__setattr__(self, "seeds", tuple(seeds))
+            check_int(name, getattr(self, name), 2)
+        object.__setattr__(self, "seeds", tuple(check_seeds("seeds", self.seeds)))
         for name in ("target_fraction", "window_margin", "accuracy_target"):
-            value = getattr(self, name)
-            if not (is_positive(value) and value < 1):
-                raise bad(name, "a number strictly between 0 and 1")
-        for name in ("single_sample_lr", "kappa"):
-            if not is_positive(getattr(self, name)):
-                raise bad(name, "a finite number > 0")
-        if self.kappa < 1:
-            raise bad("kappa", "a condition number >= 1")
+            check_number(name, getattr(self, name), low=0, high=1, low_open=True, high_open=True)
+        check_number("single_sample_lr", self.single_sample_lr, low=0, low_open=True)
+        check_number("kappa", self.kappa, low=1)
         grid = self.lr_grid
         if not isinstance(grid, Mapping) or set(grid) != set(FOUR):
-            raise bad("lr_grid", f"a mapping with exactly the keys {list(FOUR)}")
+            raise ValueError(invalid("lr_grid", grid, f"a mapping with the keys {list(FOUR)}"))
         for name, lrs in grid.items():
-            ratios = (
-                np.diff(np.log10(np.asarray(lrs, dtype=float)))
-                if all(is_positive(lr) for lr in lrs)
-                else []
-            )
-            if (
-                len(lrs) < 2
-                or len(ratios) != len(lrs) - 1
-                or not np.allclose(ratios, ratios[0], atol=0.02)
-                or ratios[0] <= 0
-            ):
-                raise ValueError(
-                    f"lr_grid[{name!r}]={list(lrs)!r} is invalid; valid: an "
-                    "increasing geometric list of >= 2 learning rates > 0"
-                )
+            rule = "an increasing geometric list of >= 2 learning rates > 0"
+            try:
+                items = check_list(f"lr_grid[{name!r}]", lrs, _positive, min_length=2)
+            except ValueError:
+                raise ValueError(invalid(f"lr_grid[{name!r}]", lrs, rule)) from None
+            ratios = np.diff(np.log10(items))
+            if not np.allclose(ratios, ratios[0], atol=0.02) or ratios[0] <= 0:
+                raise ValueError(invalid(f"lr_grid[{name!r}]", list(lrs), rule))
         for name, needed in (("digits_lr", FOUR), ("text_lr", ("sgd", "adam"))):
             value = getattr(self, name)
-            if (
-                not isinstance(value, Mapping)
-                or set(value) != set(needed)
-                or not all(is_positive(v) for v in value.values())
-            ):
-                raise bad(name, f"a mapping of {list(needed)} to learning rates > 0")
+            if not isinstance(value, Mapping) or set(value) != set(needed):
+                raise ValueError(invalid(name, value, f"a mapping of {list(needed)} to rates > 0"))
+            for key, lr in value.items():
+                _positive(f"{name}[{key!r}]", lr)
         from rnnopt.rnn import CORES
 
-        if not (
-            isinstance(self.cores, (list, tuple))
-            and self.cores
-            and all(c in CORES for c in self.cores)
-        ):
-            raise bad("cores", f"a non-empty list of {list(CORES)}")
-        object.__setattr__(self, "cores", tuple(self.cores))
+        cores = self.cores
+        if not (isinstance(cores, (list, tuple)) and cores and all(c in CORES for c in cores)):
+            raise ValueError(invalid("cores", cores, "a non-empty list of cores", CORES))
+        object.__setattr__(self, "cores", tuple(cores))
 
     @classmethod
     def names(cls) -> list[str]:
@@ -410,10 +400,13 @@ def ops_per_step(optimizer: str) -> int:
     return counter.count
 
 
-def step_seconds(optimizer: str, size: int, repeats: int) -> float:
-    """Median wall-clock time of one optimizer step on one parameter of `size` numbers."""
-    param = torch.zeros(size, requires_grad=True)
-    opt = make_optimizer(optimizer, [param], lr=1e-6)
+def median_step_seconds(
+    build: Callable[[list[torch.Tensor]], torch.optim.Optimizer], size: int, repeats: int
+) -> float:
+    """Median wall-clock time of one step of the optimizer `build([param])` makes, on one
+    parameter of `size` numbers (its state is allocated by a first, untimed step)."""
+    param = torch.zeros(int(size), requires_grad=True)
+    opt = build([param])
     param.grad = torch.full_like(param, 1e-3)
     opt.step()
     times = []
@@ -422,6 +415,11 @@ def step_seconds(optimizer: str, size: int, repeats: int) -> float:
         opt.step()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def step_seconds(optimizer: str, size: int, repeats: int) -> float:
+    """Median wall-clock time of one rnnopt `optimizer` step on a parameter of `size` numbers."""
+    return median_step_seconds(lambda p: make_optimizer(optimizer, p, lr=1e-6), size, repeats)
 
 
 class _Wrapped:
@@ -501,7 +499,8 @@ class Lab:
     # The adding problem: the learning-rate grid shared by the speed and tuning claims.
     @functools.cached_property
     def grid(self) -> dict[str, Any]:
-        """Per optimizer: final held-out MSE and steps to the target at every grid lr."""
+        """Per optimizer: final held-out MSE (mean, min and max over the seeds) and steps to the
+        target at every grid lr."""
         from rnnopt.sweep import load_history, run_sweep
 
         s = self.s
@@ -522,11 +521,13 @@ class Lab:
                     (row["lr"], row["seed"]): load_history(tmp, row["run_id"]) for row in rows
                 }
             lrs = list(s.lr_grid[name])
-            final, steps = [], []
+            final, low, high, steps = [], [], [], []
             for lr in lrs:
                 runs = [histories[(lr, seed)] for seed in s.seeds]
                 losses = [h.final_loss if math.isfinite(h.final_loss) else math.inf for h in runs]
                 final.append(float(np.mean(losses)))
+                low.append(min(losses))
+                high.append(max(losses))
                 steps.append(float(np.mean([steps_to(h, target) for h in runs])))
             final_arr, steps_arr = np.array(final), np.array(steps)
             best = int(np.argmin(final_arr))
@@ -536,6 +537,8 @@ class Lab:
             out[name] = {
                 "lrs": lrs,
                 "final": final_arr,
+                "low": np.array(low),  # the range of the final loss over the seeds
+                "high": np.array(high),
                 "steps": steps_arr,
                 "histories": histories,
                 "best_lr": lrs[best],
@@ -549,6 +552,13 @@ class Lab:
                 "window_at_edge": bool(inside[0] or inside[-1]),
             }
         return out
+
+    def grid_runs(self, name: str, lr: float | None = None) -> list[History]:
+        """`name`'s runs on the learning-rate grid at `lr` (default: its fastest), one per seed."""
+        g = self.grid[name]
+        return [
+            g["histories"][(g["fastest_lr"] if lr is None else lr, seed)] for seed in self.s.seeds
+        ]
 
     def _adding_runs(
         self, optimizer: str, seq_len: int, batch_size: int, **hyper: Any
@@ -576,7 +586,7 @@ class Lab:
         s, grid = self.s, self.grid
         lr = grid["sgd"]["best_lr"]
         large = self._adding_runs("sgd", s.adding_seq_len, 8 * s.batch_size, lr=lr)
-        small = [grid["sgd"]["histories"][(lr, seed)] for seed in s.seeds]
+        small = self.grid_runs("sgd", lr)
         return {
             "lr": lr,
             "small": small,
@@ -596,7 +606,7 @@ class Lab:
             )
             for beta in (0.5, 0.99)
         }
-        out[0.9] = [grid["momentum"]["histories"][(lr, seed)] for seed in s.seeds]
+        out[0.9] = self.grid_runs("momentum", lr)
         return dict(sorted(out.items()))
 
     @functools.cached_property
@@ -606,7 +616,7 @@ class Lab:
         s, grid = self.s, self.grid
         lr = grid["adam"]["fastest_lr"]
         return {
-            "Adam (0.9, 0.999)": [grid["adam"]["histories"][(lr, seed)] for seed in s.seeds],
+            "Adam (0.9, 0.999)": self.grid_runs("adam", lr),
             "β1 = 0 (no momentum)": self._adding_runs(
                 "adam", s.adding_seq_len, s.batch_size, lr=lr, betas=(0.0, 0.999)
             ),
@@ -1610,3 +1620,164 @@ CLAIMS: tuple[Claim, ...] = (
         section="Generalisation",
     ),
 )
+
+
+# --- What the chapter shows: its curves and tables ----------------------------------------
+
+LEDGER_COLUMNS = ("claim", "measured", "rule", "verdict")
+
+# PyTorch's implementations of Adam beside its plain SGD, and rnnopt's Adam: the chapter times
+# one step of each on the same parameter (`median_step_seconds`).
+IMPLEMENTATIONS: dict[str, Callable[[list[torch.Tensor]], torch.optim.Optimizer]] = {
+    "SGD, torch for-loop": lambda p: torch.optim.SGD(p, lr=1e-3, foreach=False),
+    "Adam, torch for-loop": lambda p: torch.optim.Adam(p, foreach=False),
+    "Adam, torch foreach": lambda p: torch.optim.Adam(p, foreach=True),
+    "Adam, torch fused": lambda p: torch.optim.Adam(p, fused=True),
+    "Adam, rnnopt": lambda p: make_optimizer("adam", p),
+}
+
+
+def eval_curves(
+    histories: Sequence[History], metric: bool = False
+) -> tuple[list[int], list[list[float]]]:
+    """(steps, one curve per run) of the held-out loss (the held-out metric if `metric`), as
+    `rnnopt.plots.plot_mean_spread` takes them."""
+    curves = [list(h.eval_metric if metric else h.eval_loss) for h in histories]
+    return list(histories[0].eval_step), curves
+
+
+def relearning_curves(
+    before: Sequence[History], after: Sequence[History], offset: int
+) -> tuple[np.ndarray, list[list[float]]]:
+    """Held-out accuracy of each seed before and then after the labels changed, end to end
+    (the steps after the change are counted from `offset`, where it happened)."""
+    steps = np.concatenate([np.array(before[0].eval_step), offset + np.array(after[0].eval_step)])
+    curves = [list(b.eval_metric) + list(a.eval_metric) for b, a in zip(before, after, strict=True)]
+    return steps, curves
+
+
+def ledger_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] = LEDGER_COLUMNS) -> str:
+    """Ledger rows as a Markdown table of `columns` (a `|` in a cell escaped; verdicts bold)."""
+
+    def cell(row: Mapping[str, Any], key: str) -> str:
+        text = str(row[key]).replace("|", "\\|")
+        return f"**{text}**" if key == "verdict" else text
+
+    return plots.markdown_table(columns, [[cell(row, key) for key in columns] for row in rows])
+
+
+def rules_table(claims: Iterable[Claim]) -> str:
+    """Every claim with its experiment and its rule, as they stand before anything runs."""
+    rows = [
+        {"claim": f"`{c.id}`: {c.text}", "experiment": c.experiment, "rule": c.rule.text()}
+        for c in claims
+    ]
+    return ledger_table(rows, ("claim", "experiment", "rule"))
+
+
+def verdict_counts(rows: Sequence[Mapping[str, Any]]) -> str:
+    """How many claims got each verdict, e.g. "21 claims: 9 supported, 8 mixed, 4 not
+    supported"."""
+    counts = collections.Counter(row["verdict"] for row in rows)
+    shown = ", ".join(f"{counts[v]} {v}" for v in ("supported", "mixed", "not supported"))
+    return f"{len(rows)} claims: {shown}"
+
+
+def grid_table(lab: Lab) -> str:
+    """Per optimizer on the learning-rate grid: best lr and final MSE, window, steps to target."""
+    rows = []
+    for name in FOUR:
+        g = lab.grid[name]
+        edge = " (grid edge)" if g["window_at_edge"] else ""
+        steps = "never" if math.isinf(g["fastest_steps"]) else f"{g['fastest_steps']:.0f}"
+        window = f"{g['window']:.1f}{edge}"
+        rows.append(
+            [plots.label(name), f"{g['best_lr']:g}", f"{g['best_loss']:.2g}", window, steps]
+        )
+    headers = ["optimizer", "best lr", "best final MSE", "lr window (decades)", "steps to target"]
+    return plots.markdown_table(headers, rows)
+
+
+def data_size_table(lab: Lab) -> str:
+    """Training samples an SGD step reads, on a small and on a large training split."""
+    rows = [[f"{n} digits", f"{v:g}"] for n, v in sorted(lab.data_size.items())]
+    return plots.markdown_table(["training split", "samples read per step"], rows)
+
+
+def single_sample_table(lab: Lab) -> str:
+    """SGD with one sample per step against minibatch SGD, after the same number of samples."""
+    rows = []
+    for key, v in lab.single_sample.items():
+        if key != "baseline":
+            samples = v["steps"] * (1 if key == "batch 1" else lab.s.batch_size)
+            rows.append([key, f"{v['lr']:g}", v["steps"], samples, f"{v['loss']:.3g}"])
+    headers = ["SGD", "lr", "steps", "samples seen", "held-out loss (nats)"]
+    return plots.markdown_table(headers, rows)
+
+
+def cost_table(lab: Lab) -> str:
+    """Per optimizer, counted: state numbers per parameter, tensor operations per step, and the
+    memory-traffic model."""
+    costs = lab.costs
+    rows = [
+        [plots.label(n), *(f"{costs[n][key]:g}" for key in ("state", "ops", "traffic"))]
+        for n in FOUR
+    ]
+    headers = ["optimizer", "state numbers / parameter", "tensor ops / step"]
+    return plots.markdown_table([*headers, "memory traffic / parameter"], rows)
+
+
+def rung(ratio: float, rungs: Sequence[float] = (1, 2, 5, 20, 100)) -> str:
+    """The highest rung of a coarse ladder that `ratio` clears: stabler than the ratio itself."""
+    cleared = [r for r in rungs if ratio >= r]
+    return f"≥ {cleared[-1]}×" if cleared else "< 1×"
+
+
+def timing_table(lab: Lab) -> str:
+    """Measured step time over SGD's (as the rung it clears), beside the traffic model's ratio."""
+    s, costs = lab.s, lab.costs
+    rows = []
+    for name in FOUR:
+        measured = rung(costs[name]["seconds"] / costs["sgd"]["seconds"])
+        rows.append(
+            [
+                plots.label(name),
+                measured,
+                f"{costs[name]['traffic'] / costs['sgd']['traffic']:.1f}×",
+            ]
+        )
+    timed = f"step time / SGD's, {s.timing_size:g} parameters (median of {s.timing_repeats})"
+    return plots.markdown_table(["optimizer", timed, "traffic model / SGD's"], rows)
+
+
+def implementation_table(seconds: Mapping[str, float]) -> str:
+    """Step times of `IMPLEMENTATIONS` (name → median seconds) over the SGD one's, beside the
+    traffic model's ratio (7/3 for Adam: 3 + 2 × 2 numbers moved per parameter, against 3)."""
+    sgd = seconds["SGD, torch for-loop"]
+    rows = [
+        [
+            name,
+            f"{1e3 * v:.2f}",
+            f"{v / sgd:.1f}×",
+            "1.0×" if name.startswith("SGD") else f"{7 / 3:.1f}×",
+        ]
+        for name, v in seconds.items()
+    ]
+    headers = ["implementation", "ms / step", "time / SGD's", "traffic model / SGD's"]
+    return plots.markdown_table(headers, rows)
+
+
+def gap_table(lab: Lab) -> str:
+    """Held-out minus training loss after training, SGD and Adam, on digits and on text."""
+    digits, text = lab.digits, lab.text_gap
+    rows = [[plots.label(n), f"{digits[n]['gap']:.2g}", f"{text[n]:.2g}"] for n in ("sgd", "adam")]
+    headers = ["optimizer", "digits: held-out − train (nats)", "text: held-out − train (nats/char)"]
+    return plots.markdown_table(headers, rows)
+
+
+def check_ledger_csv(name: str, value: Any) -> Path | None:
+    """Where the chapter writes the ledger: a file that can be written, or None for "" (the
+    ledger is not written); else ValueError, before any experiment runs."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(invalid(name, value, "a path to a file, or '' for nowhere"))
+    return None if value == "" else check_output_file(name, value)

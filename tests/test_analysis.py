@@ -12,17 +12,26 @@ from rnnopt.analysis import (
     LrPoint,
     beats_baseline,
     best_point,
+    check_sweeps,
     final_train_loss,
+    finished_sweeps,
     gap_closed,
     lr_points,
     lr_window,
     measure,
+    measured_table,
     median_step_time,
+    metric_limits,
     regenerate_sweeps,
+    sig,
+    spec_table,
     state_elements_per_parameter,
     steps_to_target,
+    summary_table,
+    sweep_label,
     sweep_names,
     target_level,
+    targets_table,
 )
 from rnnopt.train import History
 
@@ -189,3 +198,53 @@ def test_measure_gives_one_row_per_optimizer_from_a_real_sweep(tmp_path):
     assert result["task"].name == "adding" and math.isfinite(result["baseline"])
     provenance = json.loads((tmp_path / "tiny" / "provenance.json").read_text())
     assert provenance["runs"] == 12 and "rnnopt sweep" in provenance["command"]
+
+
+def test_the_chapter_tables_cover_every_sweep_and_optimizer_of_a_real_sweep(tmp_path):
+    spec = {
+        "task": {"name": "adding", "seq_len": 5, "eval_size": 50},
+        "model": {"hidden_size": 4},
+        "train": {"steps": 6, "batch_size": 8, "eval_every": 2},
+        "grid": {"optimizer": ["sgd", "adam"], "lr": [0.001, 0.01], "seed": [0, 1]},
+    }
+    (tmp_path / "comparison-elman-adding.yaml").write_text(yaml.safe_dump(spec))
+    regenerate_sweeps(None, workers=1, specs_dir=tmp_path, sweeps_dir=tmp_path, progress=False)
+    data = check_sweeps(str(tmp_path), ["comparison-elman-adding"])
+    measured = {"comparison-elman-adding": measure(data / "comparison-elman-adding")}
+    state = {"sgd": 0.0, "adam": 2.0}
+    table = measured_table(measured, state).splitlines()
+    assert len(table) == 2 + 2 and table[2].startswith("| adding | Elman | SGD |")
+    assert targets_table(measured).splitlines()[2].startswith("| adding | Elman | mse |")
+    summary = summary_table(measured, state).splitlines()
+    assert len(summary) == 2 + 2 and "plain gradient steps" in summary[2]
+    assert "adding" in spec_table(data, ["comparison-elman-adding"])
+
+
+def test_check_sweeps_names_the_bad_parameter_and_the_finished_sweeps(tmp_path):
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done" / "results.csv").write_text("")
+    (tmp_path / "half").mkdir()
+    assert finished_sweeps(tmp_path) == ["done"]
+    with pytest.raises(ValueError, match=r"data_dir=.* is invalid: expected a directory"):
+        check_sweeps(str(tmp_path / "nowhere"), ["done"])
+    with pytest.raises(ValueError, match=r"sweeps=\[\] is invalid.*valid choices: 'done'"):
+        check_sweeps(str(tmp_path), [])
+    with pytest.raises(ValueError, match=r"sweeps\[1\]='half' is invalid.*rnnopt sweep"):
+        check_sweeps(str(tmp_path), ["done", "half"])
+
+
+def test_sweep_label_and_sig():
+    assert sweep_label("comparison-lstm-text") == ("text", "LSTM")
+    assert sweep_label("comparison-elman-copy-full") == ("copy", "Elman")
+    assert sig(0.123456) == "0.123" and sig(0.123456, 2) == "0.12" and sig(math.nan) == "—"
+
+
+class _Task:
+    def __init__(self, higher_is_better):
+        self.higher_is_better = higher_is_better
+
+
+def test_metric_limits_show_accuracy_whole_and_a_loss_from_just_below_its_best():
+    assert metric_limits({"task": _Task(True), "baseline": 0.1, "best": 0.9}) == (0.0, 1.05)
+    low, high = metric_limits({"task": _Task(False), "baseline": 1.0, "best": 0.5})
+    assert low == pytest.approx(0.35) and high == pytest.approx(1.5)

@@ -38,9 +38,10 @@ def test_chapter_was_executed_by_papermill_with_the_parameters_its_yaml_names(ch
     # listed, as text, in the page's last cell.
     assert "remove-cell" in injected[0]["metadata"]["tags"]
     last = nb["cells"][-1]
-    assert last["cell_type"] == "markdown" and last["source"].startswith("## Parameters")
+    listed = "".join(last["source"])
+    assert last["cell_type"] == "markdown" and listed.startswith("## Parameters")
     for key in chapter.parameter_values("default"):
-        assert f"| `{key}` |" in last["source"]
+        assert f"| `{key}` |" in listed
 
 
 @pytest.mark.parametrize("chapter", BOOK, ids=[c.name for c in BOOK])

@@ -213,3 +213,70 @@ def test_committed_verdicts_follow_from_the_committed_measurements():
         needed = {t.figure for t in (*claim.rule.supported, *claim.rule.not_supported)}
         if needed <= set(figures):
             assert claim.rule.verdict(figures) == row["verdict"], claim.id
+
+
+def test_settings_messages_name_the_parameter_value_and_rule():
+    with pytest.raises(ValueError, match=r"^threads=0 is invalid: expected an integer >= 1$"):
+        Settings(threads=0)
+    with pytest.raises(ValueError, match=r"window_margin=1.5 is invalid: expected a finite number"):
+        Settings(window_margin=1.5)
+    with pytest.raises(ValueError, match=r"digits_lr\['adam'\]=-1 is invalid"):
+        Settings(digits_lr={**Settings().digits_lr, "adam": -1})
+    with pytest.raises(ValueError, match=r"seeds=\[0, 0\] is invalid: .*all different"):
+        Settings(seeds=[0, 0])
+
+
+def test_check_ledger_csv_takes_a_writable_path_or_nothing(tmp_path):
+    assert claims.check_ledger_csv("ledger_csv", "") is None
+    assert claims.check_ledger_csv("ledger_csv", str(tmp_path / "a.csv")) == tmp_path / "a.csv"
+    with pytest.raises(ValueError, match="ledger_csv=3 is invalid"):
+        claims.check_ledger_csv("ledger_csv", 3)
+    with pytest.raises(ValueError, match="ledger_csv=.* is invalid: expected a file"):
+        claims.check_ledger_csv("ledger_csv", str(tmp_path))
+
+
+def test_ledger_table_escapes_bars_and_puts_verdicts_in_bold():
+    row = {"claim": "a | b", "measured": "x = 1", "rule": "r", "verdict": "mixed"}
+    table = claims.ledger_table([row]).splitlines()
+    assert table[0] == "| claim | measured | rule | verdict |"
+    assert table[2] == "| a \\| b | x = 1 | r | **mixed** |"
+
+
+def test_verdict_counts_lists_every_verdict():
+    rows = [{"verdict": "supported"}, {"verdict": "mixed"}, {"verdict": "supported"}]
+    assert claims.verdict_counts(rows) == "3 claims: 2 supported, 1 mixed, 0 not supported"
+
+
+def test_rung_is_the_highest_step_of_the_ladder_cleared():
+    assert [claims.rung(r) for r in (0.5, 1.0, 4.9, 250)] == ["< 1×", "≥ 1×", "≥ 2×", "≥ 100×"]
+
+
+def test_curves_for_the_figures_keep_one_row_per_run():
+    runs = [
+        History(eval_step=[0, 5], eval_loss=[1.0, 0.5], eval_metric=[0.1, 0.2]),
+        History(eval_step=[0, 5], eval_loss=[2.0, 0.4], eval_metric=[0.3, 0.4]),
+    ]
+    assert claims.eval_curves(runs) == ([0, 5], [[1.0, 0.5], [2.0, 0.4]])
+    assert claims.eval_curves(runs, metric=True)[1] == [[0.1, 0.2], [0.3, 0.4]]
+    steps, curves = claims.relearning_curves(runs, runs[::-1], offset=10)
+    assert list(steps) == [0, 5, 10, 15]
+    assert curves == [[0.1, 0.2, 0.3, 0.4], [0.3, 0.4, 0.1, 0.2]]
+
+
+def test_implementation_table_divides_by_the_sgd_step():
+    table = claims.implementation_table({"SGD, torch for-loop": 0.001, "Adam, rnnopt": 0.004})
+    assert table.splitlines()[3] == "| Adam, rnnopt | 4.00 | 4.0× | 2.3× |"
+
+
+def test_the_grid_holds_the_range_of_the_final_loss_over_the_seeds():
+    lrs = {name: [0.01, 0.1] for name in FOUR}
+    lab = Lab(
+        Settings(seeds=(0, 1), hidden_size=2, batch_size=4, steps=4, eval_every=2, lr_grid=lrs)
+    )
+    for name in FOUR:
+        g = lab.grid[name]
+        for i, lr in enumerate(g["lrs"]):
+            finals = [h.final_loss for h in lab.grid_runs(name, lr)]
+            assert (g["low"][i], g["high"][i]) == (min(finals), max(finals))
+            assert g["low"][i] <= g["final"][i] <= g["high"][i]
+    assert "| SGD | " in claims.grid_table(lab)
