@@ -12,12 +12,14 @@ it does, each drawn by one function that returns a matplotlib figure sized for t
   bias correction;
 - :func:`axis_aligned_vs_rotated`: per-coordinate scaling on an ill-conditioned quadratic whose
   axes are the coordinates, beside the same quadratic rotated;
-- :func:`effective_steps` / :func:`plot_effective_steps`: γ/(√v̂ + ε) per weight during RNN
-  training, split into input weights, recurrent weights and readout;
-- :func:`hidden_grads_during_training` / :func:`plot_hidden_grads_during_training`:
-  ‖∂L/∂h_t‖ at several points of training, for each optimizer;
-- :func:`cliff_slice`: a one-unit recurrent network whose loss has a cliff (Pascanu et al.,
-  2013), with gradient descent's iterates with and without clipping.
+- :func:`rate_study_figure`, :func:`stability_figure`, :func:`noise_figure`: the figures of the
+  chapter "Theory checked against measurement", drawn from the studies of :mod:`rnnopt.theory`;
+- :func:`nesterov_figure`, :func:`online_figure`: the quadratic and online problems of "Beyond
+  the four";
+- :func:`show_source`: a function of rnnopt shown as a Python code block.
+
+The figures of RNN training (:func:`effective_steps`, :func:`hidden_grads_during_training`,
+:func:`cliff_slice` and their plots) are in :mod:`rnnopt.figures_rnn`, and importable from here.
 
 Numbers that a page prints from these functions are rounded by the page; the data embedded in
 the interactive figure is rounded here, so that re-executing a chapter gives the same bytes.
@@ -33,12 +35,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
+from rnnopt.figures_rnn import (
+    WEIGHT_GROUPS,
+    _figure,
+    cliff_loss,
+    cliff_slice,
+    effective_steps,
+    hidden_grads_during_training,
+    plot_effective_steps,
+    plot_hidden_grads_during_training,
+)
 from rnnopt.landscapes import quadratic, rotated_quadratic, trajectory
-from rnnopt.optim import make_optimizer
-from rnnopt.tasks import Task
-from rnnopt.train import build_model
+from rnnopt.theory import NOISE_METHODS, NesterovStudy, NoiseStudy, RateStudy, StabilityStudy
 
 __all__ = [
     "sgd_rates",
@@ -55,15 +64,14 @@ __all__ = [
     "plot_hidden_grads_during_training",
     "cliff_loss",
     "cliff_slice",
+    "WEIGHT_GROUPS",
+    "rate_study_figure",
+    "stability_figure",
+    "noise_figure",
+    "nesterov_figure",
+    "online_figure",
+    "show_source",
 ]
-
-
-def _figure(height: float, ncols: int = 1, nrows: int = 1, **kwargs: Any):
-    import matplotlib.pyplot as plt
-
-    from rnnopt.plots import COLUMN_INCHES
-
-    return plt.subplots(nrows, ncols, figsize=(COLUMN_INCHES, height), squeeze=False, **kwargs)
 
 
 # --- gradient descent -----------------------------------------------------------------------
@@ -372,290 +380,180 @@ def axis_aligned_vs_rotated(
     return fig, distances
 
 
-# --- during RNN training --------------------------------------------------------------------
-
-WEIGHT_GROUPS = {
-    "input weights W_ih": "core.weight_ih",
-    "recurrent weights W_hh": "core.weight_hh",
-    "readout": "head.weight",
-}
+# --- the theory chapter and "Beyond the four": studies on quadratics --------------------------
 
 
-def _train_steps(
-    task: Task,
-    optimizer: str,
-    lr: float,
-    steps: int,
-    *,
-    hidden_size: int,
-    batch_size: int,
-    clip_grad_norm: float | None,
-    seed: int,
-    every: int,
-    probe,
-    track_hidden_grads: bool = False,
-    **hyper: Any,
-) -> dict[int, Any]:
-    """Train a seeded Elman model as rnnopt.train does (same batches from default_rng(seed),
-    same clipping) and call ``probe(model, opt)`` after the backward pass at step 0 and every
-    ``every`` steps; returns {step: probe's result}."""
-    torch.manual_seed(seed)
-    model = build_model(task, hidden_size=hidden_size, core="elman")
-    model.core.track_hidden_grads = track_hidden_grads
-    opt = make_optimizer(optimizer, model.parameters(), lr=lr, **hyper)
-    rng = np.random.default_rng(seed)
-    seen = {}
-    for step in range(steps + 1):
-        inputs, target = task.train_batch(batch_size, rng)
-        opt.zero_grad()
-        task.loss(model(inputs), target).backward()
-        if step % every == 0:
-            seen[step] = probe(model, opt)
-        if step == steps:
-            break
-        if clip_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
-        opt.step()
-    return seen
+def rate_study_figure(study: RateStudy):
+    """Left: 1 − rate, closed form (line) and measured (dots), against κ; right: measured steps
+    to the study's tolerance with the fitted power law, for gradient descent and heavy ball."""
+    from rnnopt.plots import color
+
+    fig, axes = _figure(3.6, ncols=2)
+    ax_rate, ax_steps = axes[0]
+    for key, name, text in (("gd", "sgd", "gradient descent"), ("hb", "momentum", "heavy ball")):
+        rows, colour = study.results[key], color(name)
+        k = np.array([r["kappa"] for r in rows])
+        ax_rate.plot(
+            k,
+            [1 - r["predicted_rate"] for r in rows],
+            "-",
+            color=colour,
+            label=f"{text}: closed form",
+        )
+        ax_rate.plot(k, [1 - r["rate"] for r in rows], "o", color=colour, label=f"{text}: measured")
+        slope, intercept = study.fit(key)
+        ax_steps.plot(k, [r["steps"] for r in rows], "o", color=colour, label=f"{text}: measured")
+        ax_steps.plot(
+            k,
+            np.exp(intercept) * k**slope,
+            "--",
+            color=colour,
+            label=f"{text}: fitted slope {slope:.2f}",
+        )
+    ax_rate.set(title="per-step progress", ylabel="1 − rate: error removed per step")
+    ax_steps.set(title="steps to a tolerance", ylabel=f"steps to shrink it by {study.tolerance:g}")
+    for ax in axes[0]:
+        ax.set(xscale="log", yscale="log", xlabel="condition number κ")
+        ax.legend(fontsize=7.5)
+    return fig
 
 
-def effective_steps(
-    task: Task,
-    optimizer: str,
-    lr: float,
-    steps: int = 300,
-    *,
-    hidden_size: int = 32,
-    batch_size: int = 32,
-    clip_grad_norm: float | None = 1.0,
-    seed: int = 0,
-    every: int = 10,
-    **hyper: Any,
-) -> dict[str, np.ndarray]:
-    """γ/(√v̂ + ε) of every weight during training with RMSprop or Adam (v̂ = v for RMSprop,
-    v/(1 − β₂^t) for Adam), summarised per group of WEIGHT_GROUPS as the 10th, 50th and 90th
-    percentile over the group's weights at each probed step; also 'step'."""
-    if optimizer not in ("rmsprop", "adam", "adamw"):
-        raise ValueError(f"optimizer={optimizer!r} has no per-weight step; valid: rmsprop, adam")
+def stability_figure(study: StabilityStudy):
+    """Measured convergence of heavy ball over (αλ, β) as cells (dark: converged), with the
+    closed-form boundary αλ = 2 + 2β, gradient descent's limit αλ = 2 and any disagreement."""
+    import matplotlib.pyplot as plt
 
-    def probe(model, opt):
-        result = {}
-        named = dict(model.named_parameters())
-        for group, prefix in WEIGHT_GROUPS.items():
-            values = []
-            for name, param in named.items():
-                state = opt.state.get(param)
-                if not name.startswith(prefix) or not state:
-                    continue
-                g = opt.param_groups[0]
-                if optimizer == "rmsprop":
-                    v = state["square_avg"]
-                else:
-                    v = state["exp_avg_sq"] / (1 - g["betas"][1] ** state["step"].item())
-                values.append((g["lr"] / (v.sqrt() + g["eps"])).reshape(-1))
-            if values:
-                result[group] = np.percentile(torch.cat(values).numpy(), [10, 50, 90])
-        return result
-
-    seen = _train_steps(
-        task,
-        optimizer,
-        lr,
-        steps,
-        hidden_size=hidden_size,
-        batch_size=batch_size,
-        clip_grad_norm=clip_grad_norm,
-        seed=seed,
-        every=every,
-        probe=probe,
-        **hyper,
+    fig, axes = _figure(3.8)
+    ax, lrs, momenta = axes[0, 0], study.lrs, study.momenta
+    half = lambda g: (g[1] - g[0]) / 2  # noqa: E731 - half a grid cell
+    extent = [lrs[0] - half(lrs), lrs[-1] + half(lrs)]
+    extent += [momenta[0] - half(momenta), momenta[-1] + half(momenta)]
+    ax.imshow(
+        study.converged.T,
+        origin="lower",
+        extent=extent,
+        aspect="auto",
+        cmap="Greens",
+        vmin=-0.3,
+        vmax=1.3,
+        interpolation="nearest",
     )
-    seen = {s: r for s, r in seen.items() if r}  # step 0: no state yet
-    out = {"step": np.array(sorted(seen))}
-    for group in WEIGHT_GROUPS:
-        out[group] = np.array([seen[s][group] for s in out["step"]])
-    return out
-
-
-def plot_effective_steps(results: Mapping[str, Mapping[str, np.ndarray]], lrs: Mapping[str, float]):
-    """One panel per optimizer in ``results`` (from :func:`effective_steps`): the median
-    effective step of each weight group, with its 10–90 % band over the group's weights, and the
-    learning rate γ as a dashed line."""
-    from rnnopt.plots import label
-
-    fig, axes = _figure(3.0, ncols=len(results), sharey=True)
-    colours = dict(zip(WEIGHT_GROUPS, ["#1f77b4", "#d62728", "#2ca02c"], strict=True))
-    for ax, (name, result) in zip(axes[0], results.items(), strict=True):
-        for group in WEIGHT_GROUPS:
-            low, mid, high = result[group].T
-            ax.plot(result["step"], mid, color=colours[group], label=group)
-            ax.fill_between(result["step"], low, high, color=colours[group], alpha=0.2, lw=0)
-        ax.axhline(lrs[name], color="black", ls="--", lw=1, label="learning rate γ")
-        ax.set_yscale("log")
-        ax.set_xlabel("training step")
-        ax.set_title(f"{label(name)}, γ = {lrs[name]:g}")
-    axes[0, 0].set_ylabel("effective step γ / (√v̂ + ε)")
-    axes[0, 0].legend(fontsize=8)
+    betas = np.linspace(0, 1, 50)
+    ax.plot(2 + 2 * betas, betas, "k-", linewidth=2, label="closed form: αλ = 2 + 2β")
+    ax.axvline(2.0, color="grey", linestyle=":", label="gradient descent's limit αλ = 2")
+    if not study.agree.all():
+        bad = np.argwhere(~study.agree)
+        ax.plot(lrs[bad[:, 0]], momenta[bad[:, 1]], "rx", label="measurement disagrees")
+    greens = plt.get_cmap("Greens")
+    ax.plot([], [], "s", color=greens(0.8), label=f"converged in {study.steps} steps")
+    ax.plot([], [], "s", color=greens(0.2), label="did not converge")
+    ax.set(
+        xlabel="step size × curvature  αλ",
+        ylabel="momentum β",
+        xlim=extent[:2],
+        ylim=extent[2:],
+        title="heavy-ball stability, measured on a 1-D quadratic",
+    )
+    ax.legend(loc="lower right", frameon=True, fontsize=8)
     return fig
 
 
-def hidden_grads_during_training(
-    task: Task,
-    optimizers: Mapping[str, float],
-    steps: int = 300,
-    *,
-    checkpoints: int = 4,
-    hidden_size: int = 32,
-    batch_size: int = 32,
-    clip_grad_norm: float | None = 1.0,
-    seeds: Sequence[int] = (0, 1, 2),
-) -> dict[str, Any]:
-    """‖∂L/∂h_t‖ for every step t of the sequence at ``checkpoints`` + 1 evenly spaced points of
-    training (step 0 included), for each optimizer (name → learning rate) and seed; returns
-    {"steps": probed steps, name: array (seeds, checkpoints + 1, T)}."""
-    every = max(steps // checkpoints, 1)
+def noise_figure(study: NoiseStudy):
+    """The error against the step for each method and noise level σ: RMS over the seeds (line),
+    min–max over the seeds (band), and each closed-form noise floor (thin horizontal line)."""
+    from rnnopt.plots import color
 
-    def probe(model, opt):
-        return model.core.hidden_grad_norms[0].detach().double().numpy().copy()
-
-    out: dict[str, Any] = {}
-    for name, lr in optimizers.items():
-        runs = []
-        for seed in seeds:
-            seen = _train_steps(
-                task,
-                name,
-                lr,
+    fig, axes = _figure(3.8)
+    ax, styles = axes[0, 0], ["-", "--", ":", "-."]
+    for index, sigma in enumerate(study.noise_levels):
+        for name in study.settings:
+            curve, (low, high) = study.curves[sigma, name], study.bands[sigma, name]
+            steps = np.arange(len(curve))
+            ax.plot(
                 steps,
-                hidden_size=hidden_size,
-                batch_size=batch_size,
-                clip_grad_norm=clip_grad_norm,
-                seed=seed,
-                every=every,
-                probe=probe,
-                track_hidden_grads=True,
+                curve,
+                styles[index % len(styles)],
+                color=color(name),
+                label=f"{NOISE_METHODS[name]}, σ = {sigma:g}",
             )
-            out["steps"] = np.array(sorted(seen))
-            runs.append(np.array([seen[s] for s in out["steps"]]))
-        out[name] = np.array(runs)
-    return out
-
-
-def plot_hidden_grads_during_training(result: Mapping[str, Any], lrs: Mapping[str, float]):
-    """A 2×2 grid, one panel per optimizer: ‖∂L/∂h_t‖ against t, geometric mean over seeds and
-    its min–max band, one sequential colour per point of training (light: early, dark: late)."""
-    from rnnopt.plots import label, sequential_colors
-
-    names = [n for n in result if n != "steps"]
-    nrows = math.ceil(len(names) / 2)
-    fig, axes = _figure(2.5 * nrows + 0.3, ncols=2, nrows=nrows, sharex=True, sharey=True)
-    colours = sequential_colors(len(result["steps"]))
-    for ax, name in zip(axes.flat, names, strict=False):  # a 2x2 grid may have a spare panel
-        runs = np.maximum(result[name], 1e-300)  # (seeds, checkpoints, T)
-        t = np.arange(runs.shape[-1])
-        for i, (step, colour) in enumerate(zip(result["steps"], colours, strict=True)):
-            curves = runs[:, i, :]
-            mean = np.exp(np.log(curves).mean(axis=0))
-            ax.plot(t, mean, color=colour, label=f"step {step}")
-            ax.fill_between(
-                t, curves.min(axis=0), curves.max(axis=0), color=colour, alpha=0.2, lw=0
-            )
-        ax.set_yscale("log")
-        ax.set_title(f"{label(name)}, lr {lrs[name]:g}", fontsize=10)
-    for ax in axes[-1]:
-        ax.set_xlabel("time step t of the sequence")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("‖∂L/∂h$_t$‖")
-    axes[0, 0].legend(fontsize=7.5, loc="upper left")
-    for ax in list(axes.flat)[len(names) :]:
-        ax.set_visible(False)
+            ax.fill_between(steps, low, high, color=color(name), alpha=0.25, linewidth=0)
+            if (floor := study.predicted(sigma, name)) > 0:
+                ax.axhline(floor, color=color(name), linewidth=0.8, alpha=0.6)
+    positive = [study.predicted(s, n) for s in study.noise_levels if s > 0 for n in study.settings]
+    bottom = 0.01 * min(positive) if positive else 1e-12
+    ax.set(
+        yscale="log",
+        xlabel="step",
+        ylabel="error ‖w − w*‖ (RMS over seeds)",
+        ylim=(bottom, 10),
+        title=f"noisy gradients, κ = {study.eigenvalues[-1]:g}",
+    )
+    ax.legend(ncol=2, loc="lower left", frameon=True, fontsize=7.5)
     return fig
 
 
-# --- the exploding-gradient cliff -------------------------------------------------------------
+def nesterov_figure(study: NesterovStudy):
+    """Closed-form (lines) and measured (dots) rates of classical and Nesterov momentum over
+    the step size αλ_max, with the line rate = 1 above which a method diverges."""
+    from rnnopt.plots import color
+
+    fig, axes = _figure(3.6)
+    ax, x = axes[0, 0], study.lrs * study.kappa
+    for nesterov, colour, name in (
+        (False, color("momentum"), "classical (heavy ball)"),
+        (True, color("adamw"), "Nesterov"),
+    ):
+        predicted, measured = study.rates[nesterov]
+        ax.plot(x, predicted, "-", color=colour, label=f"{name}: closed form")
+        shown = np.where(np.isfinite(measured), measured, np.nan)
+        ax.plot(x, shown, "o", color=colour, markersize=4, label=f"{name}: measured")
+    ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--", label="rate 1: no progress")
+    title = f"classical vs Nesterov momentum, κ = {study.kappa:g}, β = {study.momentum:g}"
+    ax.set(
+        xlabel="α λ_max (step size × largest curvature)",
+        title=title,
+        ylabel="per-step contraction of the error",
+        ylim=(0.8, 1.3),
+    )
+    ax.legend(fontsize=8)
+    return fig
 
 
-def cliff_loss(
-    w: torch.Tensor | float,
-    *,
-    b: float = -2.5,
-    steps: int = 30,
-    start: float = 0.5,
-    target: float = 0.7,
-) -> torch.Tensor:
-    """Pascanu et al.'s one-unit recurrent network x_t = w·σ(x_{t−1}) + b, run for ``steps``
-    steps from x_0 = ``start``; the loss is (x_T − target)². As w crosses the value where the
-    map gains a second fixed point, x_T jumps and the loss has a near-vertical wall."""
-    w = torch.as_tensor(w, dtype=torch.float64)
-    x = torch.full_like(w, start)
-    for _ in range(steps):
-        x = w * torch.sigmoid(x) + b
-    return (x - target) ** 2
+def online_figure(paths: Mapping[bool, np.ndarray], lr: float, betas: Sequence[float]):
+    """x_t of Adam (``paths[False]``) and AMSGrad (``paths[True]``) on Reddi et al.'s problem
+    (:func:`rnnopt.theory.reddi_gradients`, periods of 101 steps): every step, thin, and the
+    mean over each period, thick; the best point x = −1 dashed."""
+    from rnnopt.plots import color
 
-
-def cliff_slice(
-    w0: float = 4.0, lr: float = 0.05, iterations: int = 20, clip: float = 1.0, **shape: Any
-):
-    """The loss along w (log scale), with gradient descent's iterates from ``w0``: left without
-    clipping, right with the gradient clipped to norm ``clip``. From the default start the
-    unclipped iterates walk down to the wall, where the gradient is about a thousand times larger
-    than on the plateau, and one step throws them far away; the clipped ones cross it.
-    Returns (figure, {"plain": ws, "clipped": ws})."""
-    ws = torch.linspace(1.0, 8.0, 1401, dtype=torch.float64)
-    losses = cliff_loss(ws, **shape).numpy()
-    paths = {}
-    for name, limit in (("plain", None), ("clipped", clip)):
-        w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
-        visited = [w.item()]
-        for _ in range(iterations):
-            w.grad = None
-            cliff_loss(w, **shape).backward()
-            grad = w.grad.item()
-            if limit is not None and abs(grad) > limit:
-                grad = math.copysign(limit, grad)
-            with torch.no_grad():
-                w -= lr * grad
-            visited.append(w.item())
-            if not math.isfinite(w.item()):
-                break
-        paths[name] = np.array(visited)
-    fig, axes = _figure(3.0, ncols=2, sharey=True)
-    for ax, (name, visited) in zip(axes[0], paths.items(), strict=True):
-        ax.plot(ws.numpy(), losses, color="0.45", lw=1.2, label="loss along w")
-        inside = visited[np.isfinite(visited) & (visited >= 1) & (visited <= 8)]
+    fig, axes = _figure(3.4)
+    ax = axes[0, 0]
+    for amsgrad, colour, name in (
+        (False, color("adam"), "Adam"),
+        (True, color("adamw"), "AMSGrad"),
+    ):
+        path = paths[amsgrad]
+        periods = np.arange((len(path) - 1) // 101) + 0.5
+        ax.plot(np.arange(len(path)) / 101, path, "-", color=colour, linewidth=0.5, alpha=0.5)
         ax.plot(
-            inside,
-            cliff_loss(torch.tensor(inside), **shape).numpy(),
-            "o-",
-            color="#d62728" if name == "plain" else "#1f77b4",
-            ms=4,
-            lw=1,
-            label="gradient descent",
+            periods,
+            path[1:].reshape(-1, 101).mean(axis=1),
+            "-",
+            color=colour,
+            linewidth=2,
+            label=f"{name} (thick: mean over each period)",
         )
-        ax.plot(
-            visited[0],
-            float(cliff_loss(visited[0], **shape)),
-            "o",
-            color="black",
-            ms=6,
-            label="start",
-        )
-        outside = np.flatnonzero(~(np.isfinite(visited) & (visited >= 1) & (visited <= 8)))
-        if len(outside):
-            first = int(outside[0])
-            where = f"w = {visited[first]:.3g}" if math.isfinite(visited[first]) else "overflow"
-            ax.annotate(
-                f"step {first}: thrown to\n{where}, off the axis",
-                xy=(7.9, 3.0),
-                xytext=(5.3, 0.02),
-                fontsize=8.5,
-                ha="left",
-                arrowprops={"arrowstyle": "->", "color": "#d62728"},
-            )
-        ax.set_yscale("log")
-        ax.set_xlim(1, 8)
-        ax.set_xlabel("recurrent weight w")
-        ax.set_title("no clipping" if name == "plain" else f"gradient clipped to {clip:g}")
-        ax.legend(fontsize=8, loc="lower left")
-    axes[0, 0].set_ylabel("loss (x$_T$ − 0.7)$^2$")
-    return fig, paths
+    ax.axhline(-1, color="black", linestyle="--", linewidth=1, label="best point x = −1")
+    title = f"Reddi et al.'s problem, lr {lr:g}, β = ({betas[0]:g}, {betas[1]:g})"
+    ax.set(xlabel="period (101 steps)", ylabel="x", ylim=(-1.1, 1.1), title=title)
+    ax.legend(loc="center right", frameon=True, fontsize=8)
+    return fig
+
+
+def show_source(function: Any) -> None:
+    """Display a function of rnnopt as a Python code block (its source as installed)."""
+    import inspect
+    import textwrap
+
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"```python\n{textwrap.dedent(inspect.getsource(function))}```"))

@@ -11,23 +11,34 @@ Distill 2017), with :math:`\kappa = \lambda_{\max}/\lambda_{\min}`:
   :math:`\beta = ((\sqrt\kappa-1)/(\sqrt\kappa+1))^2`, contracts it by
   :math:`(\sqrt\kappa-1)/(\sqrt\kappa+1)`, and converges iff :math:`0 < \alpha\lambda < 2+2\beta`.
 
-Every ``measure``-type helper below runs rnnopt's own optimizers (the code the book explains)
-and returns plain numpy numbers, so a chapter can put the prediction beside the measurement.
-On a quadratic the gradient :math:`\lambda_i w_i` is written into ``.grad`` directly: no
-autograd is needed, which keeps long runs fast.
+The measurements run rnnopt's own optimizers (the code the book explains) on the problems of
+:mod:`rnnopt.landscapes` (``quadratic_errors``, ``stability_grid``, ``step_sizes``, ...; they are
+importable from here too), so a chapter can put the prediction beside the measurement. The
+``*_study`` functions at the end are the experiments of the chapter "Theory checked against
+measurement" (and, ``nesterov_study``, of "Beyond the four"): each returns what the page
+tabulates, draws (:mod:`rnnopt.figures`) and concludes from.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
-import torch
 
-from rnnopt.optim import SGD, make_optimizer
+from rnnopt.checks import SEED_MAX, check_int, check_list, check_number, check_seeds, invalid
+from rnnopt.landscapes import (
+    check_curvatures,
+    decay_factors,
+    online_projected,
+    quadratic_errors,
+    reddi_gradients,
+    stability_grid,
+    step_sizes,
+)
 
 __all__ = [
     "Setting",
@@ -47,6 +58,22 @@ __all__ = [
     "reddi_gradients",
     "online_projected",
     "decay_factors",
+    "percent",
+    "check_values",
+    "check_betas",
+    "PARAMETERS",
+    "check_parameters",
+    "RateStudy",
+    "rate_study",
+    "StabilityStudy",
+    "stability_study",
+    "NOISE_METHODS",
+    "NoiseStudy",
+    "noise_study",
+    "StepSizeStudy",
+    "step_size_study",
+    "NesterovStudy",
+    "nesterov_study",
 ]
 
 
@@ -59,25 +86,15 @@ class Setting:
     rate: float
 
 
-def _eigenvalues(eigenvalues: Sequence[float]) -> np.ndarray:
-    values = np.asarray(eigenvalues, dtype=float).ravel()
-    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ValueError(
-            f"eigenvalues={list(eigenvalues)!r} is invalid: expected one or more "
-            "finite curvatures > 0"
-        )
-    return values
-
-
 def condition_number(eigenvalues: Sequence[float]) -> float:
     """κ = λ_max / λ_min."""
-    values = _eigenvalues(eigenvalues)
+    values = check_curvatures(eigenvalues)
     return float(values.max() / values.min())
 
 
 def gradient_descent_optimum(eigenvalues: Sequence[float]) -> Setting:
     """The fastest constant step of gradient descent, and its rate (κ−1)/(κ+1)."""
-    values = _eigenvalues(eigenvalues)
+    values = check_curvatures(eigenvalues)
     low, high = values.min(), values.max()
     kappa = high / low
     # alpha* = 2 / (lambda_min + lambda_max): |1 - alpha lambda| is equal at both ends
@@ -86,7 +103,7 @@ def gradient_descent_optimum(eigenvalues: Sequence[float]) -> Setting:
 
 def heavy_ball_optimum(eigenvalues: Sequence[float]) -> Setting:
     """Polyak's optimal heavy-ball step and momentum, and their rate (√κ−1)/(√κ+1)."""
-    values = _eigenvalues(eigenvalues)
+    values = check_curvatures(eigenvalues)
     low, high = values.min(), values.max()
     root = math.sqrt(high / low)
     # alpha* = (2 / (sqrt(lambda_min) + sqrt(lambda_max)))^2
@@ -111,7 +128,7 @@ def momentum_rate(
     max |1 − αλ|). Below 1 the method converges; above 1 it diverges.
     """
     worst = 0.0
-    for curvature in _eigenvalues(eigenvalues):
+    for curvature in check_curvatures(eigenvalues):
         step = lr * curvature
         if nesterov:
             coefficients = [1.0, -(1 + momentum) * (1 - step), momentum * (1 - step)]
@@ -135,54 +152,12 @@ def noise_floor(lr: float, momentum: float, eigenvalues: Sequence[float], noise:
     (1 − φ2) Var e / ((1 + φ2)((1 − φ2)² − φ1²)). The floor is the root of the summed variances.
     """
     total = 0.0
-    for curvature in _eigenvalues(eigenvalues):
+    for curvature in check_curvatures(eigenvalues):
         if not is_stable(lr, momentum, curvature):
             return math.inf
         phi1, phi2 = 1 + momentum - lr * curvature, -momentum
         total += (1 - phi2) * (lr * noise) ** 2 / ((1 + phi2) * ((1 - phi2) ** 2 - phi1**2))
     return math.sqrt(total)
-
-
-def _norm(values: Sequence[float]) -> float:
-    return math.hypot(*values)  # no underflow for errors far below 1e-154
-
-
-def quadratic_errors(
-    eigenvalues: Sequence[float],
-    steps: int,
-    *,
-    optimizer: str = "sgd",
-    noise: float = 0.0,
-    seed: int = 0,
-    start: Sequence[float] | None = None,
-    **hyper: Any,
-) -> np.ndarray:
-    """‖w_t‖ for t = 0 … steps when rnnopt's ``optimizer`` minimises ½ Σ λ_i w_i².
-
-    The start is all ones unless given. With ``noise`` > 0 every gradient coordinate gets
-    Gaussian noise of that standard deviation, drawn from ``np.random.default_rng(seed)``
-    (stochastic gradients with the true gradient as their mean). A run that leaves the finite
-    numbers stops; the rest of the array is ``inf``.
-    """
-    curvatures = torch.tensor(_eigenvalues(eigenvalues), dtype=torch.float64)
-    if start is None:
-        start = np.ones(len(curvatures))
-    w = torch.tensor(np.asarray(start, dtype=float), dtype=torch.float64, requires_grad=True)
-    opt = make_optimizer(optimizer, [w], **hyper)
-    rng = np.random.default_rng(seed)
-    errors = np.full(steps + 1, math.inf)
-    errors[0] = _norm(w.tolist())
-    for step in range(1, steps + 1):
-        # the gradient of 1/2 sum lambda_i w_i^2 is lambda * w (plus noise)
-        w.grad = curvatures * w.detach()
-        if noise > 0:
-            w.grad += torch.from_numpy(rng.normal(0.0, noise, size=len(curvatures)))
-        opt.step()
-        errors[step] = _norm(w.tolist())
-        if not math.isfinite(errors[step]):
-            errors[step:] = math.inf
-            break
-    return errors
 
 
 def measured_rate(errors: Sequence[float], first: int | None = None) -> float:
@@ -211,49 +186,6 @@ def predicted_steps(rate: float, tolerance: float) -> float:
     return math.log(tolerance) / math.log(rate)
 
 
-def stability_grid(
-    lrs: Sequence[float], momenta: Sequence[float], curvature: float = 1.0, steps: int = 300
-) -> np.ndarray:
-    """Measured: did momentum shrink the error on f(w) = ½λw² within ``steps`` steps?
-
-    Entry [i, j] is True when, starting from w = 1, rnnopt's SGD with ``lr=lrs[i]`` and
-    ``momentum=momenta[j]`` ends with max(|w_N|, |w_{N−1}|) < 1 (two iterates, because with
-    complex roots one iterate can pass near zero by chance). Each grid point is one parameter
-    group of a single optimizer, so the whole grid takes ``steps`` calls of ``step``.
-    """
-    groups, params = [], []
-    for lr in lrs:
-        for momentum in momenta:
-            param = torch.ones(1, dtype=torch.float64, requires_grad=True)
-            params.append(param)
-            groups.append({"params": [param], "lr": float(lr), "momentum": float(momentum)})
-    opt = SGD(groups, lr=1.0)
-    previous = torch.ones(len(params), dtype=torch.float64)
-    with torch.no_grad():
-        for _ in range(steps):
-            previous = torch.cat([p.detach() for p in params]).abs()
-            for param in params:
-                param.grad = curvature * param.detach().clone()
-            opt.step()
-    current = torch.cat([p.detach() for p in params]).abs()
-    shrunk = torch.maximum(current, previous) < 1  # NaN (overflow) compares False
-    return shrunk.numpy().reshape(len(lrs), len(momenta))
-
-
-def step_sizes(optimizer: str, gradients: Sequence[float], **hyper: Any) -> np.ndarray:
-    """|Δθ_t| of each step when rnnopt's ``optimizer`` is fed the gradient sequence
-    ``gradients`` on one float64 parameter (whatever the loss: only the gradients matter)."""
-    param = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = make_optimizer(optimizer, [param], **hyper)
-    sizes = []
-    for grad in np.asarray(gradients, dtype=float):
-        before = param.item()
-        param.grad = torch.tensor([grad], dtype=torch.float64)
-        opt.step()
-        sizes.append(abs(param.item() - before))
-    return np.array(sizes)
-
-
 def adam_step_bound(lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> float:
     """Kingma & Ba's bound on one Adam step (Section 2.1, ε = 0):
     |Δ| ≤ lr (1 − β1)/√(1 − β2) when (1 − β1) > √(1 − β2), reached only by a gradient that was
@@ -264,72 +196,345 @@ def adam_step_bound(lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> flo
     return lr
 
 
-def reddi_gradients(
-    steps: int, period: int = 101, large: float = 1010.0, small: float = -10.0
-) -> np.ndarray:
-    """Gradients of Reddi, Kale & Kumar's (2018) online problem f_t(x) = g_t x: ``large`` on
-    steps 1, 1 + period, 1 + 2·period, … and ``small`` on every other step.
-
-    Over one period the gradients sum to large + (period − 1)·small (10 with the defaults):
-    positive, so the best fixed x ∈ [−1, 1] is −1. Adam's rare large gradient is damped by the
-    second-moment estimate it inflates, while the frequent small ones move x up at full speed.
-    """
-    t = np.arange(1, steps + 1)
-    first_of_period = t % period == 1 % period  # 1 % period: with period 1 every step is large
-    return np.where(first_of_period, large, small).astype(float)
+# --- the studies of the chapters "Theory checked against measurement" and "Beyond the four" ---
 
 
-def online_projected(
-    optimizer: str,
-    gradients: Sequence[float],
-    *,
-    start: float = 0.0,
-    bounds: tuple[float, float] = (-1.0, 1.0),
-    **hyper: Any,
-) -> np.ndarray:
-    """x_t, t = 0 … len(gradients), when rnnopt's ``optimizer`` plays the online linear losses
-    f_t(x) = g_t x with x projected back onto ``bounds`` (clamped) after every step."""
-    x = torch.tensor([float(start)], dtype=torch.float64, requires_grad=True)
-    opt = make_optimizer(optimizer, [x], **hyper)
-    path = [x.item()]
-    for grad in np.asarray(gradients, dtype=float):
-        x.grad = torch.tensor([grad], dtype=torch.float64)
-        opt.step()
-        with torch.no_grad():
-            x.clamp_(*bounds)  # projection onto the feasible interval
-        path.append(x.item())
-    return np.array(path)
+def percent(x: float) -> str:
+    """A relative difference as a percentage, rounded to what is stable between machines."""
+    return "< 0.01 %" if x < 1e-4 else f"{100 * x:.3g} %"
 
 
-def decay_factors(
-    optimizer: str,
-    gradient_scales: Sequence[float],
-    *,
-    steps: int,
-    lr: float,
-    weight_decay: float,
-    size: int = 64,
-    seed: int = 0,
-) -> np.ndarray:
-    """How far weight decay shrinks weights that receive pure-noise gradients of various sizes.
+def _markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    from rnnopt.plots import markdown_table  # plots needs matplotlib; theory itself does not
 
-    One parameter group of ``size`` weights per entry of ``gradient_scales``, all starting at 1;
-    each step every weight gets a gradient ``scale · ξ`` (ξ standard normal: no signal, so only
-    the decay pulls the weights in). Returns, per group, mean |w_N| after ``steps`` steps with
-    ``weight_decay`` divided by the same with no decay and the same noise: the decay's own
-    factor. With AdamW it is about (1 − lr·wd)^N for every group; with Adam's L2 penalty the
-    term wd·w is divided by √v̂ ≈ scale, so big-gradient weights are hardly decayed.
-    """
-    means = []
-    for decay in (weight_decay, 0.0):
-        rng = np.random.default_rng(seed)
-        params = [
-            torch.ones(size, dtype=torch.float64, requires_grad=True) for _ in gradient_scales
+    return markdown_table(headers, rows)
+
+
+def check_values(rules: Mapping[str, Callable[[str, Any], Any]], values: Mapping[str, Any]) -> None:
+    """Pass each value through its rule, ``rules[name](name, value)`` (a check of
+    :mod:`rnnopt.checks`), in the order of ``rules``; TypeError for a missing or unknown name."""
+    missing, unknown = sorted(set(rules) - set(values)), sorted(set(values) - set(rules))
+    if missing or unknown:
+        raise TypeError(f"parameters missing: {missing}; unknown: {unknown}")
+    for name, rule in rules.items():
+        rule(name, values[name])
+
+
+def check_betas(name: str, value: Any) -> tuple[float, float]:
+    """Adam's (β1, β2): a list of two numbers in [0, 1)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(invalid(name, value, "a list [beta1, beta2]"))
+    unit = partial(check_number, low=0, high=1, high_open=True)
+    return tuple(check_list(name, value, unit, min_length=2))
+
+
+def _check_decades(name: str, value: Any) -> list[int]:
+    decades = check_list(name, value, partial(check_int, minimum=-300, maximum=300), distinct=True)
+    if 0 not in decades:
+        raise ValueError(invalid(name, value, "a list of distinct integers that includes 0"))
+    return decades
+
+
+_ABOVE_ONE = partial(check_number, low=1, low_open=True)
+PARAMETERS = {  # the rule of each parameter of the theory chapter
+    "threads": partial(check_int, minimum=1),
+    "kappas": partial(check_list, item=_ABOVE_ONE, min_length=3, increasing=True),
+    "tolerance": partial(check_number, low=0, high=1, low_open=True, high_open=True),
+    "rate_tolerance": partial(check_number, low=1e-250, high=1),  # and <= tolerance
+    "stability_lrs": partial(check_int, minimum=2),
+    "stability_momenta": partial(check_int, minimum=2),
+    "stability_steps": partial(check_int, minimum=2),
+    "noise_kappa": _ABOVE_ONE,
+    "noise_levels": partial(check_list, item=partial(check_number, low=0)),
+    "noise_steps": partial(check_int, minimum=20),
+    "noise_seeds": check_seeds,
+    "scale_decades": _check_decades,
+    "scale_steps": partial(check_int, minimum=2),
+    "spike_zeros": partial(check_int, minimum=1),
+    "rmsprop_alpha": partial(check_number, low=0, high=1, high_open=True),
+    "adam_betas": check_betas,
+    "seed": partial(check_int, minimum=0, maximum=SEED_MAX),
+}
+
+
+def check_parameters(**values: Any) -> None:
+    """The parameters of the theory chapter, by the rules of :data:`PARAMETERS`: ValueError
+    naming the first bad one, its value and what is valid (the format of :mod:`rnnopt.checks`)."""
+    check_values(PARAMETERS, values)
+    check_number("rate_tolerance", values["rate_tolerance"], low=1e-250, high=values["tolerance"])
+
+
+@dataclass(frozen=True)
+class RateStudy:
+    """Gradient descent ("gd") and heavy ball ("hb") at their optimal settings on [1, κ] for
+    each κ: closed-form and measured rates and steps to ``tolerance``, one record per κ."""
+
+    kappas: list[float]
+    tolerance: float
+    results: dict[str, list[dict[str, float]]]
+
+    def fit(self, key: str) -> tuple[float, float]:
+        """(slope, intercept) of log(measured steps) against log κ."""
+        k = np.log([r["kappa"] for r in self.results[key]])
+        steps = np.log([r["steps"] for r in self.results[key]])
+        slope, intercept = np.polyfit(k, steps, 1)
+        return float(slope), float(intercept)
+
+    @property
+    def slopes(self) -> dict[str, float]:
+        return {key: self.fit(key)[0] for key in self.results}
+
+    @property
+    def rate_gap(self) -> dict[str, float]:
+        """Largest |measured / closed-form rate − 1| of each method."""
+        return {
+            key: max(abs(r["rate"] / r["predicted_rate"] - 1) for r in rows)
+            for key, rows in self.results.items()
+        }
+
+    @property
+    def step_ratio(self) -> dict[str, list[float]]:
+        return {k: [r["steps"] / r["predicted_steps"] for r in v] for k, v in self.results.items()}
+
+    def table(self) -> str:
+        rows = [
+            [f"{gd['kappa']:g}", f"{gd['predicted_rate']:.4f}", f"{gd['rate']:.4f}"]
+            + [f"{hb['predicted_rate']:.4f}", f"{hb['rate']:.4f}", f"{gd['predicted_steps']:.0f}"]
+            + [gd["steps"], f"{hb['predicted_steps']:.0f}", hb["steps"]]
+            for gd, hb in zip(self.results["gd"], self.results["hb"], strict=True)
         ]
-        opt = make_optimizer(optimizer, params, lr=lr, weight_decay=decay)
-        for _ in range(steps):
-            for param, scale in zip(params, gradient_scales, strict=True):
-                param.grad = torch.from_numpy(scale * rng.standard_normal(size))
-            opt.step()
-        means.append(np.array([p.detach().abs().mean().item() for p in params]))
-    return means[0] / means[1]
+        headers = ["κ", "GD rate: theory", "measured", "momentum rate: theory", "measured"]
+        headers += ["GD steps: theory", "measured", "momentum steps: theory", "measured"]
+        return _markdown(headers, rows)
+
+
+def rate_study(kappas: Sequence[float], tolerance: float, rate_tolerance: float) -> RateStudy:
+    """Run rnnopt's SGD and Momentum at their closed-form optima from w_0 = (1, 1) until the
+    predicted error is ``rate_tolerance``; fit the rate over the second half of each run and
+    count the steps until ‖w_t‖ ≤ ``tolerance`` ‖w_0‖."""
+    results: dict[str, list[dict[str, float]]] = {"gd": [], "hb": []}
+    for kappa in kappas:
+        eigenvalues = [1.0, kappa]
+        for key, best, name in (
+            ("gd", gradient_descent_optimum(eigenvalues), "sgd"),
+            ("hb", heavy_ball_optimum(eigenvalues), "momentum"),
+        ):
+            steps = math.ceil(predicted_steps(best.rate, rate_tolerance))
+            errors = quadratic_errors(
+                eigenvalues, steps, optimizer=name, lr=best.lr, momentum=best.momentum
+            )
+            results[key].append(
+                {
+                    "kappa": kappa,
+                    "predicted_rate": best.rate,
+                    "rate": measured_rate(errors),
+                    "predicted_steps": predicted_steps(best.rate, tolerance),
+                    "steps": steps_to_tolerance(errors, tolerance),
+                }
+            )
+    return RateStudy(list(kappas), tolerance, results)
+
+
+@dataclass(frozen=True)
+class StabilityStudy:
+    """Measured (:func:`stability_grid`) and closed-form (:func:`is_stable`) convergence of
+    heavy ball on f(w) = ½w² over a grid of (αλ, β)."""
+
+    lrs: np.ndarray
+    momenta: np.ndarray
+    steps: int
+    converged: np.ndarray
+    predicted: np.ndarray
+
+    @property
+    def agree(self) -> np.ndarray:
+        return self.converged == self.predicted
+
+    @property
+    def worst_distance(self) -> float:
+        """The largest distance in αλ from the line αλ = 2 + 2β of a disagreeing point."""
+        distance = np.abs(self.lrs[:, None] - (2 + 2 * self.momenta[None, :]))
+        return float(distance[~self.agree].max()) if not self.agree.all() else 0.0
+
+
+def stability_study(lrs: int, momenta: int, steps: int) -> StabilityStudy:
+    """``lrs`` values of αλ in [0.1, 4.4] by ``momenta`` values of β in [0, 0.98], λ = 1."""
+    lr_grid = np.linspace(0.1, 4.4, lrs)
+    momentum_grid = np.linspace(0.0, 0.98, momenta)
+    converged = stability_grid(lr_grid, momentum_grid, curvature=1.0, steps=steps)
+    predicted = np.array([[is_stable(a, b, 1.0) for b in momentum_grid] for a in lr_grid])
+    return StabilityStudy(lr_grid, momentum_grid, steps, converged, predicted)
+
+
+NOISE_METHODS = {"sgd": "gradient descent", "momentum": "heavy ball"}
+
+
+@dataclass(frozen=True)
+class NoiseStudy:
+    """Gradient descent and heavy ball at their optima on [1, κ] with Gaussian gradient noise:
+    per (σ, method) the RMS error over seeds at each step (``curves``), the min and max over
+    seeds (``bands``), and the RMS error over the second half of the runs (``floors``)."""
+
+    eigenvalues: list[float]
+    settings: dict[str, Setting]
+    noise_levels: list[float]
+    curves: dict[tuple[float, str], np.ndarray]
+    bands: dict[tuple[float, str], tuple[np.ndarray, np.ndarray]]
+    floors: dict[tuple[float, str], float]
+
+    def predicted(self, sigma: float, name: str) -> float:
+        best = self.settings[name]
+        return noise_floor(best.lr, best.momentum, self.eigenvalues, sigma)
+
+    def steps_to_floor(self, sigma: float, name: str) -> int:
+        """Steps until the RMS error first comes within twice the method's measured floor."""
+        return int(np.argmax(self.curves[sigma, name] <= 2 * self.floors[sigma, name]))
+
+    @property
+    def worst_gap(self) -> float:
+        """Largest |measured / closed-form floor − 1| over the noise levels above 0."""
+        return max(
+            abs(self.floors[s, n] / self.predicted(s, n) - 1)
+            for s in self.noise_levels
+            if s > 0
+            for n in self.settings
+        )
+
+    def table(self) -> str:
+        rows = []
+        for sigma in self.noise_levels:
+            for name, best in self.settings.items():
+                predicted, measured = self.predicted(sigma, name), self.floors[sigma, name]
+                agreement = "—" if predicted == 0 else percent(abs(measured / predicted - 1))
+                rows.append(
+                    [f"{sigma:g}", NOISE_METHODS[name], f"{best.lr:.3g}", f"{best.momentum:.3g}"]
+                    + [f"{predicted:.3g}", f"{measured:.3g}", agreement]
+                )
+        headers = ["σ", "method", "α", "β", "noise floor: theory"]
+        return _markdown(headers + ["measured RMS error (2nd half)", "difference"], rows)
+
+
+def noise_study(
+    kappa: float, noise_levels: Sequence[float], steps: int, seeds: Sequence[int]
+) -> NoiseStudy:
+    """One run per seed of each method at each noise level σ, ``steps`` steps each."""
+    eigenvalues = [1.0, kappa]
+    settings = {
+        "sgd": gradient_descent_optimum(eigenvalues),
+        "momentum": heavy_ball_optimum(eigenvalues),
+    }
+    curves, bands, floors = {}, {}, {}
+    for sigma in noise_levels:
+        for name, best in settings.items():
+            hyper = {"optimizer": name, "lr": best.lr, "momentum": best.momentum, "noise": sigma}
+            runs = np.array([quadratic_errors(eigenvalues, steps, **hyper, seed=s) for s in seeds])
+            curves[sigma, name] = np.sqrt(np.mean(runs**2, axis=0))  # RMS over seeds
+            bands[sigma, name] = (runs.min(axis=0), runs.max(axis=0))
+            floors[sigma, name] = float(np.sqrt(np.mean(runs[:, steps // 2 :] ** 2)))
+    return NoiseStudy(eigenvalues, settings, list(noise_levels), curves, bands, floors)
+
+
+@dataclass(frozen=True)
+class StepSizeStudy:
+    """First and largest steps of SGD, RMSprop and Adam, all at learning rate ``lr``, on one
+    gradient sequence multiplied by 10**k for each decade k; steps are given in units of lr."""
+
+    lr: float
+    alpha: float
+    rows: list[dict[str, float]]
+
+    @property
+    def rmsprop_exact(self) -> list[int]:
+        """Decades at which RMSprop's first step is lr/√(1 − α) within 1 %."""
+        first = 1 / math.sqrt(1 - self.alpha)
+        return [r["k"] for r in self.rows if abs(r["rmsprop_first"] / first - 1) < 0.01]
+
+    @property
+    def adam_invariant(self) -> list[int]:
+        """Decades at which every Adam step is within 1 % of its value at scale 1."""
+        return [r["k"] for r in self.rows if r["adam_change"] < 0.01]
+
+    @property
+    def adam_largest(self) -> float:
+        return max(r["adam_largest"] for r in self.rows)
+
+    def table(self) -> str:
+        rows = [
+            [f"1e{r['k']:+d}", f"{r['sgd_first']:.3g}", f"{r['rmsprop_first']:.3g}"]
+            + [f"{r['adam_first']:.3g}", f"{r['adam_largest']:.3g}", f"{r['adam_change']:.1e}"]
+            for r in self.rows
+        ]
+        headers = ["gradient scale", "SGD first step / lr", "RMSprop first step / lr"]
+        headers += ["Adam first step / lr", "Adam largest step / lr"]
+        return _markdown(headers + ["Adam: largest change vs scale 1"], rows)
+
+
+def step_size_study(
+    gradients: Sequence[float],
+    decades: Sequence[int],
+    *,
+    lr: float = 1e-3,
+    alpha: float = 0.99,
+    betas: tuple[float, float] = (0.9, 0.999),
+) -> StepSizeStudy:
+    """Feed each optimizer ``gradients`` · 10**k for each k in ``decades`` (sorted)."""
+    base = np.asarray(gradients, dtype=float)
+    reference = step_sizes("adam", base, lr=lr, betas=betas)  # scale 1
+    rows = []
+    for k in sorted(decades):
+        grads = 10.0**k * base
+        adam = step_sizes("adam", grads, lr=lr, betas=betas)
+        rows.append(
+            {
+                "k": k,
+                "sgd_first": step_sizes("sgd", grads[:1], lr=lr)[0] / lr,
+                "rmsprop_first": step_sizes("rmsprop", grads[:1], lr=lr, alpha=alpha)[0] / lr,
+                "adam_first": adam[0] / lr,
+                "adam_largest": adam.max() / lr,
+                "adam_change": float(np.max(np.abs(adam / reference - 1))),
+            }
+        )
+    return StepSizeStudy(lr, alpha, rows)
+
+
+@dataclass(frozen=True)
+class NesterovStudy:
+    """Closed-form and measured rates of classical (False) and Nesterov (True) momentum on
+    [1, κ] over step sizes ``lrs``: ``rates[nesterov] = (predicted, measured)``."""
+
+    kappa: float
+    momentum: float
+    lrs: np.ndarray
+    rates: dict[bool, tuple[np.ndarray, np.ndarray]]
+
+    @property
+    def stable_gap(self) -> float:
+        """Largest |measured / closed-form − 1| where the closed form is below 0.99."""
+        pairs = [(p, m) for n in self.rates for p, m in zip(*self.rates[n], strict=True)]
+        return max(abs(m / p - 1) for p, m in pairs if p < 0.99)
+
+    @property
+    def best(self) -> dict[bool, int]:
+        """Index of the closed form's best step on the grid."""
+        return {n: int(np.argmin(self.rates[n][0])) for n in self.rates}
+
+    @property
+    def edge(self) -> dict[bool, float]:
+        """Largest αλ_max of the grid at which the measured rate is below 1."""
+        return {n: float(self.lrs[self.rates[n][1] < 1].max() * self.kappa) for n in self.rates}
+
+
+def nesterov_study(kappa: float, momentum: float, points: int, steps: int) -> NesterovStudy:
+    """``points`` step sizes with αλ_max from 0.02 to 1 times heavy ball's limit 2 + 2β."""
+    eigenvalues = [1.0, kappa]
+    lrs = np.linspace(0.02, 1.0, points) * (2 + 2 * momentum) / kappa
+    rates = {}
+    for nesterov in (False, True):
+        predicted, measured = [], []
+        for lr in lrs:
+            predicted.append(momentum_rate(lr, momentum, eigenvalues, nesterov=nesterov))
+            hyper = {"lr": lr, "momentum": momentum, "nesterov": nesterov}
+            errors = quadratic_errors(eigenvalues, steps, optimizer="momentum", **hyper)
+            measured.append(measured_rate(errors) if np.isfinite(errors[-1]) else math.inf)
+        rates[nesterov] = (np.array(predicted), np.array(measured))
+    return NesterovStudy(kappa, momentum, lrs, rates)

@@ -13,10 +13,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from rnnopt import figures, theory  # noqa: E402
+from rnnopt import figures, figures_rnn, theory  # noqa: E402
 from rnnopt.landscapes import quadratic, rotated_quadratic, trajectory  # noqa: E402
 from rnnopt.plots import COLUMN_INCHES, setup  # noqa: E402
 from rnnopt.tasks import make_task  # noqa: E402
+from rnnopt.train import History  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -134,3 +135,207 @@ def test_hidden_grads_during_training_has_one_curve_per_seed_and_checkpoint():
 def test_every_explanatory_figure_fits_the_column(draw):
     fig = draw()
     assert fig.get_size_inches()[0] <= COLUMN_INCHES + 1e-9
+
+
+# --- the split: rnnopt.figures_rnn, and the chapters' figures and tables --------------------
+
+
+def test_every_figure_of_figures_rnn_is_still_importable_from_figures():
+    for name in (
+        "WEIGHT_GROUPS",
+        "effective_steps",
+        "plot_effective_steps",
+        "hidden_grads_during_training",
+        "plot_hidden_grads_during_training",
+        "cliff_loss",
+        "cliff_slice",
+    ):
+        assert getattr(figures, name) is getattr(figures_rnn, name)
+        assert name in figures.__all__
+
+
+def test_noise_figure_draws_a_band_for_every_curve():
+    study = theory.noise_study(10.0, [0.0, 0.1], 60, [0, 1])
+    fig = figures.noise_figure(study)
+    ax = fig.axes[0]
+    assert len(ax.collections) == len(study.curves)  # one fill_between each
+    assert fig.get_size_inches()[0] <= COLUMN_INCHES + 1e-9
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: figures.rate_study_figure(theory.rate_study([3.0, 10.0, 30.0], 1e-6, 1e-30)),
+        lambda: figures.stability_figure(theory.stability_study(5, 4, 50)),
+        lambda: figures.nesterov_figure(theory.nesterov_study(10.0, 0.9, 5, 50)),
+        lambda: figures.online_figure(
+            {a: np.zeros(1 + 3 * 101) for a in (False, True)}, 0.05, [0.9, 0.99]
+        ),
+    ],
+)
+def test_every_chapter_figure_fits_the_column(draw):
+    assert draw().get_size_inches()[0] <= COLUMN_INCHES + 1e-9
+
+
+def test_show_source_displays_the_function_as_a_python_block(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", shown.append)
+    figures.show_source(theory.percent)
+    assert shown[0].data.startswith("```python\ndef percent(") and shown[0].data.endswith("```")
+
+
+TRAINING_DEFAULTS = {
+    "threads": 1,
+    "seed": 0,
+    "hidden_size": 64,
+    "radii": [0.5, 1.0],
+    "gradient_seq_len": 100,
+    "gradient_seeds": 5,
+    "optimizer": "adam",
+    "lr": 0.01,
+    "short_seq_len": 10,
+    "long_seq_len": 50,
+    "train_steps": 1500,
+    "batch_size": 32,
+    "clip_grad_norm": 1.0,
+    "eval_every": 50,
+}
+
+
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("threads", 0, ["threads=0", "an integer >= 1"]),
+        ("optimizer", "adagrad", ["optimizer='adagrad'", "'adam'"]),
+        ("lr", 0.0, ["lr=0.0", "> 0"]),
+        ("radii", [], ["radii=[]"]),
+        ("long_seq_len", 10, ["long_seq_len=10", ">= 11"]),
+        ("clip_grad_norm", -1.0, ["clip_grad_norm=-1.0", "None or"]),
+    ],
+)
+def test_a_bad_training_parameter_is_refused_naming_it(name, value, words):
+    figures_rnn.check_training_parameters(**TRAINING_DEFAULTS)
+    figures_rnn.check_training_parameters(**{**TRAINING_DEFAULTS, "clip_grad_norm": None})
+    with pytest.raises(ValueError) as refused:
+        figures_rnn.check_training_parameters(**{**TRAINING_DEFAULTS, name: value})
+    for word in words:
+        assert word in str(refused.value)
+
+
+BEYOND_DEFAULTS = {
+    "threads": 1,
+    "seq_len": 50,
+    "hidden_size": 32,
+    "steps": 200,
+    "batch_size": 32,
+    "clip_lrs": {"sgd": 0.3, "adam": 0.03},
+    "clip_norm": 1.0,
+    "seeds": [0, 1, 2],
+    "nesterov_kappa": 100.0,
+    "nesterov_momentum": 0.9,
+    "nesterov_points": 40,
+    "nesterov_quadratic_steps": 300,
+    "nesterov_lr": 0.1,
+    "decay_scales": [0.01, 1.0],
+    "decay_steps": 500,
+    "decay_lr": 0.01,
+    "weight_decay": 0.1,
+    "reddi_periods": 250,
+    "reddi_lr": 0.05,
+    "reddi_betas": [0.9, 0.99],
+    "workers": 1,
+}
+
+
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("threads", 0, ["threads=0"]),
+        ("seq_len", 1, ["seq_len=1", ">= 2"]),
+        ("clip_lrs", {}, ["clip_lrs={}", "'sgd'"]),
+        ("clip_lrs", {"adagrad": 0.1}, ["'adagrad'", "'adam'"]),
+        ("clip_lrs", {"sgd": -1}, ["clip_lrs['sgd']=-1"]),
+        ("nesterov_momentum", 1.0, ["nesterov_momentum=1.0", "(0, 1)"]),
+        ("seeds", [0, 0], ["seeds=[0, 0]", "different"]),
+        ("weight_decay", -0.1, ["weight_decay=-0.1"]),
+        ("reddi_betas", [0.9, 1.0], ["reddi_betas[1]=1.0"]),
+    ],
+)
+def test_a_bad_beyond_parameter_is_refused_naming_it(name, value, words):
+    figures_rnn.check_beyond_parameters(**BEYOND_DEFAULTS)
+    with pytest.raises(ValueError) as refused:
+        figures_rnn.check_beyond_parameters(**{**BEYOND_DEFAULTS, name: value})
+    for word in words:
+        assert word in str(refused.value)
+
+
+def test_growth_table_has_a_row_per_network_kind_and_a_bound_per_network():
+    from rnnopt.diagnostics import hidden_grad_norms
+    from rnnopt.rnn import NONLINEARITIES
+
+    task = make_task("adding", seq_len=8)
+    norms = {
+        (phi, radius, s): hidden_grad_norms(task, radius, nonlinearity=phi, hidden_size=6, seed=s)
+        for phi in NONLINEARITIES
+        for radius in (0.5, 3.0)
+        for s in (0, 1)
+    }
+    table, within = figures_rnn.growth_table(norms, task, [0.5, 3.0], [0, 1], 6)
+    lines = table.splitlines()
+    assert len(lines) == 2 + 2 * len(NONLINEARITIES) and "‖δ_7‖" in lines[0]
+    assert lines[2].startswith("| tanh | 0.5 |") and lines[2].endswith("| vanishes |")
+    assert len(within) == 2 * 2 * len(NONLINEARITIES) and all(within)
+
+
+def test_baseline_and_first_run_tables_round_and_judge():
+    tasks = {"adding": make_task("adding", seq_len=10)}
+    assert figures_rnn.baseline_table(tasks).splitlines()[2].startswith("| adding | 10 | mse |")
+    learned = History(loss=[1.0], grad_norm=[0.5, 2.0], eval_loss=[0.01], eval_step=[1])
+    stuck = History(loss=[1.0], grad_norm=[0.5, 0.5], eval_loss=[0.16], eval_step=[1])
+    table = figures_rnn.first_run_table({10: learned, 50: stuck}, {10: 0.16, 50: 0.16}, 1.0, 1)
+    rows = table.splitlines()[2:]
+    assert rows[0] == "| 10 | 0.16 | 0.01 | 0.0625 | 50 % | learned: below half the baseline |"
+    assert rows[1].endswith("| 0 % | no better than the baseline |")
+
+
+def test_sweep_helpers_count_summarise_and_spec():
+    rows = [
+        {"status": "ok", "final_loss": 0.1, "clip_grad_norm": None},
+        {"status": "diverged", "final_loss": math.nan, "clip_grad_norm": None},
+        {"status": "ok", "final_loss": 0.3, "clip_grad_norm": 1.0},
+    ]
+    assert figures_rnn.count_diverged(rows, clip_grad_norm=None) == 1
+    assert figures_rnn.count_diverged(rows, clip_grad_norm=1.0) == 0
+    groups = {("none",): rows[:2], ("1",): rows[2:], ("all diverged",): rows[1:2]}
+    lines = figures_rnn.sweep_table(["clip c"], groups).splitlines()
+    assert lines[2:] == [
+        "| none | 1/2 | 0.1 | 0.1–0.1 |",
+        "| 1 | 0/1 | 0.3 | 0.3–0.3 |",
+        "| all diverged | 1/1 | — | — |",
+    ]
+    spec = figures_rnn.adding_spec(
+        "momentum",
+        0.1,
+        {"seed": [0]},
+        seq_len=5,
+        hidden_size=4,
+        steps=3,
+        batch_size=2,
+        momentum=0.9,
+    )
+    assert spec["optimizer"] == {"name": "momentum", "lr": 0.1, "momentum": 0.9}
+    assert spec["task"] == {"name": "adding", "seq_len": 5} and spec["grid"] == {"seed": [0]}
+
+
+def test_clipping_figure_has_a_panel_per_optimizer_and_marks_divergence():
+    rows = {
+        name: [{"clip_grad_norm": None}, {"clip_grad_norm": 1.0}]
+        for name in ("sgd", "adam", "rmsprop")
+    }
+    ok = History(loss=[1.0, 0.5, 0.2])
+    blown = History(loss=[1.0, 50.0], diverged=True, diverged_step=2)
+    histories = {name: [blown, ok] for name in rows}
+    fig = figures_rnn.clipping_figure(histories, rows, {n: 0.1 for n in rows}, 0.16)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == 3 and fig.get_size_inches()[0] <= COLUMN_INCHES + 1e-9
+    assert [line.get_label() for line in visible[0].lines].count("diverged") == 1

@@ -208,3 +208,126 @@ def test_adamw_decays_every_weight_alike_and_adam_l2_spares_large_gradients():
     adam = theory.decay_factors("adam", scales, steps=steps, lr=lr, weight_decay=decay)
     np.testing.assert_allclose(adamw, expected, rtol=0.05)
     assert adam[0] < 0.1 and adam[2] > 0.95
+
+
+# --- the chapter studies, and the checks of the chapter's parameters --------------------------
+
+THEORY_DEFAULTS = {
+    "threads": 1,
+    "kappas": [3.0, 10.0, 30.0],
+    "tolerance": 1e-6,
+    "rate_tolerance": 1e-30,
+    "stability_lrs": 4,
+    "stability_momenta": 3,
+    "stability_steps": 50,
+    "noise_kappa": 10.0,
+    "noise_levels": [0.0, 0.1],
+    "noise_steps": 100,
+    "noise_seeds": [0, 1],
+    "scale_decades": [-2, 0, 2],
+    "scale_steps": 20,
+    "spike_zeros": 10,
+    "rmsprop_alpha": 0.99,
+    "adam_betas": [0.9, 0.999],
+    "seed": 0,
+}
+
+
+def test_the_landscapes_measurements_are_importable_from_theory():
+    from rnnopt import landscapes
+
+    for name in ("quadratic_errors", "stability_grid", "step_sizes", "decay_factors"):
+        assert getattr(theory, name) is getattr(landscapes, name)
+
+
+def test_good_chapter_parameters_pass_and_every_rule_has_a_parameter():
+    theory.check_parameters(**THEORY_DEFAULTS)
+    assert set(theory.PARAMETERS) == set(THEORY_DEFAULTS)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("threads", 0),
+        ("kappas", [3.0, 10.0]),  # fewer than 3
+        ("kappas", [10.0, 3.0, 30.0]),  # not increasing
+        ("kappas", [1.0, 3.0, 10.0]),  # κ = 1
+        ("tolerance", 1.0),
+        ("rate_tolerance", 1e-3),  # above tolerance
+        ("stability_lrs", 1),
+        ("noise_levels", [-0.1]),
+        ("noise_seeds", [0, 0]),
+        ("scale_decades", [-2, 2]),  # no 0
+        ("rmsprop_alpha", 1.0),
+        ("adam_betas", [0.9]),
+        ("adam_betas", [0.9, 1.5]),
+        ("seed", -1),
+        ("spike_zeros", True),
+    ],
+)
+def test_a_bad_chapter_parameter_is_refused_naming_it_and_its_value(name, value):
+    with pytest.raises(ValueError, match=rf"^{name}(\[\d\])?=") as refused:
+        theory.check_parameters(**{**THEORY_DEFAULTS, name: value})
+    assert "is invalid: expected" in str(refused.value)
+
+
+def test_a_missing_or_unknown_chapter_parameter_is_a_type_error():
+    with pytest.raises(TypeError, match="missing: \\['seed'\\]; unknown: \\['sed'\\]"):
+        theory.check_parameters(**{k: v for k, v in THEORY_DEFAULTS.items() if k != "seed"}, sed=0)
+
+
+def test_percent_is_rounded_and_has_a_floor():
+    assert theory.percent(0.012345) == "1.23 %"
+    assert theory.percent(1e-6) == "< 0.01 %"
+
+
+def test_rate_study_measures_the_closed_form_rates_and_steps_growing_like_kappa():
+    study = theory.rate_study([3.0, 10.0, 30.0, 100.0], 1e-6, 1e-30)
+    assert max(study.rate_gap.values()) < 0.05
+    assert study.slopes["gd"] == pytest.approx(1.0, abs=0.1)
+    assert study.slopes["hb"] == pytest.approx(0.5, abs=0.15)
+    assert all(0.9 < r < 1.1 for r in study.step_ratio["gd"])
+    table = study.table().splitlines()
+    assert len(table) == 2 + 4 and table[2].startswith("| 3 | 0.5000 |")
+
+
+def test_stability_study_agrees_with_the_closed_form_and_reports_its_disagreements():
+    study = theory.stability_study(12, 6, 300)
+    assert study.converged.shape == study.predicted.shape == (12, 6)
+    assert study.agree.mean() > 0.9
+    distance = np.abs(study.lrs[:, None] - (2 + 2 * study.momenta[None, :]))
+    if not study.agree.all():
+        assert study.worst_distance == distance[~study.agree].max()
+    exact = theory.StabilityStudy(study.lrs, study.momenta, 300, study.predicted, study.predicted)
+    assert exact.worst_distance == 0.0
+
+
+def test_noise_study_bands_hold_the_rms_curve_and_floors_match_the_closed_form():
+    study = theory.noise_study(10.0, [0.0, 0.1], 400, [0, 1, 2])
+    for key, curve in study.curves.items():
+        low, high = study.bands[key]
+        assert np.all(low <= curve * (1 + 1e-12)) and np.all(curve <= high * (1 + 1e-12))
+    zero_low, zero_high = study.bands[0.0, "sgd"]
+    assert np.array_equal(zero_low, zero_high)  # no noise: every seed is the same run
+    assert study.worst_gap < 0.3
+    assert 0 < study.steps_to_floor(0.1, "momentum") < study.steps_to_floor(0.1, "sgd")
+    assert len(study.table().splitlines()) == 2 + 2 * 2
+
+
+def test_step_size_study_finds_rmsprops_first_step_and_adams_scale_invariance():
+    base = np.random.default_rng(0).normal(1.0, 1.0, size=50)
+    study = theory.step_size_study(base, [2, -10, 0], lr=1e-3, alpha=0.99, betas=(0.9, 0.999))
+    assert [r["k"] for r in study.rows] == [-10, 0, 2]  # sorted
+    assert study.rmsprop_exact == [0, 2] and study.adam_invariant == [0, 2]
+    assert study.rows[1]["sgd_first"] == pytest.approx(base[0])
+    assert study.rows[1]["rmsprop_first"] == pytest.approx(10.0, rel=1e-4)
+    assert study.adam_largest == max(r["adam_largest"] for r in study.rows)
+
+
+def test_nesterov_study_is_stable_over_a_shorter_range_than_heavy_ball():
+    study = theory.nesterov_study(100.0, 0.9, 12, 300)
+    assert study.lrs[-1] * 100.0 == pytest.approx(2 + 2 * 0.9)
+    assert study.edge[True] < study.edge[False]
+    assert study.stable_gap < 0.05
+    for nesterov, index in study.best.items():
+        assert study.rates[nesterov][0][index] == study.rates[nesterov][0].min()

@@ -1,0 +1,569 @@
+"""The figures and tables of the chapters on training recurrent networks, split from
+:mod:`rnnopt.figures` (which still exports every figure named here):
+
+- :func:`effective_steps` / :func:`plot_effective_steps`: γ/(√v̂ + ε) per weight during RNN
+  training, split into input weights, recurrent weights and readout;
+- :func:`hidden_grads_during_training` / :func:`plot_hidden_grads_during_training`:
+  ‖∂L/∂h_t‖ at several points of training, for each optimizer;
+- :func:`cliff_slice`: a one-unit recurrent network whose loss has a cliff (Pascanu et al.,
+  2013), with gradient descent's iterates with and without clipping;
+- the parameter checks and tables of "Training recurrent networks", and the checks, sweep
+  tables and clipping figure of "Beyond the four". Tables round every number they show, so
+  that re-executing a chapter gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnopt.checks import (
+    SEED_MAX,
+    check_choice,
+    check_int,
+    check_list,
+    check_number,
+    check_seeds,
+    invalid,
+)
+from rnnopt.optim import OPTIMIZERS, make_optimizer
+from rnnopt.tasks import Task
+from rnnopt.theory import check_betas, check_values
+from rnnopt.train import History, build_model
+
+__all__ = [
+    "WEIGHT_GROUPS",
+    "effective_steps",
+    "plot_effective_steps",
+    "hidden_grads_during_training",
+    "plot_hidden_grads_during_training",
+    "cliff_loss",
+    "cliff_slice",
+    "TRAINING_PARAMETERS",
+    "check_training_parameters",
+    "growth_table",
+    "baseline_table",
+    "first_run_table",
+    "BEYOND_PARAMETERS",
+    "check_beyond_parameters",
+    "adding_spec",
+    "sweep_table",
+    "count_diverged",
+    "clipping_figure",
+]
+
+
+def _figure(height: float, ncols: int = 1, nrows: int = 1, **kwargs: Any):
+    """A figure as wide as the book's column, ``height`` inches tall, with a 2-D array of axes."""
+    import matplotlib.pyplot as plt
+
+    from rnnopt.plots import COLUMN_INCHES
+
+    return plt.subplots(nrows, ncols, figsize=(COLUMN_INCHES, height), squeeze=False, **kwargs)
+
+
+def _markdown(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    from rnnopt.plots import markdown_table
+
+    return markdown_table(headers, rows)
+
+
+# --- during RNN training --------------------------------------------------------------------
+
+WEIGHT_GROUPS = {
+    "input weights W_ih": "core.weight_ih",
+    "recurrent weights W_hh": "core.weight_hh",
+    "readout": "head.weight",
+}
+
+
+def _train_steps(
+    task: Task,
+    optimizer: str,
+    lr: float,
+    steps: int,
+    *,
+    hidden_size: int,
+    batch_size: int,
+    clip_grad_norm: float | None,
+    seed: int,
+    every: int,
+    probe,
+    track_hidden_grads: bool = False,
+    **hyper: Any,
+) -> dict[int, Any]:
+    """Train a seeded Elman model as rnnopt.train does (same batches from default_rng(seed),
+    same clipping) and call ``probe(model, opt)`` after the backward pass at step 0 and every
+    ``every`` steps; returns {step: probe's result}."""
+    torch.manual_seed(seed)
+    model = build_model(task, hidden_size=hidden_size, core="elman")
+    model.core.track_hidden_grads = track_hidden_grads
+    opt = make_optimizer(optimizer, model.parameters(), lr=lr, **hyper)
+    rng = np.random.default_rng(seed)
+    seen = {}
+    for step in range(steps + 1):
+        inputs, target = task.train_batch(batch_size, rng)
+        opt.zero_grad()
+        task.loss(model(inputs), target).backward()
+        if step % every == 0:
+            seen[step] = probe(model, opt)
+        if step == steps:
+            break
+        if clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
+        opt.step()
+    return seen
+
+
+def effective_steps(
+    task: Task,
+    optimizer: str,
+    lr: float,
+    steps: int = 300,
+    *,
+    hidden_size: int = 32,
+    batch_size: int = 32,
+    clip_grad_norm: float | None = 1.0,
+    seed: int = 0,
+    every: int = 10,
+    **hyper: Any,
+) -> dict[str, np.ndarray]:
+    """γ/(√v̂ + ε) of every weight during training with RMSprop or Adam (v̂ = v for RMSprop,
+    v/(1 − β₂^t) for Adam), summarised per group of WEIGHT_GROUPS as the 10th, 50th and 90th
+    percentile over the group's weights at each probed step; also 'step'."""
+    if optimizer not in ("rmsprop", "adam", "adamw"):
+        raise ValueError(f"optimizer={optimizer!r} has no per-weight step; valid: rmsprop, adam")
+
+    def probe(model, opt):
+        result = {}
+        named = dict(model.named_parameters())
+        for group, prefix in WEIGHT_GROUPS.items():
+            values = []
+            for name, param in named.items():
+                state = opt.state.get(param)
+                if not name.startswith(prefix) or not state:
+                    continue
+                g = opt.param_groups[0]
+                if optimizer == "rmsprop":
+                    v = state["square_avg"]
+                else:
+                    v = state["exp_avg_sq"] / (1 - g["betas"][1] ** state["step"].item())
+                values.append((g["lr"] / (v.sqrt() + g["eps"])).reshape(-1))
+            if values:
+                result[group] = np.percentile(torch.cat(values).numpy(), [10, 50, 90])
+        return result
+
+    sizes = {"hidden_size": hidden_size, "batch_size": batch_size, "clip_grad_norm": clip_grad_norm}
+    seen = _train_steps(
+        task, optimizer, lr, steps, **sizes, seed=seed, every=every, probe=probe, **hyper
+    )
+    seen = {s: r for s, r in seen.items() if r}  # step 0: no state yet
+    out = {"step": np.array(sorted(seen))}
+    for group in WEIGHT_GROUPS:
+        out[group] = np.array([seen[s][group] for s in out["step"]])
+    return out
+
+
+def plot_effective_steps(results: Mapping[str, Mapping[str, np.ndarray]], lrs: Mapping[str, float]):
+    """One panel per optimizer in ``results`` (from :func:`effective_steps`): the median
+    effective step of each weight group, with its 10–90 % band over the group's weights, and the
+    learning rate γ as a dashed line."""
+    from rnnopt.plots import label
+
+    fig, axes = _figure(3.0, ncols=len(results), sharey=True)
+    colours = dict(zip(WEIGHT_GROUPS, ["#1f77b4", "#d62728", "#2ca02c"], strict=True))
+    for ax, (name, result) in zip(axes[0], results.items(), strict=True):
+        for group in WEIGHT_GROUPS:
+            low, mid, high = result[group].T
+            ax.plot(result["step"], mid, color=colours[group], label=group)
+            ax.fill_between(result["step"], low, high, color=colours[group], alpha=0.2, lw=0)
+        ax.axhline(lrs[name], color="black", ls="--", lw=1, label="learning rate γ")
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_title(f"{label(name)}, γ = {lrs[name]:g}")
+    axes[0, 0].set_ylabel("effective step γ / (√v̂ + ε)")
+    axes[0, 0].legend(fontsize=8)
+    return fig
+
+
+def hidden_grads_during_training(
+    task: Task,
+    optimizers: Mapping[str, float],
+    steps: int = 300,
+    *,
+    checkpoints: int = 4,
+    hidden_size: int = 32,
+    batch_size: int = 32,
+    clip_grad_norm: float | None = 1.0,
+    seeds: Sequence[int] = (0, 1, 2),
+) -> dict[str, Any]:
+    """‖∂L/∂h_t‖ for every step t of the sequence at ``checkpoints`` + 1 evenly spaced points of
+    training (step 0 included), for each optimizer (name → learning rate) and seed; returns
+    {"steps": probed steps, name: array (seeds, checkpoints + 1, T)}."""
+    every = max(steps // checkpoints, 1)
+
+    def probe(model, opt):
+        return model.core.hidden_grad_norms[0].detach().double().numpy().copy()
+
+    out: dict[str, Any] = {}
+    sizes = {"hidden_size": hidden_size, "batch_size": batch_size, "clip_grad_norm": clip_grad_norm}
+    for name, lr in optimizers.items():
+        runs = []
+        for seed in seeds:
+            options = {"seed": seed, "every": every, "probe": probe, "track_hidden_grads": True}
+            seen = _train_steps(task, name, lr, steps, **sizes, **options)
+            out["steps"] = np.array(sorted(seen))
+            runs.append(np.array([seen[s] for s in out["steps"]]))
+        out[name] = np.array(runs)
+    return out
+
+
+def plot_hidden_grads_during_training(result: Mapping[str, Any], lrs: Mapping[str, float]):
+    """A 2×2 grid, one panel per optimizer: ‖∂L/∂h_t‖ against t, geometric mean over seeds and
+    its min–max band, one sequential colour per point of training (light: early, dark: late)."""
+    from rnnopt.plots import label, sequential_colors
+
+    names = [n for n in result if n != "steps"]
+    nrows = math.ceil(len(names) / 2)
+    fig, axes = _figure(2.5 * nrows + 0.3, ncols=2, nrows=nrows, sharex=True, sharey=True)
+    colours = sequential_colors(len(result["steps"]))
+    for ax, name in zip(axes.flat, names, strict=False):  # a 2x2 grid may have a spare panel
+        runs = np.maximum(result[name], 1e-300)  # (seeds, checkpoints, T)
+        t = np.arange(runs.shape[-1])
+        for i, (step, colour) in enumerate(zip(result["steps"], colours, strict=True)):
+            curves = runs[:, i, :]
+            mean = np.exp(np.log(curves).mean(axis=0))
+            ax.plot(t, mean, color=colour, label=f"step {step}")
+            ax.fill_between(
+                t, curves.min(axis=0), curves.max(axis=0), color=colour, alpha=0.2, lw=0
+            )
+        ax.set_yscale("log")
+        ax.set_title(f"{label(name)}, lr {lrs[name]:g}", fontsize=10)
+    for ax in axes[-1]:
+        ax.set_xlabel("time step t of the sequence")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("‖∂L/∂h$_t$‖")
+    axes[0, 0].legend(fontsize=7.5, loc="upper left")
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    return fig
+
+
+# --- the exploding-gradient cliff -------------------------------------------------------------
+
+
+def cliff_loss(
+    w: torch.Tensor | float,
+    *,
+    b: float = -2.5,
+    steps: int = 30,
+    start: float = 0.5,
+    target: float = 0.7,
+) -> torch.Tensor:
+    """Pascanu et al.'s one-unit recurrent network x_t = w·σ(x_{t−1}) + b, run for ``steps``
+    steps from x_0 = ``start``; the loss is (x_T − target)². As w crosses the value where the
+    map gains a second fixed point, x_T jumps and the loss has a near-vertical wall."""
+    w = torch.as_tensor(w, dtype=torch.float64)
+    x = torch.full_like(w, start)
+    for _ in range(steps):
+        x = w * torch.sigmoid(x) + b
+    return (x - target) ** 2
+
+
+def cliff_slice(
+    w0: float = 4.0, lr: float = 0.05, iterations: int = 20, clip: float = 1.0, **shape: Any
+):
+    """The loss along w (log scale), with gradient descent's iterates from ``w0``: left without
+    clipping, right with the gradient clipped to norm ``clip``. From the default start the
+    unclipped iterates walk down to the wall, where the gradient is about a thousand times larger
+    than on the plateau, and one step throws them far away; the clipped ones cross it.
+    Returns (figure, {"plain": ws, "clipped": ws})."""
+    ws = torch.linspace(1.0, 8.0, 1401, dtype=torch.float64)
+    losses = cliff_loss(ws, **shape).numpy()
+    paths = {}
+    for name, limit in (("plain", None), ("clipped", clip)):
+        w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+        visited = [w.item()]
+        for _ in range(iterations):
+            w.grad = None
+            cliff_loss(w, **shape).backward()
+            grad = w.grad.item()
+            if limit is not None and abs(grad) > limit:
+                grad = math.copysign(limit, grad)
+            with torch.no_grad():
+                w -= lr * grad
+            visited.append(w.item())
+            if not math.isfinite(w.item()):
+                break
+        paths[name] = np.array(visited)
+    fig, axes = _figure(3.0, ncols=2, sharey=True)
+    for ax, (name, visited) in zip(axes[0], paths.items(), strict=True):
+        ax.plot(ws.numpy(), losses, color="0.45", lw=1.2, label="loss along w")
+        shown = np.isfinite(visited) & (visited >= 1) & (visited <= 8)
+        inside, colour = visited[shown], "#d62728" if name == "plain" else "#1f77b4"
+        walk = cliff_loss(torch.tensor(inside), **shape).numpy()
+        ax.plot(inside, walk, "o-", color=colour, ms=4, lw=1, label="gradient descent")
+        start = float(cliff_loss(visited[0], **shape))
+        ax.plot(visited[0], start, "o", color="black", ms=6, label="start")
+        outside = np.flatnonzero(~shown)
+        if len(outside):
+            first = int(outside[0])
+            where = f"w = {visited[first]:.3g}" if math.isfinite(visited[first]) else "overflow"
+            ax.annotate(
+                f"step {first}: thrown to\n{where}, off the axis",
+                xy=(7.9, 3.0),
+                xytext=(5.3, 0.02),
+                fontsize=8.5,
+                ha="left",
+                arrowprops={"arrowstyle": "->", "color": "#d62728"},
+            )
+        ax.set_yscale("log")
+        ax.set_xlim(1, 8)
+        ax.set_xlabel("recurrent weight w")
+        ax.set_title("no clipping" if name == "plain" else f"gradient clipped to {clip:g}")
+        ax.legend(fontsize=8, loc="lower left")
+    axes[0, 0].set_ylabel("loss (x$_T$ − 0.7)$^2$")
+    return fig, paths
+
+
+# --- the chapter "Training recurrent networks" ----------------------------------------------
+
+
+_POSITIVE = partial(check_number, low=0, low_open=True)
+TRAINING_PARAMETERS = {  # the rule of each parameter of "Training recurrent networks"
+    "threads": partial(check_int, minimum=1),
+    "seed": partial(check_int, minimum=0, maximum=SEED_MAX),
+    "hidden_size": partial(check_int, minimum=1),
+    "radii": partial(check_list, item=_POSITIVE),
+    # the adding problem puts one marker in each half: at least two steps
+    "gradient_seq_len": partial(check_int, minimum=2),
+    "gradient_seeds": partial(check_int, minimum=1),
+    "optimizer": partial(check_choice, choices=OPTIMIZERS),
+    "lr": _POSITIVE,
+    "short_seq_len": partial(check_int, minimum=2),
+    "long_seq_len": partial(check_int, minimum=3),  # and > short_seq_len
+    "train_steps": partial(check_int, minimum=1),
+    "batch_size": partial(check_int, minimum=1),
+    "clip_grad_norm": partial(check_number, low=0, low_open=True, allow_none=True),
+    "eval_every": partial(check_int, minimum=1),
+}
+
+
+def check_training_parameters(**values: Any) -> None:
+    """The parameters of "Training recurrent networks", by the rules of
+    :data:`TRAINING_PARAMETERS`: ValueError naming the first bad one, its value and what is
+    valid (the format of :mod:`rnnopt.checks`)."""
+    check_values(TRAINING_PARAMETERS, values)
+    check_int("long_seq_len", values["long_seq_len"], values["short_seq_len"] + 1)
+
+
+def growth_table(
+    norms: Mapping[tuple[str, float, int], Any],
+    task: Task,
+    radii: Sequence[float],
+    seeds: Sequence[int],
+    hidden_size: int,
+) -> tuple[str, list[bool]]:
+    """The table of "Why gradients vanish or explode": for each nonlinearity and spectral radius,
+    σ_max(W_hh), the factor per step back (mean, min–max over ``seeds``), ‖δ_0‖ / ‖δ_{T−1}‖
+    (geometric mean) and a verdict, from ``norms[nonlinearity, radius, seed]``, the output of
+    :func:`rnnopt.diagnostics.hidden_grad_norms`. Also returns, per network, whether its factor
+    is within the bound σ_max."""
+    from rnnopt.diagnostics import growth_rate, largest_singular_value, scaled_elman_rnn
+    from rnnopt.rnn import NONLINEARITIES
+
+    rows, within_bound = [], []
+    for nonlinearity in NONLINEARITIES:
+        for radius in radii:
+            curves = [norms[nonlinearity, radius, s] for s in seeds]
+            rates = [growth_rate(curve) for curve in curves]
+            sigmas = [  # the W_hh that hidden_grad_norms measured
+                largest_singular_value(
+                    scaled_elman_rnn(
+                        task.input_size, hidden_size, radius, nonlinearity=nonlinearity, seed=s
+                    ).weight_hh_l0
+                )
+                for s in seeds
+            ]
+            within_bound += [rate <= sigma for rate, sigma in zip(rates, sigmas, strict=True)]
+            whole = np.exp(np.mean([np.log(c[0].item() / c[-1].item()) for c in curves]))
+            verdict = "vanishes" if max(rates) < 1 else "explodes" if min(rates) > 1 else "mixed"
+            rows.append(
+                [nonlinearity, f"{radius:g}", f"{np.mean(sigmas):.3f}", f"{np.mean(rates):.3f}"]
+                + [f"{min(rates):.3f} – {max(rates):.3f}", f"{whole:.2e}", verdict]
+            )
+    headers = ["φ", "ρ(W_hh)", "σ_max(W_hh)", "factor per step (mean)"]
+    headers += [f"min – max of {len(seeds)}", f"‖δ_0‖ / ‖δ_{task.seq_len - 1}‖", "gradient"]
+    return _markdown(headers, rows), within_bound
+
+
+def baseline_table(tasks: Mapping[str, Task]) -> str:
+    """Each task's length, loss and metric, and the loss and metric of its trivial baseline."""
+    rows = []
+    for name, task in tasks.items():
+        base = task.baseline()
+        rows.append(
+            [name, task.seq_len, task.loss_name, f"{base['loss']:.4g}", task.metric_name]
+            + [f"{base['metric']:.4g}", base["description"]]
+        )
+    headers = ["task", "steps", "loss", "baseline loss", "metric", "baseline metric"]
+    return _markdown(headers + ["the baseline"], rows)
+
+
+def first_run_table(
+    histories: Mapping[int, History],
+    baselines: Mapping[int, float],
+    clip_grad_norm: float | None,
+    steps: int,
+) -> str:
+    """One row per sequence length T: baseline MSE, final held-out MSE, their ratio, the share
+    of steps whose gradient was clipped, and whether the run learned the task."""
+    rows = []
+    for seq_len, history in histories.items():
+        ratio = history.final_loss / baselines[seq_len]
+        verdict = "learned: below half the baseline" if ratio < 0.5 else "partly learned"
+        verdict = "no better than the baseline" if ratio > 0.9 else verdict
+        norms = np.asarray(history.grad_norm)
+        clipped = np.mean(norms > clip_grad_norm) if clip_grad_norm else 0.0
+        rows.append(
+            [seq_len, f"{baselines[seq_len]:.3g}", f"{history.final_loss:.3g}", f"{ratio:#.3g}"]
+            + [f"{100 * clipped:.0f} %", verdict]
+        )
+    headers = ["T", "baseline MSE", f"held-out MSE after {steps} steps", "ratio"]
+    return _markdown(headers + ["steps clipped", "verdict"], rows)
+
+
+# --- the chapter "Beyond the four": clipping and Nesterov runs -----------------------------
+
+
+def _check_lrs(name: str, value: Any) -> dict[str, float]:
+    """A non-empty dict of optimizer name -> learning rate > 0."""
+    if not isinstance(value, dict) or not value:
+        rule = "a non-empty dict of optimizer name -> learning rate"
+        raise ValueError(invalid(name, value, rule, OPTIMIZERS))
+    for key, lr in value.items():
+        check_choice(f"a key of {name}", key, OPTIMIZERS)
+        _POSITIVE(f"{name}[{key!r}]", lr)
+    return value
+
+
+_COUNT = partial(check_int, minimum=1)
+BEYOND_PARAMETERS = {  # the rule of each parameter of "Beyond the four"
+    "threads": _COUNT,
+    "seq_len": partial(check_int, minimum=2),
+    "hidden_size": _COUNT,
+    "steps": _COUNT,
+    "batch_size": _COUNT,
+    "clip_lrs": _check_lrs,
+    "clip_norm": _POSITIVE,
+    "seeds": check_seeds,
+    "nesterov_kappa": _POSITIVE,
+    "nesterov_momentum": partial(check_number, low=0, high=1, low_open=True, high_open=True),
+    "nesterov_points": _COUNT,
+    "nesterov_quadratic_steps": _COUNT,
+    "nesterov_lr": _POSITIVE,
+    "decay_scales": partial(check_list, item=_POSITIVE),
+    "decay_steps": _COUNT,
+    "decay_lr": _POSITIVE,
+    "weight_decay": partial(check_number, low=0),
+    "reddi_periods": _COUNT,
+    "reddi_lr": _POSITIVE,
+    "reddi_betas": check_betas,
+    "workers": _COUNT,
+}
+
+
+def check_beyond_parameters(**values: Any) -> None:
+    """The parameters of "Beyond the four", by the rules of :data:`BEYOND_PARAMETERS`:
+    ValueError naming the first bad one, its value and what is valid."""
+    check_values(BEYOND_PARAMETERS, values)
+
+
+def adding_spec(
+    optimizer: str,
+    lr: float,
+    grid: Mapping[str, Sequence[Any]],
+    *,
+    seq_len: int,
+    hidden_size: int,
+    steps: int,
+    batch_size: int,
+    **hyper: Any,
+) -> dict[str, Any]:
+    """A sweep spec (:func:`rnnopt.sweep.run_sweep`): an Elman network of ``hidden_size`` units
+    trained with ``optimizer`` at ``lr`` on the adding task of length ``seq_len``, over ``grid``."""
+    return {
+        "task": {"name": "adding", "seq_len": seq_len},
+        "model": {"hidden_size": hidden_size},
+        "optimizer": {"name": optimizer, "lr": lr, **hyper},
+        "train": {"steps": steps, "batch_size": batch_size},
+        "grid": dict(grid),
+    }
+
+
+def count_diverged(rows: Sequence[Mapping[str, Any]], **where: Any) -> int:
+    """Diverged runs among the sweep ``rows`` whose columns equal ``where``."""
+    return sum(r["status"] == "diverged" for r in rows if all(r[k] == v for k, v in where.items()))
+
+
+def sweep_table(
+    headers: Sequence[str], groups: Mapping[tuple[str, ...], Sequence[Mapping[str, Any]]]
+) -> str:
+    """One row per group of sweep rows: the group's labels (``headers``), how many of its runs
+    diverged, and the mean and range of the final held-out loss of the others."""
+    rows = []
+    for labels, group in groups.items():
+        finite = [r["final_loss"] for r in group if r["status"] == "ok"]
+        mean = f"{np.mean(finite):.3g}" if finite else "—"
+        span = f"{min(finite):.3g}–{max(finite):.3g}" if finite else "—"
+        rows.append([*labels, f"{len(group) - len(finite)}/{len(group)}", mean, span])
+    return _markdown([*headers, "diverged", "final held-out MSE (mean)", "range"], rows)
+
+
+def clipping_figure(
+    histories: Mapping[str, Sequence[History]],
+    rows: Mapping[str, Sequence[Mapping[str, Any]]],
+    lrs: Mapping[str, float],
+    baseline: float,
+):
+    """One panel per optimizer: training loss with and without clipping, mean over the seeds
+    and their range (:func:`rnnopt.plots.plot_mean_spread`), a diverged run marked × at the top
+    where it stopped, and the task's baseline. ``histories[name]`` are the runs of the sweep
+    ``rows[name]``, in the same order; ``lrs[name]`` their learning rate."""
+    from rnnopt.plots import color, label, plot_baseline, plot_mean_spread
+
+    ncols = 2 if len(histories) > 1 else 1
+    nrows = math.ceil(len(histories) / ncols)
+    fig, axes = _figure(2.6 * nrows + 0.4, ncols=ncols, nrows=nrows, sharey=True, sharex=True)
+    for ax, name in zip(axes.flat, histories, strict=False):  # a 2x2 grid may have a spare panel
+        for clipped in (True, False):
+            runs = [
+                history
+                for history, row in zip(histories[name], rows[name], strict=True)
+                if (row["clip_grad_norm"] is not None) == clipped
+            ]
+            longest = max(len(h.loss) for h in runs)
+            style = (color(name), "-") if clipped else ("black", ":")
+            text = "clipped" if clipped else "not clipped"
+            plot_mean_spread(ax, np.arange(1, longest + 1), [h.loss for h in runs], text, *style)
+            for history in runs:
+                if history.diverged:
+                    first = not any(line.get_label() == "diverged" for line in ax.lines)
+                    text = "diverged" if first else None
+                    ax.plot(history.diverged_step, 1e3, "x", color="red", markersize=8, label=text)
+        plot_baseline(ax, baseline, "predict 1")
+        ax.set(yscale="log", ylim=(1e-2, 2e3), title=f"{label(name)}, lr {lrs[name]:g}")
+        ax.title.set_fontsize(10)
+        ax.legend(loc="upper right", fontsize=7.5)
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("training MSE")
+    for ax in list(axes.flat)[len(histories) :]:
+        ax.set_visible(False)
+    return fig
