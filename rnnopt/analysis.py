@@ -198,7 +198,7 @@ def lr_window(
     spacing = float(np.diff(lrs).mean()) if len(points) > 1 else 0.0
     if len(points) > 2 and not np.allclose(np.diff(lrs), spacing, atol=0.01):
         raise ValueError(
-            f"lr_window needs learning rates evenly spaced in log10; got {[p.lr for p in points]}"
+            invalid("points.lr", [p.lr for p in points], "learning rates evenly spaced in log10")
         )
     inside = [gap_closed(p.mean, baseline, best.mean) >= 1 - margin for p in points]
     centre = list(points).index(best)
@@ -253,7 +253,7 @@ def state_elements_per_parameter(optimizer: str, **hyper: Any) -> float:
     counters do not), so Adam's exp_avg and exp_avg_sq give 2.
     """
     if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r} is unknown; valid: {', '.join(OPTIMIZERS)}")
+        raise ValueError(invalid("optimizer", optimizer, "an optimizer name", OPTIMIZERS))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = SequenceModel(3, 8, 2)
@@ -316,7 +316,7 @@ def measure(
     _check_fraction("margin", margin)
     rows = load_results(out_dir)
     if not rows:
-        raise ValueError(f"{out_dir} holds no finished runs")
+        raise ValueError(invalid("out_dir", str(out_dir), "a sweep directory with finished runs"))
     task = task_of(out_dir, rows)
     higher = task.higher_is_better
     baseline = float(task.baseline()["metric"])
@@ -628,7 +628,7 @@ def regenerate_sweeps(
     unknown = [n for n in names if not (Path(specs_dir) / f"{n}.yaml").exists()]
     if unknown:
         raise ValueError(
-            f"sweeps={unknown} have no spec in {specs_dir}; valid: {', '.join(available)}"
+            invalid("sweeps", unknown, f"sweeps with a spec in {specs_dir}", available)
         )
     times = {}
     for name in names:

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from rnnopt.checks import check_output_dir
+from rnnopt.checks import check_output_dir, invalid
 from rnnopt.specs import load_yaml
 from rnnopt.store import write_atomic
 
@@ -67,7 +67,7 @@ class Chapter:
         """
         if parameter_set not in PARAMETER_SETS:
             raise ValueError(
-                f"parameter_set={parameter_set!r} is unknown; valid: {list(PARAMETER_SETS)}"
+                invalid("parameter_set", parameter_set, "a parameter set", PARAMETER_SETS)
             )
         where = str(
             self.parameters.relative_to(ROOT)
@@ -77,31 +77,28 @@ class Chapter:
         try:
             sets = load_yaml(self.parameters.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
-            raise ValueError(f"{where} is not valid YAML: {err}") from None
+            raise ValueError(
+                invalid("parameters", where, f"a file of valid YAML ({err})")
+            ) from None
         sets = {} if sets is None else sets
         if not isinstance(sets, dict):
-            raise ValueError(f"{where} must be a mapping with keys {', '.join(PARAMETER_SETS)}")
+            rule = "a mapping of parameter sets"
+            raise ValueError(f"{where}: {invalid('top level', sets, rule, PARAMETER_SETS)}")
         unknown = [k for k in sets if k not in PARAMETER_SETS]
         if unknown:
-            raise ValueError(
-                f"{where} has unknown top-level key(s) "
-                f"{', '.join(map(repr, unknown))}; valid: "
-                f"{', '.join(PARAMETER_SETS)}"
-            )
+            rule = "parameter sets"
+            raise ValueError(f"{where}: {invalid('top-level keys', unknown, rule, PARAMETER_SETS)}")
         for key in PARAMETER_SETS:
             if not isinstance(sets.get(key) or {}, dict):
                 raise ValueError(
-                    f"{where}: {key} must be a mapping of parameter: value, got {sets[key]!r}"
+                    f"{where}: {invalid(key, sets[key], 'a mapping of parameter: value')}"
                 )
         defined = template_parameters(self.template)
         for key in PARAMETER_SETS:
             wrong = [k for k in sets.get(key) or {} if k not in defined]
             if wrong:
-                raise ValueError(
-                    f"{where}: {key} sets {', '.join(map(repr, wrong))}, which "
-                    f"{self.template.name}'s parameters cell does not define; "
-                    f"valid: {', '.join(defined)}"
-                )
+                rule = f"parameters that {self.template.name}'s parameters cell defines"
+                raise ValueError(f"{where}: {invalid(f'{key} keys', wrong, rule, defined)}")
         values = dict(sets.get("default") or {})
         if parameter_set == "full":
             values.update(sets.get("full") or {})
@@ -268,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [c.name for c in chapters]
     unknown = [n for n in args.chapters if n not in names]
     if unknown:
-        parser.error(f"unknown chapter(s) {unknown}; valid: {names}")
+        parser.error(invalid("chapters", unknown, "chapter names", names))
     selected = [c for c in chapters if not args.chapters or c.name in args.chapters]
     try:  # before any chapter runs: its outputs, or its parameters, would be wasted work
         if args.out is not None:

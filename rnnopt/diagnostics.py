@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnopt.checks import invalid
 from rnnopt.rnn import ElmanRNN
 from rnnopt.tasks import Task
 
@@ -52,7 +53,7 @@ def _check_positive(name: str, value: object) -> float:
         or not isinstance(value, (int, float))
         or not (math.isfinite(value) and value > 0)
     ):
-        raise ValueError(f"{name} must be a finite number > 0, got {name}={value!r}")
+        raise ValueError(invalid(name, value, "a finite number > 0"))
     return float(value)
 
 
@@ -75,10 +76,18 @@ def scale_spectral_radius_(weight: Tensor, radius: float) -> Tensor:
     """
     radius = _check_positive("radius", radius)
     if weight.dim() != 2 or weight.shape[0] != weight.shape[1]:
-        raise ValueError(f"weight must be a square matrix, got shape {tuple(weight.shape)}")
+        raise ValueError(
+            invalid("weight.shape", tuple(weight.shape), "the shape (n, n) of a square matrix")
+        )
     current = spectral_radius(weight)
     if current == 0:
-        raise ValueError("weight has spectral radius 0 (nilpotent): scaling cannot change it")
+        raise ValueError(
+            invalid(
+                "spectral_radius(weight)",
+                current,
+                "a radius > 0: this weight is nilpotent, and scaling cannot change its radius",
+            )
+        )
     return weight.mul_(radius / current)
 
 
@@ -124,7 +133,7 @@ def hidden_grad_norms(
     vanishing gradient reaches 1e-300 before it underflows to 0.
     """
     if not isinstance(task, Task):
-        raise TypeError(f"task must be an rnnopt.tasks.Task (make_task(...)), got {task!r}")
+        raise TypeError(invalid("task", task, "an rnnopt.tasks.Task (make_task(...))"))
     rnn = scaled_elman_rnn(
         task.input_size, hidden_size, spectral_radius, nonlinearity=nonlinearity, seed=seed
     )
@@ -149,9 +158,11 @@ def growth_rate(norms: Tensor | Sequence[float] | np.ndarray) -> float:
     """
     values = np.asarray(norms, dtype=np.float64).reshape(-1)
     if len(values) < 2:
-        raise ValueError(f"norms needs at least 2 steps, got {len(values)}")
+        raise ValueError(invalid("norms", values.tolist(), "at least 2 steps"))
     if not np.all(np.isfinite(values)) or np.any(values < 0) or values[-1] == 0:
-        raise ValueError("norms must be finite, >= 0, with a nonzero last step (the loss's)")
+        raise ValueError(
+            invalid("norms", values.tolist(), "finite values >= 0, the last (the loss's) nonzero")
+        )
     if values[0] == 0:
         return 0.0
     return float(np.exp(np.log(values[0] / values[-1]) / (len(values) - 1)))

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -71,8 +72,8 @@ def check_optimizer(name: str, hyper: dict[str, Any]) -> type[torch.optim.Optimi
         raise EvaluationError(str(err)) from err
     if "lr" in hyper:
         raise EvaluationError(
-            "--hyper lr=...: the learning rate is what the protocol tunes; "
-            "give --lr-from/--lr-to to move its starting grid"
+            f"--hyper lr={hyper['lr']!r} is invalid: expected no lr, since the learning rate is "
+            "what the protocol tunes; give --lr-from/--lr-to to move its starting grid"
         )
     weight = torch.nn.Parameter(torch.ones(2))
     stage = "constructed"
@@ -85,8 +86,8 @@ def check_optimizer(name: str, hyper: dict[str, Any]) -> type[torch.optim.Optimi
             opt.step()
     except Exception as err:  # noqa: BLE001 - any failure of the user's code is reported
         raise EvaluationError(
-            f"optimizer={name!r} with {hyper or 'its defaults'} cannot be {stage}: "
-            f"{type(err).__name__}: {err}"
+            f"optimizer={name!r} is invalid: expected an optimizer that can be {stage} with "
+            f"{hyper or 'its defaults'}; it cannot be {stage}: {type(err).__name__}: {err}"
         ) from err
     return cls
 
@@ -95,7 +96,10 @@ def tier_studies(tier: str, studies_dir: str | Path | None = None) -> list[evide
     """The general studies of a tier (the full tier: the registration's tier studies), read
     from `studies_dir` (default: the tier's own)."""
     if tier not in TIERS:
-        raise EvaluationError(f"tier={tier!r} is invalid; valid: {', '.join(TIERS)}")
+        raise EvaluationError(
+            f"tier={tier!r} is invalid: expected a tier; "
+            f"valid choices: {', '.join(map(repr, TIERS))}"
+        )
     studies_dir = Path(studies_dir or TIERS[tier][0])
     names = evidence.study_names(studies_dir)
     if tier == "full":
@@ -137,7 +141,9 @@ def evaluate(
     except ValueError as err:
         raise EvaluationError(f"--lr-from/--lr-to: {err}") from err
     if not start:
-        raise EvaluationError(f"--lr-from={grid[0]} is above --lr-to={grid[1]}")
+        raise EvaluationError(
+            f"--lr-from={grid[0]!r} is invalid: expected a rate <= --lr-to={grid[1]!r}"
+        )
     out = Path(out)
     identity = {
         "optimizer": name,
@@ -173,8 +179,9 @@ def _check_identity(out: Path, identity: dict[str, Any]) -> None:
         if stored != identity:
             changed = [k for k in identity if stored.get(k) != identity[k]]
             raise EvaluationError(
-                f"{out} holds an evaluation of another setting ({', '.join(changed)} "
-                "differ): use a new --out directory"
+                f"--out={str(out)!r} is invalid: expected a new directory or one of this "
+                f"evaluation, but it holds an evaluation of another setting "
+                f"({', '.join(changed)} differ)"
             )
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(identity, indent=1) + "\n")
@@ -287,7 +294,12 @@ def write_report(
     out = Path(out).resolve()
     cls = optimizer_class(name)
     where, colon, attribute = name.partition(":")
-    spec = f"{Path(where).resolve()}:{attribute}" if where.endswith(".py") else name
+    # Paths relative to `out`, where the report executes, so that the directory can move.
+    spec = (
+        f"{os.path.relpath(Path(where).resolve(), out)}:{attribute}"
+        if where.endswith(".py")
+        else name
+    )
     module = inspect.getmodule(cls) or sys.modules.get(cls.__module__)
     doc = inspect.cleandoc(
         cls.__doc__ or getattr(module, "__doc__", None) or f"{cls.__name__} has no docstring."
@@ -299,9 +311,9 @@ def write_report(
         "hyper": dict(hyper or {}),
         "contrast": "adam",
         "contrast_hyper": {},
-        "text_file": str(out / "report.md"),
+        "text_file": "report.md",
         "tier": tier,
-        "evaluation_dir": str(out),
+        "evaluation_dir": ".",
         "surfaces": {
             "quadratic": {"kappa": 100.0, "steps": 150, "lr": None, "contrast_lr": None},
             "rosenbrock": {"steps": 1000, "lr": None, "contrast_lr": None},

@@ -35,6 +35,7 @@ import torch
 import yaml
 
 from rnnopt import protocol
+from rnnopt.checks import invalid
 from rnnopt.store import write_atomic
 from rnnopt.sweep import SpecError, run_sweep
 from rnnopt.tasks import make_task
@@ -84,8 +85,12 @@ class Study:
             if variant.label == label:
                 return variant
         raise ValueError(
-            f"variant={label!r} is not in study {self.name!r}; valid: "
-            f"{', '.join(v.label for v in self.variants)}"
+            invalid(
+                "variant",
+                label,
+                f"a variant of study {self.name!r}",
+                [v.label for v in self.variants],
+            )
         )
 
 
@@ -101,27 +106,33 @@ def load_study(path: str | Path) -> Study:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     problems: list[str] = []
     if not isinstance(raw, dict):
-        raise SpecError([f"{path}: a study is a mapping with keys {', '.join(STUDY_KEYS)}"])
+        raise SpecError([f"{path}: {invalid('study', raw, 'a mapping of study keys', STUDY_KEYS)}"])
     unknown = sorted(set(raw) - set(STUDY_KEYS))
     if unknown:
-        problems.append(f"unknown key(s) {unknown}; valid: {', '.join(STUDY_KEYS)}")
+        problems.append(invalid("keys", unknown, "only study keys", STUDY_KEYS))
     for key in ("task", "model", "train", "variants"):
         if not isinstance(raw.get(key), dict) or not raw.get(key):
-            problems.append(f"{key} must be a non-empty mapping")
+            problems.append(invalid(key, raw.get(key), "a non-empty mapping"))
     evaluate = raw.get("evaluate", "best")
     if evaluate not in ("best", "grid"):
-        problems.append(f"evaluate={evaluate!r} is invalid; valid: 'best', 'grid'")
+        problems.append(invalid("evaluate", evaluate, "a way to evaluate", ("best", "grid")))
     variants = []
     for label, entry in (raw.get("variants") or {}).items():
         where = f"variants.{label}"
         if not isinstance(entry, dict) or not isinstance(entry.get("optimizer"), dict):
-            problems.append(f"{where} must be a mapping with an 'optimizer' mapping")
+            problems.append(invalid(where, entry, "a mapping with an 'optimizer' mapping"))
             continue
         bad = sorted(set(entry) - set(VARIANT_KEYS))
         if bad:
-            problems.append(f"{where}: unknown key(s) {bad}; valid: {', '.join(VARIANT_KEYS)}")
+            problems.append(invalid(f"{where} keys", bad, "only variant keys", VARIANT_KEYS))
         if "lr" in entry["optimizer"]:
-            problems.append(f"{where}.optimizer must not set lr: the study tunes it (give 'lr')")
+            problems.append(
+                invalid(
+                    f"{where}.optimizer.lr",
+                    entry["optimizer"]["lr"],
+                    f"no lr here: the study tunes it (give {where}.lr: {{from: RATE, to: RATE}})",
+                )
+            )
         grid = _grid(entry.get("lr"), where, problems)
         variants.append(
             Variant(
@@ -148,7 +159,9 @@ def load_study(path: str | Path) -> Study:
 def _grid(value: Any, where: str, problems: list[str]) -> list[float]:
     """`lr: {from: a, to: b}`: every lattice rate from a to b (both on the lattice)."""
     if not isinstance(value, dict) or set(value) != {"from", "to"}:
-        problems.append(f"{where}.lr must be {{from: RATE, to: RATE}} on the 1/3-decade lattice")
+        problems.append(
+            invalid(f"{where}.lr", value, "{from: RATE, to: RATE}, rates on the 1/3-decade lattice")
+        )
         return []
     try:
         low, high = (protocol.lattice_index(float(value[k])) for k in ("from", "to"))
@@ -156,7 +169,7 @@ def _grid(value: Any, where: str, problems: list[str]) -> list[float]:
         problems.append(f"{where}.lr: {err}")
         return []
     if low > high:
-        problems.append(f"{where}.lr: from={value['from']!r} is above to={value['to']!r}")
+        problems.append(invalid(f"{where}.lr", value, "from <= to"))
     return [protocol.lr_lattice(i) for i in range(low, high + 1)]
 
 
@@ -365,9 +378,7 @@ def run_evidence(
     names = list(available if not names else names)
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise ValueError(
-            f"studies={unknown} have no file in {studies_dir}; valid: {', '.join(available)}"
-        )
+        raise ValueError(invalid("studies", unknown, f"studies in {studies_dir}", available))
     jobs = [
         (str(Path(studies_dir) / f"{n}.yaml"), v.label)
         for n in names

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnopt.checks import invalid
 from rnnopt.train import History
 
 __all__ = [
@@ -190,8 +191,11 @@ def kaplan_meier(times: Sequence[float], events: Sequence[bool]) -> tuple[np.nda
     events = np.asarray(events, dtype=bool)
     if times.shape != events.shape or times.ndim != 1:
         raise ValueError(
-            f"times and events must be 1-D of one length, got shapes "
-            f"{times.shape} and {events.shape}"
+            invalid(
+                "events.shape",
+                events.shape,
+                f"a 1-D shape, that of times (times.shape={times.shape})",
+            )
         )
     at, survival, s = [], [], 1.0
     for t in np.unique(times[events]):
@@ -288,7 +292,9 @@ def paired_interval(
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     _check_sample("a", x)
     if x.shape != y.shape:
-        raise ValueError(f"a and b must pair up seed by seed, got {x.size} and {y.size} values")
+        raise ValueError(
+            invalid("b.shape", y.shape, f"a's shape {x.shape}: a and b pair up seed by seed")
+        )
     _check_sample("b", y)
     return _bca(lambda index: statistic(x[index], y[index]), x.size, seed)
 
@@ -298,8 +304,10 @@ def wilson_interval(successes: int, n: int) -> tuple[float, float]:
     when no seed succeeded, nor [1, 1] when all did."""
     from scipy.special import ndtri
 
-    if n < 1 or not 0 <= successes <= n:
-        raise ValueError(f"successes={successes!r} of n={n!r} is invalid: expected 0 <= s <= n")
+    if n < 1:
+        raise ValueError(invalid("n", n, "a count >= 1"))
+    if not 0 <= successes <= n:
+        raise ValueError(invalid("successes", successes, f"a count in [0, n] (n={n!r})"))
     z = ndtri(1 - (1 - CONFIDENCE) / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
@@ -328,7 +336,12 @@ def random_rate_cost(errors: Mapping[float, Sequence[float]], best_lr: float) ->
     missing = [lr for lr in rates if lr not in errors]
     if missing:
         raise ValueError(
-            f"random_rate_cost needs the rates {missing} (a decade either side of lr={best_lr!r})"
+            invalid(
+                "best_lr",
+                best_lr,
+                f"a rate with errors at every lattice rate a decade either side of it "
+                f"(errors lacks the rates {missing})",
+            )
         )
     table = np.array([np.asarray(errors[lr], dtype=float) for lr in rates])
     return table.mean(axis=0) - np.asarray(errors[best_lr], dtype=float)
@@ -348,14 +361,20 @@ def hierarchical_interval(
     per resample (e.g. the geometric mean over studies of a ratio of means).
     """
     if not studies:
-        raise ValueError("hierarchical_interval needs at least one study")
+        raise ValueError(invalid("studies", studies, "a non-empty list of studies"))
     rng = np.random.default_rng(seed)
     drawn = []
-    for study in studies:
+    for index, study in enumerate(studies):
         arrays = {k: np.asarray(v, dtype=float) for k, v in study.items()}
         sizes = {a.size for a in arrays.values()}
         if len(sizes) != 1:
-            raise ValueError(f"the optimizers of a study must share their seeds, got sizes {sizes}")
+            raise ValueError(
+                invalid(
+                    f"studies[{index}] sizes",
+                    {k: a.size for k, a in arrays.items()},
+                    "one size for every optimizer: the optimizers of a study share their seeds",
+                )
+            )
         n = sizes.pop()
         index = rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
         drawn.append({k: a[index] for k, a in arrays.items()})
@@ -370,9 +389,11 @@ def probability_of_improvement(a: Sequence[float], b: Sequence[float]) -> float:
 
 def _check_sample(name: str, data: np.ndarray) -> None:
     if data.ndim != 1 or data.size < 2:
-        raise ValueError(f"{name} must hold one value per seed, at least 2, got shape {data.shape}")
+        raise ValueError(
+            invalid(f"{name}.shape", data.shape, "(n,) with n >= 2: one value per seed")
+        )
     if not np.all(np.isfinite(data)):
-        raise ValueError(f"{name} holds a non-finite value: {data.tolist()}")
+        raise ValueError(invalid(name, data.tolist(), "finite values"))
 
 
 # --- Tuning ----------------------------------------------------------------------------------
@@ -389,7 +410,11 @@ def lattice_index(lr: float) -> int:
     index = round(math.log10(lr) * GRID_STEPS_PER_DECADE)
     if lr_lattice(index) != lr:
         raise ValueError(
-            f"lr={lr!r} is not on the 1/3-decade lattice 10^(k/3); nearest: {lr_lattice(index)!r}"
+            invalid(
+                "lr",
+                lr,
+                f"a rate on the 1/3-decade lattice 10^(k/3) (nearest: {lr_lattice(index)!r})",
+            )
         )
     return index
 
@@ -408,7 +433,7 @@ def tune(errors_by_lr: Mapping[float, Sequence[float]]) -> Tuned:
     """Choose the learning rate with the lowest mean error over the tuning seeds (ties go to the
     smaller rate) and say whether it is on an edge of the grid."""
     if len(errors_by_lr) < 1:
-        raise ValueError("tune needs at least one learning rate")
+        raise ValueError(invalid("errors_by_lr", dict(errors_by_lr), "at least one learning rate"))
     means = {float(lr): float(np.mean(errs)) for lr, errs in sorted(errors_by_lr.items())}
     rates = list(means)
     best = min(rates, key=lambda lr: (means[lr], lr))
@@ -428,7 +453,7 @@ def extend_grid(grid: Sequence[float], edge: str, points: int = 2) -> list[float
     elif edge == "high":
         indices = indices + list(range(indices[-1] + 1, indices[-1] + 1 + points))
     else:
-        raise ValueError(f"edge={edge!r} is not an edge; valid: 'low', 'high'")
+        raise ValueError(invalid("edge", edge, "an edge of the grid", ("low", "high")))
     return [lr_lattice(i) for i in indices]
 
 
@@ -479,7 +504,7 @@ def expected_best(results: Sequence[float], k: int) -> float:
     values = np.sort(np.asarray(results, dtype=float))[::-1]  # worst first
     n = values.size
     if n == 0:
-        raise ValueError("expected_best needs at least one result")
+        raise ValueError(invalid("results", values.tolist(), "at least one result"))
     i = np.arange(1, n + 1)
     weights = (i / n) ** k - ((i - 1) / n) ** k
     return float(np.sum(values * weights))
@@ -495,23 +520,27 @@ def verdict(low: float, high: float, direction: str, support: float, refute: flo
     supporting side of `support`, 'not supported' when it lies wholly on the other side of
     `refute`, 'inconclusive' otherwise."""
     if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-        raise ValueError(f"interval [{low!r}, {high!r}] must be finite with low <= high")
+        raise ValueError(invalid("interval", [low, high], "finite bounds [low, high], low <= high"))
     if direction == "higher":
         if support < refute:
-            raise ValueError(f"direction 'higher' needs support >= refute, got {support}, {refute}")
+            raise ValueError(
+                invalid("support", support, f"support >= refute={refute!r} (direction='higher')")
+            )
         if low >= support:
             return "supported"
         if high <= refute:
             return "not supported"
     elif direction == "lower":
         if support > refute:
-            raise ValueError(f"direction 'lower' needs support <= refute, got {support}, {refute}")
+            raise ValueError(
+                invalid("support", support, f"support <= refute={refute!r} (direction='lower')")
+            )
         if high <= support:
             return "supported"
         if low >= refute:
             return "not supported"
     else:
-        raise ValueError(f"direction={direction!r} is invalid; valid: 'higher', 'lower'")
+        raise ValueError(invalid("direction", direction, "a direction", ("higher", "lower")))
     return "inconclusive"
 
 

@@ -27,6 +27,8 @@ import numbers
 import torch
 from torch import Tensor, nn
 
+from rnnopt.checks import invalid
+
 NONLINEARITIES = ("tanh", "relu")
 CORES = ("elman", "lstm", "gru")
 READOUTS = ("last", "all")
@@ -209,7 +211,7 @@ def _check_size(name: str, value: object) -> int:
 
 def _check_nonlinearity(nonlinearity: object) -> None:
     if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"Unknown nonlinearity={nonlinearity!r}; choose one of 'tanh', 'relu'")
+        raise ValueError(invalid("nonlinearity", nonlinearity, "a nonlinearity", NONLINEARITIES))
 
 
 class ElmanRNN(nn.Module):
@@ -471,13 +473,12 @@ class SequenceModel(nn.Module):
         super().__init__()
         if recurrent_init not in RECURRENT_INITS:
             raise ValueError(
-                f"Unknown recurrent_init={recurrent_init!r}; choose one of "
-                f"{', '.join(map(repr, RECURRENT_INITS))}"
+                invalid("recurrent_init", recurrent_init, "an initialisation", RECURRENT_INITS)
             )
         if core not in CORES:
-            raise ValueError(f"Unknown core={core!r}; choose one of 'elman', 'lstm', 'gru'")
+            raise ValueError(invalid("core", core, "a recurrent core", CORES))
         if readout not in READOUTS:
-            raise ValueError(f"Unknown readout={readout!r}; choose one of 'last', 'all'")
+            raise ValueError(invalid("readout", readout, "a readout", READOUTS))
         _check_nonlinearity(nonlinearity)
         # Checked here for every core: nn.LSTM and nn.GRU refuse numpy integers.
         input_size = _check_size("input_size", input_size)
@@ -486,8 +487,12 @@ class SequenceModel(nn.Module):
         num_layers = _check_size("num_layers", num_layers)
         if core != "elman" and nonlinearity != "tanh":
             raise ValueError(
-                f"nonlinearity={nonlinearity!r} is only for core='elman'; "
-                f"core={core!r} supports only 'tanh'"
+                invalid(
+                    "nonlinearity",
+                    nonlinearity,
+                    f"'tanh' with core={core!r} (other nonlinearities are for core='elman' only)",
+                    ("tanh",),
+                )
             )
         self.readout = readout
         if core == "elman":

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import yaml
 
-from rnnopt.checks import SEED_MAX, check_int
+from rnnopt.checks import SEED_MAX, check_int, invalid
 from rnnopt.optim import OPTIMIZERS, make_optimizer, optimizer_class
 from rnnopt.rnn import SequenceModel
 from rnnopt.tasks import TASKS, make_task
@@ -105,7 +105,7 @@ def parameters(section: str, name: str | None = None) -> dict[str, Any]:
         return {"hidden_size": inspect.Parameter.empty if hidden is None else hidden.default, **own}
     if section == "train":
         return {k: v for k, v in _defaults(inspect.signature(train)).items() if k in TRAIN_KEYS}
-    raise ValueError(f"section={section!r} is not a section; valid: {', '.join(SECTIONS)}")
+    raise ValueError(invalid("section", section, "a section", SECTIONS))
 
 
 # Options added after runs were first stored: in a configuration only when set to something
@@ -241,13 +241,19 @@ def load_spec(source: str | os.PathLike | Mapping[str, Any]) -> Spec:
         try:
             text = Path(source).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
-            raise SpecError([f"{os.fspath(source)} cannot be read as a spec: {err}"]) from None
+            raise SpecError(
+                [invalid("spec", os.fspath(source), f"a file that can be read as a spec ({err})")]
+            ) from None
         try:
             raw = load_yaml(text)
         except yaml.YAMLError as err:
-            raise SpecError([f"{os.fspath(source)} is not valid YAML: {err}"]) from None
+            raise SpecError(
+                [invalid("spec", os.fspath(source), f"a file of valid YAML ({err})")]
+            ) from None
     else:
-        raise TypeError(f"source must be a path or a mapping, got {type(source).__name__}")
+        raise TypeError(
+            invalid("source", source, f"a path or a mapping, not a {type(source).__name__}")
+        )
     spec, problems = _check(raw, text)
     if problems:
         raise SpecError(list(dict.fromkeys(problems)))  # each problem once, in order found
@@ -261,7 +267,7 @@ def _check(raw: Any, text: str) -> tuple[Spec | None, list[str]]:
     rest: one pass finds every problem, not just the first.
     """
     if not isinstance(raw, dict):
-        return None, [f"a spec must be a mapping with keys {', '.join(TOP_KEYS)}, got {raw!r}"]
+        return None, [invalid("spec", raw, "a mapping of spec keys", TOP_KEYS)]
     problems: list[str] = []
     if not _is_plain(raw):
         problems.append(
@@ -270,7 +276,7 @@ def _check(raw: Any, text: str) -> tuple[Spec | None, list[str]]:
         )
     for key in raw:
         if key not in TOP_KEYS:
-            problems.append(f"unknown top-level key {key!r}; valid keys: {', '.join(TOP_KEYS)}")
+            problems.append(invalid("top-level key", key, "a spec key", TOP_KEYS))
     fixed = {s: _section(raw, s, problems) for s in SECTIONS}
     grid = _grid(raw.get("grid"), problems)
     # Names first: which parameters a key may set depends on the tasks and optimizers used.
@@ -278,7 +284,9 @@ def _check(raw: Any, text: str) -> tuple[Spec | None, list[str]]:
     targets = _targets(grid, fixed, names, "seed" in raw, problems)
     _check_keys(fixed, grid, targets, names, problems)
     if "steps" not in fixed["train"] and "train.steps" not in targets.values():
-        problems.append("train.steps is required (in train or grid); it has no default")
+        problems.append(
+            invalid("train.steps", None, "an integer >= 1, in train or grid: it has no default")
+        )
         fixed["train"]["steps"] = 1  # a stand-in, so that the other values still get checked
 
     spec = Spec(
@@ -309,7 +317,7 @@ def _section(raw: dict, key: str, problems: list[str]) -> dict[str, Any]:
     if isinstance(value, str) and key in ("task", "optimizer"):
         return {"name": value}  # `optimizer: adam` is short for `optimizer: {name: adam}`
     if not isinstance(value, dict):
-        problems.append(f"{key} must be a mapping of parameters, got {value!r}")
+        problems.append(invalid(key, value, "a mapping of parameters"))
         return {}
     return dict(value)
 
@@ -319,16 +327,16 @@ def _grid(grid: Any, problems: list[str]) -> dict[str, list]:
     if grid is None:
         return {}
     if not isinstance(grid, dict):
-        problems.append(f"grid must be a mapping of key: [values], got {grid!r}")
+        problems.append(invalid("grid", grid, "a mapping of key: [values]"))
         return {}
     usable = {}
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
-            problems.append(f"grid.{key} must be a non-empty list of values, got {values!r}")
+            problems.append(invalid(f"grid.{key}", values, "a non-empty list of values"))
             continue
         distinct = [v for i, v in enumerate(values) if v not in values[:i]]
         if len(distinct) < len(values):
-            problems.append(f"grid.{key} repeats a value: {values!r}")
+            problems.append(invalid(f"grid.{key}", values, "a list of distinct values"))
         usable[key] = distinct
     return usable
 
@@ -336,8 +344,9 @@ def _grid(grid: Any, problems: list[str]) -> dict[str, list]:
 def _names(section: str, fixed: dict, grid: dict, problems: list[str]) -> list[str]:
     """The task or optimizer names a spec uses; unknown ones are reported and removed."""
     registry = TASKS if section == "task" else OPTIMIZERS
-    valid = ", ".join(registry)
+    rule = f"{'an' if section == 'optimizer' else 'a'} {section} name"
     found = []
+    reported = False  # a name given but refused: then no "no name" problem besides
     if "name" in fixed:
         if fixed["name"] in registry:
             found.append(fixed["name"])
@@ -348,24 +357,27 @@ def _names(section: str, fixed: dict, grid: dict, problems: list[str]) -> list[s
             except ValueError as err:
                 fixed.pop("name")
                 problems.append(str(err))
+                reported = reported or str(err).startswith(f"{section}=")
         else:
-            problems.append(f"unknown {section} name {fixed.pop('name')!r}; valid names: {valid}")
+            problems.append(invalid(f"{section}.name", fixed.pop("name"), rule, registry))
+            reported = True
     for key in [k for k in grid if NAME_KEYS.get(k, k) == f"{section}.name"]:
         for name in grid[key]:
             if not (isinstance(name, str) and name in registry):
-                problems.append(
-                    f"unknown {section} name {name!r} in grid.{key}; valid names: {valid}"
-                )
+                problems.append(invalid(f"grid.{key}", name, rule, registry))
+                reported = True
         grid[key] = [n for n in grid[key] if isinstance(n, str) and n in registry]
         found += grid[key]
         if not grid[key]:
             del grid[key]
-    if not found and not any(
-        f"unknown {section} name" in p or p.startswith(f"{section}=") for p in problems
-    ):
+    if not found and not reported:
         problems.append(
-            f"no {section} name: set {section}.name or put `{section}: [...]` in "
-            f"grid; valid names: {valid}"
+            invalid(
+                f"{section}.name",
+                None,
+                f"{rule}: set {section}.name or put `{section}: [...]` in grid",
+                registry,
+            )
         )
     return list(dict.fromkeys(found))
 
@@ -406,7 +418,7 @@ def _resolve(key: Any, owners: dict[str, set[str]], problems: list[str]) -> str 
     if key in NAME_KEYS:
         return NAME_KEYS[key]
     if not isinstance(key, str):
-        problems.append(f"grid key {key!r} is not a string")
+        problems.append(invalid("grid key", key, "a string"))
         return None
     if "." in key:
         section, field = key.split(".", 1)
@@ -415,18 +427,18 @@ def _resolve(key: Any, owners: dict[str, set[str]], problems: list[str]) -> str 
         ):
             return key
         valid = sorted(f"{s}.{f}" for s in owners for f in owners[s])
-        problems.append(f"unknown grid key {key!r}; valid dotted keys: {', '.join(valid)}")
+        problems.append(invalid("grid key", key, "a dotted key of a parameter", valid))
         return None
     found = [s for s in SECTIONS if key in owners[s]]
     if len(found) == 1:
         return f"{found[0]}.{key}"
     if found:
         problems.append(
-            f"grid key {key!r} is ambiguous; write one of {', '.join(f'{s}.{key}' for s in found)}"
+            invalid("grid key", key, "an unambiguous key", [f"{s}.{key}" for s in found])
         )
         return None
     valid = sorted({*NAME_KEYS, *itertools.chain.from_iterable(owners.values())})
-    problems.append(f"unknown grid key {key!r}; valid keys: {', '.join(valid)}")
+    problems.append(invalid("grid key", key, "a grid key", valid))
     return None
 
 
@@ -438,15 +450,14 @@ def _check_keys(fixed: dict, grid: dict, targets: dict, names: dict, problems: l
             valid = parameters(section, name)
             where = f"{section} {name!r}" if name else section
             for key in [k for k in fixed[section] if k != "name" and k not in valid]:
-                problems.append(f"{where} has no parameter {key!r}; valid: {', '.join(valid)}")
+                problems.append(
+                    invalid(f"{section} parameter", key, f"a parameter of {where}", valid)
+                )
                 del fixed[section][key]
             for key, target in list(targets.items()):
                 field = target.partition(".")[2]
                 if target.startswith(f"{section}.") and field != "name" and field not in valid:
-                    problems.append(
-                        f"{where} has no parameter {field!r} (grid.{key}); "
-                        f"valid: {', '.join(valid)}"
-                    )
+                    problems.append(invalid("grid key", key, f"a parameter of {where}", valid))
                     del targets[key], grid[key]
 
 

@@ -54,16 +54,20 @@ def _check_held_out(task: Task, steps: int, bytes_per_step: int) -> None:
     limit = _memory_bytes() // 4
     if need > limit:
         raise ValueError(
-            f"eval_size={task.eval_size} with seq_len={task.config()['seq_len']} is invalid for "
-            f"task {task.name!r}: its held-out set would take {need / 2**30:.3g} GiB, more than "
-            f"a quarter of this machine's memory ({limit / 2**30:.3g} GiB); expected at most "
-            f"{limit // bytes_per_step} time steps in all (eval_size x {steps} now)"
+            invalid(
+                "eval_size",
+                task.eval_size,
+                f"an integer <= {limit // (steps * bytes_per_step)} for task {task.name!r} with "
+                f"seq_len={task.config()['seq_len']} ({steps} steps a sequence): its held-out set "
+                f"would take {need / 2**30:.3g} GiB, more than a quarter of this machine's "
+                f"memory ({limit / 2**30:.3g} GiB)",
+            )
         )
 
 
 def _check_rng(rng: Any) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
+        raise TypeError(invalid("rng", rng, "a numpy Generator (np.random.default_rng(seed))"))
     return rng
 
 
@@ -73,7 +77,7 @@ HELD_OUT_PARTS = {"all": slice(None), "validation": slice(0, None, 2), "test": s
 def _check_part(held_out: Any) -> str:
     if held_out not in HELD_OUT_PARTS:
         raise ValueError(
-            f"held_out={held_out!r} is invalid; valid: {', '.join(map(repr, HELD_OUT_PARTS))}"
+            invalid("held_out", held_out, "a part of the held-out set", HELD_OUT_PARTS)
         )
     return held_out
 
@@ -200,8 +204,11 @@ class AddingTask(Task):
         # Insist on equal shapes: (B,) against (B, 1) would broadcast to a (B, B) error matrix.
         if output.shape != target.shape:
             raise ValueError(
-                f"output shape {tuple(output.shape)} differs from "
-                f"target shape {tuple(target.shape)}"
+                invalid(
+                    "output.shape",
+                    tuple(output.shape),
+                    f"the target's shape {tuple(target.shape)}",
+                )
             )
         return F.mse_loss(output, target)
 
@@ -391,8 +398,11 @@ class DigitsTask(Task):
         train = np.setdiff1d(np.arange(len(self.labels)), test)
         if len(test) == 0 or len(train) == 0:
             raise ValueError(
-                f"test_fraction={self.test_fraction} leaves a split empty; "
-                f"use a value between about 0.01 and 0.99"
+                invalid(
+                    "test_fraction",
+                    self.test_fraction,
+                    "a fraction that leaves neither split empty (between about 0.01 and 0.99)",
+                )
             )
         return train, test
 
@@ -557,13 +567,10 @@ TASKS: dict[str, type[Task]] = {
 def make_task(name: str, **params: Any) -> Task:
     """Build a registered task from its name and keyword parameters (e.g. a parsed config)."""
     if not isinstance(name, str) or name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; valid names: {', '.join(sorted(TASKS))}")
+        raise ValueError(invalid("name", name, "a task name", sorted(TASKS)))
     cls = TASKS[name]
     allowed = list(inspect.signature(cls).parameters)
     unknown = [p for p in params if p not in allowed]
     if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(map(repr, unknown))} for task {name!r}; "
-            f"its parameters are: {', '.join(allowed)}"
-        )
+        raise ValueError(invalid("params", unknown, f"parameters of task {name!r}", allowed))
     return cls(**params)

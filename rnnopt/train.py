@@ -90,7 +90,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(invalid("device", device, "a supported device", ("cpu", "cuda")))
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but torch sees no CUDA GPU here")
+        raise ValueError(
+            invalid(
+                "device", device, "a device of this machine (torch sees no CUDA GPU here)", ("cpu",)
+            )
+        )
     return dev
 
 
@@ -156,8 +160,11 @@ def train(
     if not params:
         # Nothing to train: every step would be a no-op and the run would look like a result.
         raise ValueError(
-            f"model={type(model).__name__} has no trainable parameters "
-            "(none with requires_grad=True); expected at least one"
+            invalid(
+                "model",
+                type(model).__name__,
+                "a model with at least one trainable parameter (requires_grad=True)",
+            )
         )
     if threads is not None:
         torch.set_num_threads(threads)
@@ -272,9 +279,7 @@ def build_model(task: Task, hidden_size: int = 64, **model: Any) -> SequenceMode
     ]
     unknown = [k for k in model if k not in valid]
     if unknown:
-        raise TypeError(
-            f"unknown model parameter(s) {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}"
-        )
+        raise TypeError(invalid("model parameters", unknown, "parameters of SequenceModel", valid))
     return SequenceModel(
         task.input_size, hidden_size, task.output_size, readout=task.readout, **model
     )
@@ -309,9 +314,16 @@ def run(
     train_options = dict(train_options or {})
     unknown = sorted(set(train_options) - set(TRAIN_KEYS))
     if unknown:
-        raise ValueError(f"unknown train option(s) {unknown}; valid: {list(TRAIN_KEYS)}")
+        raise ValueError(invalid("train options", unknown, "train options", TRAIN_KEYS))
     if "steps" not in train_options:
-        raise ValueError(f"train option 'steps' is required; valid: {list(TRAIN_KEYS)}")
+        raise ValueError(
+            invalid(
+                "train_options",
+                train_options,
+                "train options that include 'steps' (it has no default)",
+                TRAIN_KEYS,
+            )
+        )
     seed = check_int("seed", seed, 0, SEED_MAX)
     if threads is not None:
         threads = check_int("threads", threads, 1)

@@ -49,17 +49,22 @@ def test_scale_spectral_radius_sets_the_radius_in_place_and_keeps_the_direction(
 
 @pytest.mark.parametrize("radius", [0, -1.0, math.nan, math.inf, True, "1"])
 def test_scale_spectral_radius_rejects_a_radius_that_is_not_a_positive_number(radius):
-    with pytest.raises(ValueError, match=r"radius must be a finite number > 0, got radius="):
+    with pytest.raises(ValueError, match=r"^radius=.* is invalid: expected a finite number > 0$"):
         scale_spectral_radius_(torch.eye(3), radius)
 
 
 def test_scale_spectral_radius_rejects_a_non_square_matrix():
-    with pytest.raises(ValueError, match=r"square matrix, got shape \(2, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"^weight\.shape=\(2, 3\) is invalid: expected the shape \(n, n\)"
+    ):
         scale_spectral_radius_(torch.ones(2, 3), 1.0)
 
 
 def test_scale_spectral_radius_rejects_a_matrix_whose_radius_is_zero():
-    with pytest.raises(ValueError, match="spectral radius 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"^spectral_radius\(weight\)=0\.0 is invalid: expected a radius > 0",
+    ):
         scale_spectral_radius_(torch.tensor([[0.0, 1.0], [0.0, 0.0]]), 1.0)
 
 
@@ -117,12 +122,12 @@ def test_hidden_grad_norms_works_for_every_kind_of_task(name, params):
 
 
 def test_hidden_grad_norms_rejects_something_that_is_not_a_task():
-    with pytest.raises(TypeError, match="task must be an rnnopt.tasks.Task"):
+    with pytest.raises(TypeError, match="^task='adding' is invalid: expected an rnnopt.tasks.Task"):
         hidden_grad_norms("adding", 1.0)
 
 
 def test_hidden_grad_norms_rejects_an_unknown_nonlinearity(adding):
-    with pytest.raises(ValueError, match="nonlinearity='sigmoid'.*'tanh', 'relu'"):
+    with pytest.raises(ValueError, match="^nonlinearity='sigmoid' is invalid: .*'tanh', 'relu'$"):
         hidden_grad_norms(adding, 1.0, nonlinearity="sigmoid")
 
 
@@ -138,7 +143,7 @@ def test_growth_rate_of_a_gradient_that_underflowed_to_zero_is_zero():
 
 @pytest.mark.parametrize("norms", [[1.0], [1.0, 0.0], [1.0, math.nan], [-1.0, 1.0]])
 def test_growth_rate_rejects_a_curve_it_cannot_summarise(norms):
-    with pytest.raises(ValueError, match="norms"):
+    with pytest.raises(ValueError, match=r"^norms=\[.*\] is invalid: expected "):
         growth_rate(norms)
 
 

@@ -132,7 +132,10 @@ def test_an_optimizer_named_like_one_of_the_four_keeps_its_own_rows(tiny):
 
 def test_a_directory_of_another_evaluation_is_refused(tiny):
     evaluate._check_identity(tiny / "d", {"optimizer": "a.py:A", "tier": "quick"})
-    with pytest.raises(evaluate.EvaluationError, match="tier differ"):
+    with pytest.raises(
+        evaluate.EvaluationError,
+        match=r"^--out='.*d' is invalid: expected a new directory.*\(tier differ\)",
+    ):
         evaluate._check_identity(tiny / "d", {"optimizer": "a.py:A", "tier": "full"})
 
 
@@ -142,12 +145,19 @@ def test_a_directory_of_another_evaluation_is_refused(tiny):
         (["--optimizer", "missing.py:Lion"], "no file 'missing.py'"),
         (["--optimizer", "examples/lion.py:Lino"], "has no 'Lino'"),
         (["--optimizer", "torch.nn:Linear"], "is not a torch.optim.Optimizer subclass"),
-        (["--optimizer", "examples/lion.py:Lion", "--hyper", "betas=5"], "cannot be stepped"),
+        (
+            ["--optimizer", "examples/lion.py:Lion", "--hyper", "betas=5"],
+            "optimizer='examples/lion.py:Lion' is invalid: expected an optimizer that can be "
+            "stepped",
+        ),
         (
             ["--optimizer", "examples/lion.py:Lion", "--hyper", "lr=0.1"],
-            "the learning rate is what",
+            "--hyper lr=0.1 is invalid: expected no lr",
         ),
-        (["--optimizer", "examples/lion.py:Lion", "--lr-from", "0.003"], "not on the 1/3-decade"),
+        (
+            ["--optimizer", "examples/lion.py:Lion", "--lr-from", "0.003"],
+            "lr=0.003 is invalid: expected a rate on the 1/3-decade",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_message(tiny, capsys, argv, message):

@@ -107,7 +107,9 @@ def test_pairing_by_seed_removes_the_noise_the_pair_shares():
 
 
 def test_paired_interval_refuses_samples_that_do_not_pair_up():
-    with pytest.raises(ValueError, match="pair up"):
+    with pytest.raises(
+        ValueError, match=r"^b\.shape=\(2,\) is invalid: expected a's shape \(3,\).*pair up"
+    ):
         protocol.paired_interval([1.0, 2.0, 3.0], [1.0, 2.0])
 
 
@@ -141,7 +143,8 @@ def test_the_lattice_has_three_rates_per_decade():
 
 def test_a_rate_off_the_lattice_is_refused_with_the_nearest_one():
     with pytest.raises(
-        ValueError, match=r"lr=0\.003 is not on the 1/3-decade lattice.*nearest: 0\.00215"
+        ValueError,
+        match=r"lr=0\.003 is invalid: expected a rate on the 1/3-decade.*nearest: 0\.00215",
     ):
         protocol.lattice_index(0.003)
 
@@ -180,7 +183,7 @@ def test_the_cost_of_a_random_rate_is_the_mean_error_within_a_decade_less_the_be
 
 
 def test_the_cost_of_a_random_rate_needs_the_whole_decade_either_side():
-    with pytest.raises(ValueError, match=r"a decade either side of lr=0\.1"):
+    with pytest.raises(ValueError, match=r"^best_lr=0\.1 is invalid: .*a decade either side"):
         protocol.random_rate_cost({0.1: [0.5], 0.215: [0.6]}, 0.1)
 
 
@@ -229,8 +232,23 @@ def test_a_verdict_follows_from_where_the_interval_lies(interval, direction, exp
 
 
 def test_a_verdict_needs_thresholds_on_the_right_sides():
-    with pytest.raises(ValueError, match="support >= refute"):
+    with pytest.raises(
+        ValueError, match=r"^support=1\.0 is invalid: expected support >= refute=1\.25"
+    ):
         protocol.verdict(1.0, 2.0, "higher", 1.0, 1.25)
+
+
+def test_bad_protocol_arguments_are_refused_in_the_one_message_format():
+    with pytest.raises(ValueError, match=r"^direction='up' is invalid: .*'higher', 'lower'$"):
+        protocol.verdict(1.0, 2.0, "up", 1.0, 1.25)
+    with pytest.raises(ValueError, match=r"^interval=\[2\.0, 1\.0\] is invalid: expected "):
+        protocol.verdict(2.0, 1.0, "higher", 1.25, 1.0)
+    with pytest.raises(ValueError, match=r"^edge='middle' is invalid: .*'low', 'high'$"):
+        protocol.extend_grid([0.1], "middle")
+    with pytest.raises(ValueError, match=r"^successes=3 is invalid: expected a count in \[0, n\]"):
+        protocol.wilson_interval(3, 2)
+    with pytest.raises(ValueError, match=r"^errors_by_lr=\{\} is invalid: expected at least one"):
+        protocol.tune({})
 
 
 # --- Cost -----------------------------------------------------------------------------------
@@ -301,5 +319,7 @@ def test_a_tier_interval_resamples_each_studys_seeds_together_for_its_optimizers
 
 
 def test_a_tier_interval_refuses_optimizers_that_do_not_share_seeds():
-    with pytest.raises(ValueError, match="share their seeds"):
+    with pytest.raises(
+        ValueError, match=r"studies\[0\] sizes=\{'sgd': 2, 'adam': 1\} is invalid.*share"
+    ):
         protocol.hierarchical_interval([{"sgd": [1.0, 2.0], "adam": [1.0]}], lambda d: d)

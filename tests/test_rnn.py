@@ -125,7 +125,7 @@ def test_options_nn_rnn_has_but_we_lack_raise_naming_parameter_and_value(name, v
 
 
 def test_unknown_nonlinearity_raises_listing_the_choices():
-    with pytest.raises(ValueError, match="'sigmoid'.*'tanh', 'relu'"):
+    with pytest.raises(ValueError, match="^nonlinearity='sigmoid' is invalid: .*'tanh', 'relu'$"):
         ElmanRNN(3, 5, nonlinearity="sigmoid")
 
 
@@ -492,10 +492,14 @@ def test_sequence_model_passes_the_nonlinearity_to_the_elman_core():
 @pytest.mark.parametrize(
     "options,pattern",
     [
-        ({"core": "transformer"}, "'transformer'.*'elman', 'lstm', 'gru'"),
-        ({"readout": "mean"}, "'mean'.*'last', 'all'"),
-        ({"nonlinearity": "sigmoid"}, "'sigmoid'.*'tanh', 'relu'"),
-        ({"core": "lstm", "nonlinearity": "relu"}, "'relu'.*'lstm'.*'tanh'"),
+        ({"core": "transformer"}, "^core='transformer' is invalid: .*'elman', 'lstm', 'gru'$"),
+        ({"readout": "mean"}, "^readout='mean' is invalid: .*'last', 'all'$"),
+        ({"nonlinearity": "sigmoid"}, "^nonlinearity='sigmoid' is invalid: .*'tanh', 'relu'$"),
+        (
+            {"core": "lstm", "nonlinearity": "relu"},
+            "^nonlinearity='relu' is invalid: .*'lstm'.*'tanh'",
+        ),
+        ({"recurrent_init": "eye"}, "^recurrent_init='eye' is invalid: .*'uniform', 'orthogonal'$"),
     ],
 )
 def test_sequence_model_rejects_bad_choices_listing_the_valid_ones(options, pattern):

@@ -113,13 +113,18 @@ def test_a_held_out_set_too_large_for_memory_is_refused_before_anything_is_writt
         "optimizer": "sgd",
         "train": {"steps": 1},
     }
-    with pytest.raises(SpecError, match=r"eval_size=1000000 with seq_len=1000000 .*memory"):
+    with pytest.raises(
+        SpecError, match=r"eval_size=1000000 is invalid: expected .*seq_len=1000000.*memory"
+    ):
         run_sweep(spec, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_an_unknown_model_key_lists_the_valid_ones():
-    with pytest.raises(TypeError, match=r"'hiden_size'.*valid: .*hidden_size.*core"):
+    with pytest.raises(
+        TypeError,
+        match=r"^model parameters=\['hiden_size'\] is invalid: .*'hidden_size'.*'core'",
+    ):
         build_model(make_task("adding", seq_len=5), hiden_size=4)
 
 
@@ -142,7 +147,10 @@ def test_a_model_without_trainable_parameters_is_refused_by_name():
     model = build_model(make_task("adding", seq_len=5), hidden_size=4)
     for param in model.parameters():
         param.requires_grad_(False)
-    with pytest.raises(ValueError, match="model=SequenceModel has no trainable parameters"):
+    with pytest.raises(
+        ValueError,
+        match="^model='SequenceModel' is invalid: expected a model with at least one trainable",
+    ):
         train(model, make_task("adding", seq_len=5), SGD([_p()]), steps=1)
 
 
@@ -375,14 +383,22 @@ def _chapter(tmp_path: Path, text: str) -> book.Chapter:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("defualt:\n  steps: 3\n", r"unknown top-level key\(s\) 'defualt'; valid: default, full"),
+        (
+            "defualt:\n  steps: 3\n",
+            r"top-level keys=\['defualt'\] is invalid: .*; valid choices: 'default', 'full'$",
+        ),
         (
             "default:\n  stepz: 3\n",
-            r"default sets 'stepz', which algorithm.ipynb's parameters cell "
-            r"does not define; valid: .*steps",
+            r"default keys=\['stepz'\] is invalid: expected parameters that algorithm.ipynb's "
+            r"parameters cell defines; valid choices: .*'steps'",
         ),
-        ("default:\n  steps: 3\n  steps: 4\n", "'steps' twice"),
-        ("default: [1]\n", "default must be a mapping"),
+        (
+            "default:\n  steps: 3\n  steps: 4\n",
+            r"(?s)^parameters='.*params\.yaml' is invalid: "
+            r"expected a file of valid YAML .*'steps' twice",
+        ),
+        ("default: [1]\n", r"default=\[1\] is invalid: expected a mapping of parameter: value"),
+        ("[1]\n", r"top level=\[1\] is invalid: expected a mapping of parameter sets"),
     ],
 )
 def test_a_bad_chapter_parameter_file_is_refused_naming_the_file(tmp_path, text, message):
@@ -443,7 +459,9 @@ def test_a_spec_path_that_cannot_be_read_is_a_spec_error(tmp_path, what):
     }[what]
     if what == "binary":
         path.write_bytes(b"\xd0\xff\x00")
-    with pytest.raises(SpecError, match="cannot be read as a spec"):
+    with pytest.raises(
+        SpecError, match=r"spec='.*' is invalid: expected a file that can be read as a spec \("
+    ):
         load_spec(path)
 
 
