@@ -107,7 +107,7 @@ class Chapter:
     def inputs_hash(self, parameter_set: str = "default") -> str:
         """Hash of everything the executed notebook depends on."""
         digest = hashlib.sha256(parameter_set.encode())
-        files = [self.template, self.parameters, *sorted(PACKAGE.glob("*.py"))]
+        files = [self.template, self.parameters, *sorted(PACKAGE.rglob("*.py"))]
         if self.text is not None:
             files.append(self.text)
         files.extend(self.data)
