@@ -267,6 +267,8 @@ def verdicts(page: Page) -> list[list[str]]:
     }  # the same in every study
     extra = state[page.label] - state["sgd"]
     page.facts.update(tier_state_bytes=fmt(state[page.label]))
+    if page.label == "sgd":
+        return shown
     shown.append(
         [
             f"{page.name} keeps more memory than SGD: optimizer state per parameter",
