@@ -69,6 +69,7 @@ TUNING_SEEDS = (0, 1)
 EVALUATION_SEEDS = tuple(range(100, 110))
 GRID_STEPS_PER_DECADE = 3  # learning rates on the lattice 10^(k/3)
 MAX_EXTENSIONS = 4  # times a grid is widened while its best rate sits on an edge
+NOTHING_LEARNED = 0.99  # a grid whose every rate scores at least this learned nothing anywhere
 BOOTSTRAP_RESAMPLES = 10_000
 CONFIDENCE = 0.95
 
@@ -464,7 +465,8 @@ class Search:
     tuned: Tuned
     grid: list[float]
     extensions: int
-    edge: str | None  # None when the chosen rate is interior with `margin` rates each side
+    edge: str | None  # None when the chosen rate is interior with `margin` rates each side;
+    # 'low' / 'high' when it is still on that edge, 'flat' when no rate learned anything
 
 
 def search(
@@ -475,7 +477,11 @@ def search(
     """The protocol's search: run `grid` (errors_for(rates) -> {rate: errors on the tuning
     seeds}), choose the best rate, and while it has fewer than `margin` rates on one side widen
     the grid by two rates beyond that side and run again — at most MAX_EXTENSIONS times.
-    `errors_for` receives the whole grid each time, so a resumable runner reuses what it has."""
+    `errors_for` receives the whole grid each time, so a resumable runner reuses what it has.
+
+    A grid on which every rate's mean error is at least NOTHING_LEARNED has not found where the
+    optimizer learns: its "best" rate is noise, interior or not. It is widened on both sides
+    (edge 'flat' if that is still so after the last widening)."""
     grid = sorted(float(lr) for lr in grid)
     for lr in grid:
         lattice_index(lr)  # refuses a rate off the lattice
@@ -485,9 +491,12 @@ def search(
         tuned = tune({lr: errors[lr] for lr in grid})
         position = grid.index(tuned.lr)
         edge = "low" if position < margin else "high" if len(grid) - 1 - position < margin else None
+        if min(tuned.errors.values()) >= NOTHING_LEARNED:
+            edge = "flat"
         if edge is None or extensions == MAX_EXTENSIONS:
             return Search(tuned, list(grid), extensions, edge)
-        grid = extend_grid(grid, edge)
+        for side in ("low", "high") if edge == "flat" else (edge,):
+            grid = extend_grid(grid, side)
         extensions += 1
 
 

@@ -295,6 +295,20 @@ def test_the_search_stops_widening_after_its_limit_and_reports_the_edge():
     assert found.edge == "low" and found.extensions == protocol.MAX_EXTENSIONS
 
 
+def test_a_grid_that_learned_nothing_is_widened_on_both_sides_not_trusted():
+    # Every rate of the first grid fails (error 1, or within noise of it): its "best" is
+    # interior by a hair, but the rate where the optimizer learns lies below the grid.
+    def errors_for(grid):
+        return {lr: [0.2 if lr <= 0.0001 else 1.0 - 0.001 * (lr == 0.001)] for lr in grid}
+
+    found = protocol.search([0.000464, 0.001, 0.00215], errors_for)
+    assert found.tuned.lr <= 0.0001 and found.tuned.errors[found.tuned.lr] == 0.2
+    assert found.grid[0] < 0.0001 and found.grid[-1] > 0.00215  # widened on both sides first
+    nothing = protocol.search([0.1, 0.215], lambda grid: {lr: [1.0] for lr in grid})
+    assert nothing.edge == "flat" and nothing.extensions == protocol.MAX_EXTENSIONS
+    assert len(nothing.grid) == 2 + 4 * protocol.MAX_EXTENSIONS
+
+
 def test_a_margin_asks_for_that_many_rates_on_each_side_of_the_best():
     found = protocol.search(
         [0.1, 0.215, 0.464],
