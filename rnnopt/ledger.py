@@ -62,10 +62,14 @@ class Figure:
 @cache
 def registration() -> dict[str, Any]:
     """The registration with its amendments applied in date order: an amendment's `claims`
-    entries replace the fields they name (the original entries stay in the file as written)."""
+    entries replace the fields they name, and its `tier_studies` the tier's list (the original
+    entries stay in the file as written)."""
     data = yaml.safe_load(REGISTRATION.read_text(encoding="utf-8"))
     claims = {c["id"]: dict(c) for c in data["claims"]}
+    protocol_ = dict(data["protocol"])
     for amendment in sorted(data.get("amendments") or [], key=lambda a: str(a["date"])):
+        if "tier_studies" in amendment:
+            protocol_["tier_studies"] = list(amendment["tier_studies"])
         for claim_id, changes in (amendment.get("claims") or {}).items():
             if claim_id not in claims:
                 raise ValueError(
@@ -73,7 +77,7 @@ def registration() -> dict[str, Any]:
                     f"{claim_id!r}; valid: {', '.join(claims)}"
                 )
             claims[claim_id].update(changes)
-    return {**data, "claims": list(claims.values())}
+    return {**data, "protocol": protocol_, "claims": list(claims.values())}
 
 
 def _experiment(name: str) -> dict[str, Any]:

@@ -69,6 +69,7 @@ TUNING_SEEDS = (0, 1)
 EVALUATION_SEEDS = tuple(range(100, 110))
 GRID_STEPS_PER_DECADE = 3  # learning rates on the lattice 10^(k/3)
 MAX_EXTENSIONS = 4  # times a grid is widened while its best rate sits on an edge
+MAX_FLAT_EXTENSIONS = 2  # times a grid on which nothing learned is widened (both sides each time)
 NOTHING_LEARNED = 0.99  # a grid whose every rate scores at least this learned nothing anywhere
 BOOTSTRAP_RESAMPLES = 10_000
 CONFIDENCE = 0.95
@@ -480,8 +481,9 @@ def search(
     `errors_for` receives the whole grid each time, so a resumable runner reuses what it has.
 
     A grid on which every rate's mean error is at least NOTHING_LEARNED has not found where the
-    optimizer learns: its "best" rate is noise, interior or not. It is widened on both sides
-    (edge 'flat' if that is still so after the last widening)."""
+    optimizer learns: its "best" rate is noise, interior or not. It is widened on both sides, at
+    most MAX_FLAT_EXTENSIONS times (edge 'flat' if that is still so after the last widening):
+    3.7 decades on which nothing learned are an answer, and more would be the costliest runs."""
     grid = sorted(float(lr) for lr in grid)
     for lr in grid:
         lattice_index(lr)  # refuses a rate off the lattice
@@ -493,7 +495,8 @@ def search(
         edge = "low" if position < margin else "high" if len(grid) - 1 - position < margin else None
         if min(tuned.errors.values()) >= NOTHING_LEARNED:
             edge = "flat"
-        if edge is None or extensions == MAX_EXTENSIONS:
+        limit = MAX_FLAT_EXTENSIONS if edge == "flat" else MAX_EXTENSIONS
+        if edge is None or extensions >= limit:
             return Search(tuned, list(grid), extensions, edge)
         for side in ("low", "high") if edge == "flat" else (edge,):
             grid = extend_grid(grid, side)

@@ -128,7 +128,8 @@ def test_each_finished_variant_is_tuned_by_the_protocol():
         indices = [protocol.lattice_index(lr) for lr in record["grid"]]
         assert indices == list(range(indices[0], indices[0] + len(indices)))  # 1/3-decade steps
         interior = record["edge"] is None
-        assert interior or record["extensions"] == protocol.MAX_EXTENSIONS, path
+        limit = protocol.MAX_FLAT_EXTENSIONS if record["edge"] == "flat" else protocol.MAX_EXTENSIONS
+        assert interior or record["extensions"] == limit, path
         eval_rows = load_results(path.parent / "eval")
         for lr in record["evaluated_rates"]:
             seeds = sorted(r["seed"] for r in eval_rows if r["lr"] == lr)

@@ -88,7 +88,9 @@ def test_the_stored_experiments_were_tuned_by_the_protocol():
             continue  # the cost measurement has no learning rate; an unfinished one no verdict
         assert data["protocol"]["evaluation_seeds"] == list(protocol.EVALUATION_SEEDS)
         for variant, tuned in data["tuned"].items():
-            assert tuned["edge"] is None or tuned["extensions"] == protocol.MAX_EXTENSIONS
+            flat = tuned["edge"] == "flat"
+            limit = protocol.MAX_FLAT_EXTENSIONS if flat else protocol.MAX_EXTENSIONS
+            assert tuned["edge"] is None or tuned["extensions"] == limit
             assert len(experiments.evaluation(data, variant, "error")) >= 10, (path, variant)
 
 

@@ -305,8 +305,8 @@ def test_a_grid_that_learned_nothing_is_widened_on_both_sides_not_trusted():
     assert found.tuned.lr <= 0.0001 and found.tuned.errors[found.tuned.lr] == 0.2
     assert found.grid[0] < 0.0001 and found.grid[-1] > 0.00215  # widened on both sides first
     nothing = protocol.search([0.1, 0.215], lambda grid: {lr: [1.0] for lr in grid})
-    assert nothing.edge == "flat" and nothing.extensions == protocol.MAX_EXTENSIONS
-    assert len(nothing.grid) == 2 + 4 * protocol.MAX_EXTENSIONS
+    assert nothing.edge == "flat" and nothing.extensions == protocol.MAX_FLAT_EXTENSIONS
+    assert len(nothing.grid) == 2 + 4 * protocol.MAX_FLAT_EXTENSIONS
 
 
 def test_a_margin_asks_for_that_many_rates_on_each_side_of_the_best():
