@@ -349,6 +349,11 @@ TUNED: dict[str, tuple[Callable[[str, float, int], Any], dict[str, tuple[float, 
 
 def _cost() -> Any:
     # Timing is not resumable; a stored measurement is kept (delete the file to measure again).
+    # The step time of every study (the projection of those not started) is measured with it.
+    from rnnopt import tier
+
+    if not tier.step_times_path().exists():
+        tier.measure_step_times()
     return None if (EVIDENCE_DIR / "cost" / "results.json").exists() else measure_cost()
 
 

@@ -128,6 +128,28 @@ def seconds_per_step(study: Study, steps: int = 30) -> float:
     return float(np.median(history.step_time[5:]))
 
 
+def step_times_path(out_root: str | Path | None = None) -> Path:
+    return Path(out_root or evidence.EVIDENCE_DIR) / "cost" / "steps.json"
+
+
+def measure_step_times(
+    studies_dir: str | Path | None = None, out_root: str | Path | None = None, steps: int = 30
+) -> dict[str, float]:
+    """Every study's `seconds_per_step`, measured one after another and stored in
+    cost/steps.json: the projection of a study not started yet. Measure on an idle machine (as
+    `make evidence` does, after the runs); timings taken beside other jobs are inflated."""
+    out_root, studies_dir = _roots(out_root, studies_dir)
+    times = {
+        name: seconds_per_step(load_study(Path(studies_dir) / f"{name}.yaml"), steps)
+        for name in study_names(studies_dir)
+    }
+    data = {"seconds_per_step": times, "steps": steps, "threads": 1}
+    path = step_times_path(out_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(data, indent=1) + "\n")
+    return times
+
+
 def _cpu_seconds(stage: Path, row: dict[str, Any]) -> float:
     """A run's CPU time (older records kept only their wall-clock time)."""
     return float(
@@ -142,9 +164,12 @@ def cost_table(
 ) -> tuple[list[list[Any]], float, float]:
     """Per study: runs stored and expected, CPU-hours spent and the projected total.
 
-    A study with stored runs is projected from their median wall time; one not started from
-    `seconds_per_step` × steps (evaluations and a loaded machine add to that)."""
+    A study with stored runs is projected from their median CPU time; one not started from
+    its step time × steps: the step time stored by `measure_step_times` (on an idle machine),
+    else, with `measure`, one measured now (a loaded machine inflates it)."""
     out_root, studies_dir = _roots(out_root, studies_dir)
+    stored = step_times_path(out_root)
+    step_times = json.loads(stored.read_text())["seconds_per_step"] if stored.exists() else {}
     rows, spent_total, projected_total = [], 0.0, 0.0
     for name in study_names(studies_dir):
         study = load_study(Path(studies_dir) / f"{name}.yaml")
@@ -160,6 +185,8 @@ def cost_table(
         expected = max(expected_runs(study, sizes), len(walls))
         if walls:
             per_run = float(np.median(walls))
+        elif name in step_times:
+            per_run = step_times[name] * study.train["steps"]
         elif measure:
             per_run = seconds_per_step(study) * study.train["steps"]
         else:

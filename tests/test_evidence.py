@@ -128,7 +128,8 @@ def test_each_finished_variant_is_tuned_by_the_protocol():
         indices = [protocol.lattice_index(lr) for lr in record["grid"]]
         assert indices == list(range(indices[0], indices[0] + len(indices)))  # 1/3-decade steps
         interior = record["edge"] is None
-        limit = protocol.MAX_FLAT_EXTENSIONS if record["edge"] == "flat" else protocol.MAX_EXTENSIONS
+        flat = record["edge"] == "flat"
+        limit = protocol.MAX_FLAT_EXTENSIONS if flat else protocol.MAX_EXTENSIONS
         assert interior or record["extensions"] == limit, path
         eval_rows = load_results(path.parent / "eval")
         for lr in record["evaluated_rates"]:
@@ -217,3 +218,23 @@ def test_the_cost_report_times_a_study_whose_clipping_the_protocol_computes(tmp_
     assert tier.seconds_per_step(study, steps=8) > 0
     rows, spent, projected = tier.cost_table(tmp_path / "specs", tmp_path / "out")
     assert rows[0][0] == "tiny" and spent == 0 and projected > 0
+
+
+def test_a_study_not_started_is_projected_from_the_stored_step_times(tmp_path):
+    # Step times measured on an idle machine (cost/steps.json) are used, not a timing taken
+    # now beside other jobs; without the file and without measuring, the projection is unknown.
+    from rnnopt import tier
+
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "tiny.yaml").write_text(TINY)
+    study = evidence.load_study(tmp_path / "specs" / "tiny.yaml")
+    rows, _, projected = tier.cost_table(tmp_path / "specs", tmp_path / "out", measure=False)
+    assert rows[0][3] == "nan" and math.isnan(projected)
+    times = tier.measure_step_times(tmp_path / "specs", tmp_path / "out", steps=8)
+    assert set(times) == {"tiny"} and times["tiny"] > 0
+    path = tier.step_times_path(tmp_path / "out")
+    path.write_text(json.dumps({"seconds_per_step": {"tiny": 0.5}}))
+    rows, _, projected = tier.cost_table(tmp_path / "specs", tmp_path / "out", measure=False)
+    runs = tier.expected_runs(study)
+    assert rows[0][3] == f"{0.5 * study.train['steps']:.0f}"
+    assert projected == pytest.approx(0.5 * study.train["steps"] * runs / 3600)
