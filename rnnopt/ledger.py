@@ -5,12 +5,15 @@ rnnopt.protocol, the thresholds from the registration, the numbers from the stor
 
     rows = ledger()            # one row per registered claim, in the columns of COLUMNS
     figure("adam-faster")      # Figure(estimate, low, high, seeds, source)
+    write_csv(rows, "data/claims.csv")  # atomically, numbers at full precision
 
 A claim whose evidence is not all stored yet is reported as `pending`, with what is missing.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from collections.abc import Callable
@@ -23,6 +26,7 @@ import numpy as np
 import yaml
 
 from rnnopt import evidence, protocol, tier
+from rnnopt.store import write_atomic
 from rnnopt.tier import Pending, eval_errors, eval_successes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,23 +209,29 @@ def nonstationary() -> Figure:
 
 
 class Unsolved(Pending):
-    """The study a figure needs is solved by no optimizer: the claim stays inconclusive."""
+    """The study a figure needs is solved by no optimizer: the claim stays inconclusive, and
+    the figure (computed all the same) is reported beside the reason."""
+
+    def __init__(self, reason: str, found: Figure | None = None):
+        super().__init__(reason)
+        self.found = found
 
 
 def vanishing() -> Figure:
     study = "adding-elman-T100"
     successes = {v: tier.eval_successes(study, v) for v in FOUR}
-    if not any(s.any() for s in successes.values()):
-        raise Unsolved(f"{study} is solved by no optimizer at its budget")
     rmsprop, sgd = successes["rmsprop"], successes["sgd"]
     low, high = protocol.newcombe_interval(int(rmsprop.sum()), int(sgd.sum()), rmsprop.size)
-    return Figure(
+    found = Figure(
         float(rmsprop.mean() - sgd.mean()),
         low,
         high,
         rmsprop.size,
         _source(f"{study}/rmsprop/eval", f"{study}/sgd/eval"),
     )
+    if not any(s.any() for s in successes.values()):
+        raise Unsolved(f"{study} is solved by no optimizer at its budget", found)
+    return found
 
 
 def generalisation() -> Figure:
@@ -525,20 +535,24 @@ def ledger() -> list[dict[str, Any]]:
         if claim["kind"] == "definitional":
             row.update(figure=CHECKS[claim["id"]](), verdict="", experiment="")
         else:
+            unsolved = ""
             try:
                 found = figure(claim["id"])
-            except Unsolved as unsolved:
-                row.update(verdict="inconclusive", source=str(unsolved))
+            except Unsolved as why:
+                found, unsolved = why.found, f" ({why}: inconclusive by registration)"
             except Pending as missing:
                 row.update(verdict="pending", source=str(missing))
-            else:
+                found = None
+            if found is not None:
                 row.update(
                     estimate=found.estimate,
                     ci_low=found.low,
                     ci_high=found.high,
                     seeds=found.seeds,
-                    source=found.source,
-                    verdict=protocol.verdict(
+                    source=f"{found.source}; shown in fig-claims-{claim['algorithm']}{unsolved}",
+                    verdict="inconclusive"
+                    if unsolved
+                    else protocol.verdict(
                         found.low,
                         found.high,
                         claim["direction"],
@@ -548,6 +562,29 @@ def ledger() -> list[dict[str, Any]]:
                 )
         rows.append({k: row[k] for k in COLUMNS})
     return rows
+
+
+def write_csv(rows: list[dict[str, Any]], path: str | Path) -> None:
+    """Write the ledger to `path` in the columns of COLUMNS, all at once (a reader sees the old
+    file or the new one, never part of one). Numbers are written at full precision (the
+    shortest text that reads back as the same float), so a verdict recomputed from the file's
+    own columns is the verdict that was computed; an empty cell is a figure not measured."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in rows:
+        if set(row) != set(COLUMNS):
+            raise ValueError(f"row {row.get('id')!r}: columns {sorted(row)}, not {COLUMNS}")
+        cells = [row[k] for k in COLUMNS]
+        writer.writerow([repr(float(c)) if isinstance(c, float) else c for c in cells])
+    write_atomic(Path(path), buffer.getvalue())
+
+
+def samples(row: dict[str, Any]) -> str:
+    """What the `seeds` column counts: evaluation seeds, or for the cost of a step its timing
+    rounds (the optimizers interleaved, one round each)."""
+    unit = "timing rounds" if row.get("experiment") == "cost" else "seeds"
+    return f"{row['seeds']} {unit}"
 
 
 def format_number(value: Any) -> str:

@@ -1,282 +1,305 @@
-"""Specification of rnnopt.claims: rules judge figures, the ledger is computed and written
-atomically, the measuring helpers measure what they say, and the committed ledger matches the
-registry of claims."""
+"""Specification of the claims ledger as the book stores it: data/claims.csv holds every registered
+claim in the registered columns, each verdict follows from the file's own columns by the
+registered rule, the file is what the stored runs give (so it cannot drift from them), and the
+claims chapter is the one place each claim is decided (one label `claim-<id>` per claim)."""
 
 from __future__ import annotations
 
 import csv
+import json
 import math
-import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from rnnopt import claims
-from rnnopt.claims import (
-    CLAIMS,
-    COLUMNS,
-    FOUR,
-    VERDICTS,
-    Claim,
-    Lab,
-    Rule,
-    Settings,
-    Threshold,
-    evaluate,
-    format_figure,
-    write_csv,
-)
-from rnnopt.landscapes import double_well, trajectory
-from rnnopt.train import History
+from rnnopt import ledger, ledger_tables, protocol, store
+from rnnopt.ledger import COLUMNS, FOUR
+from rnnopt.tier import Pending
 
 ROOT = Path(__file__).resolve().parent.parent
+CSV = ROOT / "data" / "claims.csv"
+CHAPTER = ROOT / "chapters" / "claims.ipynb"
+TEMPLATE = ROOT / "chapters" / "_templates" / "claims.ipynb"
+REGISTERED = {c["id"]: c for c in ledger.registration()["claims"]}
+NUMBERS = ("estimate", "ci_low", "ci_high", "seeds")
 
-RATIO = Rule((Threshold("ratio", "<=", 0.7),), (Threshold("ratio", ">=", 1.0),))
 
+@pytest.fixture(scope="module")
+def stored():
+    return ledger_tables.read_csv(CSV)
 
-def test_rule_supports_when_every_supported_test_passes():
-    assert RATIO.verdict({"ratio": 0.5}) == "supported"
 
+@pytest.fixture(scope="module")
+def recomputed():
+    return ledger.ledger()
 
-def test_rule_rejects_when_the_not_supported_tests_pass():
-    assert RATIO.verdict({"ratio": 1.3}) == "not supported"
 
+def has_interval(row) -> bool:
+    return row["ci_low"] != ""
 
-def test_rule_is_mixed_between_its_thresholds():
-    assert RATIO.verdict({"ratio": 0.85}) == "mixed"
 
-
-def test_rule_calls_a_figure_that_could_not_be_measured_mixed():
-    assert RATIO.verdict({"ratio": math.nan}) == "mixed"
-
-
-def test_rule_with_two_supported_tests_needs_both():
-    rule = Rule((Threshold("a", ">=", 1), Threshold("b", "<=", 0)), (Threshold("a", "<=", 0),))
-    assert rule.verdict({"a": 2, "b": 0}) == "supported"
-    assert rule.verdict({"a": 2, "b": 1}) == "mixed"
-
-
-def test_rule_against_any_rejects_on_one_failing_test():
-    rule = Rule(
-        (Threshold("a", ">=", 1),),
-        (Threshold("a", "<=", 0), Threshold("b", ">=", 5)),
-        against="any",
-    )
-    assert rule.verdict({"a": 0.5, "b": 9}) == "not supported"
-
-
-def test_rule_text_states_its_thresholds():
-    assert RATIO.text() == "supported if ratio ≤ 0.7; not supported if ratio ≥ 1; mixed otherwise"
-
-
-def test_threshold_refuses_an_unknown_comparison():
-    with pytest.raises(ValueError, match="op='<'.*valid"):
-        Threshold("ratio", "<", 1.0)
-
-
-def test_format_figure_keeps_two_significant_digits():
-    assert format_figure(0.083456) == "0.083"
-    assert format_figure(1234.5) == "1200"
-    assert format_figure(12.0) == "12"
-
-
-def test_format_figure_names_what_never_happened():
-    assert format_figure(math.inf) == "never"
-    assert format_figure(math.nan) == "n/a"
-
-
-def _claim(measure) -> Claim:
-    return Claim("x", "sgd", "a claim", "an experiment", measure, RATIO)
-
-
-def test_evaluate_computes_the_verdict_from_the_measurement():
-    fast = evaluate([_claim(lambda lab: {"ratio": 0.2})], Lab())
-    slow = evaluate([_claim(lambda lab: {"ratio": 4.0})], Lab())
-    assert (fast[0]["verdict"], slow[0]["verdict"]) == ("supported", "not supported")
-
-
-def test_evaluate_rows_hold_every_ledger_column():
-    (row,) = evaluate([_claim(lambda lab: {"ratio": 0.25})], Lab())
-    assert set(COLUMNS) <= set(row)
-    assert row["measured"] == "ratio = 0.25"
-    assert row["rule"] == RATIO.text()
-
-
-def test_write_csv_round_trips_the_ledger_columns(tmp_path):
-    rows = evaluate([_claim(lambda lab: {"ratio": 0.25})], Lab())
-    path = write_csv(rows, tmp_path / "sub" / "claims.csv")
-    with open(path, encoding="utf-8", newline="") as handle:
-        read = list(csv.DictReader(handle))
-    assert read == [{k: rows[0][k] for k in COLUMNS}]
-    assert [p.name for p in path.parent.iterdir()] == ["claims.csv"]  # no temporary left
-
-
-def test_write_csv_makes_a_file_others_can_read(tmp_path):
-    previous = os.umask(0o022)  # the usual umask: files readable by all
-    try:
-        path = write_csv([], tmp_path / "claims.csv")
-    finally:
-        os.umask(previous)
-    assert path.stat().st_mode & 0o777 == 0o644
-
-
-def test_settings_refuse_zero_threads():
-    with pytest.raises(ValueError, match="threads=0"):
-        Settings(threads=0)
-
-
-def test_settings_refuse_a_grid_that_is_not_geometric():
-    grid = {**Settings().lr_grid, "adam": [0.001, 0.002, 0.1]}
-    with pytest.raises(ValueError, match=r"lr_grid\['adam'\]"):
-        Settings(lr_grid=grid)
-
-
-def test_settings_refuse_an_unknown_core():
-    with pytest.raises(ValueError, match="cores=.*valid"):
-        Settings(cores=["transformer"])
-
-
-def test_steps_to_finds_the_first_measurement_past_the_threshold():
-    history = History(
-        eval_step=[0, 10, 20, 30], eval_loss=[1.0, 0.6, 0.4, 0.45], eval_metric=[0.1, 0.5, 0.8, 0.7]
-    )
-    assert claims.steps_to(history, 0.5) == 20
-    assert claims.steps_to(history, 0.75, higher_is_better=True) == 20
-    assert claims.steps_to(history, 0.1) == math.inf
-
-
-@pytest.mark.parametrize("optimizer", FOUR)
-def test_descend_from_many_starts_equals_separate_runs(optimizer):
-    well = double_well()
-    starts = np.array([[1.5, 0.5], [-0.3, -1.0]])
-    together = claims.descend(well, optimizer, starts, 30, lr=0.05)
-    for index, start in enumerate(starts):
-        alone = trajectory(well, optimizer, 30, start=tuple(start), lr=0.05)
-        np.testing.assert_allclose(together[:, index], alone, rtol=1e-12, atol=1e-12)
-
-
-def test_state_per_parameter_counts_each_optimizers_buffers():
-    assert {n: claims.state_per_parameter(n) for n in FOUR} == {
-        "sgd": 0,
-        "momentum": 1,
-        "rmsprop": 1,
-        "adam": 2,
-    }
-
-
-def test_sgd_makes_the_fewest_tensor_operations_per_step():
-    ops = {n: claims.ops_per_step(n) for n in FOUR}
-    assert ops["sgd"] < min(ops[n] for n in FOUR if n != "sgd")
-    assert ops["adam"] > ops["momentum"]
-
-
-def test_relabelled_digits_shift_every_label():
-    plain, shifted = claims.DigitsTask(), claims.RelabelledDigits(shift=1)
-    assert torch.equal(shifted.eval_batch()[1], (plain.eval_batch()[1] + 1) % 10)
-    assert torch.equal(shifted.eval_batch()[0], plain.eval_batch()[0])
-
-
-def test_registry_covers_the_four_optimizers_with_unique_ids():
-    assert len({c.id for c in CLAIMS}) == len(CLAIMS)
-    assert {c.algorithm for c in CLAIMS} == set(FOUR)
-    assert len(CLAIMS) >= 20
-
-
-def test_every_claim_shows_figures_its_rule_can_judge():
-    for claim in CLAIMS:
-        assert claim.figures_shown(), claim.id
-        assert claim.section, claim.id
-
-
-def test_committed_ledger_lists_every_claim_with_a_valid_verdict():
-    with open(ROOT / "data" / "claims.csv", encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        assert tuple(reader.fieldnames) == COLUMNS
-        rows = list(reader)
-    assert [r["claim"] for r in rows] == [c.text for c in CLAIMS]
-    assert [r["rule"] for r in rows] == [c.rule.text() for c in CLAIMS]
-    assert all(r["verdict"] in VERDICTS for r in rows)
-
-
-def test_committed_verdicts_follow_from_the_committed_measurements():
-    # Re-judge each committed row from the figures printed in its `measured` column (the ones
-    # its rule uses are always printed), so a hand-edited verdict cannot pass.
-    with open(ROOT / "data" / "claims.csv", encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    for claim, row in zip(CLAIMS, rows, strict=True):
-        printed = dict(part.split(" = ") for part in row["measured"].split("; "))
-        figures = {}
-        for name, text in printed.items():
-            figures[name] = {"never": math.inf, "n/a": math.nan}.get(text) or float(text)
-        needed = {t.figure for t in (*claim.rule.supported, *claim.rule.not_supported)}
-        if needed <= set(figures):
-            assert claim.rule.verdict(figures) == row["verdict"], claim.id
-
-
-def test_settings_messages_name_the_parameter_value_and_rule():
-    with pytest.raises(ValueError, match=r"^threads=0 is invalid: expected an integer >= 1$"):
-        Settings(threads=0)
-    with pytest.raises(ValueError, match=r"window_margin=1.5 is invalid: expected a finite number"):
-        Settings(window_margin=1.5)
-    with pytest.raises(ValueError, match=r"digits_lr\['adam'\]=-1 is invalid"):
-        Settings(digits_lr={**Settings().digits_lr, "adam": -1})
-    with pytest.raises(ValueError, match=r"seeds=\[0, 0\] is invalid: .*all different"):
-        Settings(seeds=[0, 0])
-
-
-def test_check_ledger_csv_takes_a_writable_path_or_nothing(tmp_path):
-    assert claims.check_ledger_csv("ledger_csv", "") is None
-    assert claims.check_ledger_csv("ledger_csv", str(tmp_path / "a.csv")) == tmp_path / "a.csv"
-    with pytest.raises(ValueError, match="ledger_csv=3 is invalid"):
-        claims.check_ledger_csv("ledger_csv", 3)
-    with pytest.raises(ValueError, match="ledger_csv=.* is invalid: expected a file"):
-        claims.check_ledger_csv("ledger_csv", str(tmp_path))
-
-
-def test_ledger_table_escapes_bars_and_puts_verdicts_in_bold():
-    row = {"claim": "a | b", "measured": "x = 1", "rule": "r", "verdict": "mixed"}
-    table = claims.ledger_table([row]).splitlines()
-    assert table[0] == "| claim | measured | rule | verdict |"
-    assert table[2] == "| a \\| b | x = 1 | r | **mixed** |"
-
-
-def test_verdict_counts_lists_every_verdict():
-    rows = [{"verdict": "supported"}, {"verdict": "mixed"}, {"verdict": "supported"}]
-    assert claims.verdict_counts(rows) == "3 claims: 2 supported, 1 mixed, 0 not supported"
-
-
-def test_rung_is_the_highest_step_of_the_ladder_cleared():
-    assert [claims.rung(r) for r in (0.5, 1.0, 4.9, 250)] == ["< 1×", "≥ 1×", "≥ 2×", "≥ 100×"]
-
-
-def test_curves_for_the_figures_keep_one_row_per_run():
-    runs = [
-        History(eval_step=[0, 5], eval_loss=[1.0, 0.5], eval_metric=[0.1, 0.2]),
-        History(eval_step=[0, 5], eval_loss=[2.0, 0.4], eval_metric=[0.3, 0.4]),
+def outputs(path: Path) -> list[str]:
+    nb = json.loads(path.read_text())
+    return [
+        "".join(o.get("data", {}).get("text/markdown", "")) or "".join(o.get("text", ""))
+        for cell in nb["cells"]
+        for o in cell.get("outputs", [])
     ]
-    assert claims.eval_curves(runs) == ([0, 5], [[1.0, 0.5], [2.0, 0.4]])
-    assert claims.eval_curves(runs, metric=True)[1] == [[0.1, 0.2], [0.3, 0.4]]
-    steps, curves = claims.relearning_curves(runs, runs[::-1], offset=10)
-    assert list(steps) == [0, 5, 10, 15]
-    assert curves == [[0.1, 0.2, 0.3, 0.4], [0.3, 0.4, 0.1, 0.2]]
 
 
-def test_implementation_table_divides_by_the_sgd_step():
-    table = claims.implementation_table({"SGD, torch for-loop": 0.001, "Adam, rnnopt": 0.004})
-    assert table.splitlines()[3] == "| Adam, rnnopt | 4.00 | 4.0× | 2.3× |"
+# --- The file -------------------------------------------------------------------------------
 
 
-def test_the_grid_holds_the_range_of_the_final_loss_over_the_seeds():
-    lrs = {name: [0.01, 0.1] for name in FOUR}
-    lab = Lab(
-        Settings(seeds=(0, 1), hidden_size=2, batch_size=4, steps=4, eval_every=2, lr_grid=lrs)
+def test_the_file_has_exactly_the_registered_columns_in_order():
+    with open(CSV, encoding="utf-8", newline="") as f:
+        header = next(csv.reader(f))
+    assert (
+        tuple(header)
+        == COLUMNS
+        == (
+            "id",
+            "claim",
+            "algorithm",
+            "kind",
+            "experiment",
+            "figure",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "seeds",
+            "direction",
+            "support_threshold",
+            "refute_threshold",
+            "verdict",
+            "source",
+        )
     )
-    for name in FOUR:
-        g = lab.grid[name]
-        for i, lr in enumerate(g["lrs"]):
-            finals = [h.final_loss for h in lab.grid_runs(name, lr)]
-            assert (g["low"][i], g["high"][i]) == (min(finals), max(finals))
-            assert g["low"][i] <= g["final"][i] <= g["high"][i]
-    assert "| SGD | " in claims.grid_table(lab)
+
+
+def test_the_file_has_one_row_per_registered_claim_in_registration_order(stored):
+    assert [r["id"] for r in stored] == list(REGISTERED)
+
+
+def test_each_row_carries_its_registered_wording_kind_direction_and_thresholds(stored):
+    for row in stored:
+        claim = REGISTERED[row["id"]]
+        assert row["claim"] == claim["claim"] and row["algorithm"] in FOUR
+        assert row["algorithm"] == claim["algorithm"] and row["kind"] == claim["kind"]
+        assert row["kind"] in ("empirical", "definitional")
+        if row["kind"] == "empirical":
+            assert row["experiment"] == claim["experiment"] and row["figure"] == claim["figure"]
+            assert row["direction"] == claim["direction"] in ("higher", "lower")
+            assert row["support_threshold"] == claim["support_threshold"]
+            assert row["refute_threshold"] == claim["refute_threshold"]
+
+
+def test_every_verdict_follows_from_the_files_own_interval_and_thresholds(stored):
+    for row in stored:
+        if row["kind"] != "empirical" or not has_interval(row):
+            continue
+        rule = protocol.verdict(
+            row["ci_low"],
+            row["ci_high"],
+            row["direction"],
+            row["support_threshold"],
+            row["refute_threshold"],
+        )
+        if "inconclusive by registration" in row["source"]:  # an unsolved study decides nothing
+            assert row["verdict"] == "inconclusive", row["id"]
+        else:
+            assert row["verdict"] == rule, row["id"]
+
+
+def test_each_measured_claim_has_a_finite_interval_from_at_least_10_seeds_around_its_estimate(
+    stored,
+):
+    for row in stored:
+        if row["kind"] == "empirical" and row["verdict"] != "pending":
+            assert has_interval(row), f"{row['id']} has a verdict but no interval"
+            assert isinstance(row["seeds"], int) and row["seeds"] >= 10, row["id"]
+            assert all(math.isfinite(row[k]) for k in ("estimate", "ci_low", "ci_high"))
+            assert row["ci_low"] <= row["estimate"] <= row["ci_high"], row["id"]
+            assert row["verdict"] in protocol.VERDICTS
+            assert row["source"].startswith("data/evidence/") or "tier studies" in row["source"]
+
+
+def test_a_pending_claim_has_no_figure_and_says_what_is_missing(stored):
+    for row in stored:
+        if row["verdict"] == "pending":
+            assert row["kind"] == "empirical"
+            assert all(row[k] == "" for k in NUMBERS), row["id"]
+            assert "not finished" in row["source"] or "solved" in row["source"], row["source"]
+
+
+def test_a_definitional_claim_has_its_computed_check_and_no_verdict(stored):
+    for row in stored:
+        if row["kind"] == "definitional":
+            assert row["verdict"] == "" and row["experiment"] == ""
+            assert all(row[k] == "" for k in NUMBERS)
+            assert row["figure"] == ledger.CHECKS[row["id"]](), row["id"]
+
+
+def test_the_file_is_what_the_stored_runs_give(stored, recomputed):
+    # Fails while data/evidence/ grows past the committed file: regenerate it with
+    # `python -m rnnopt.book claims --force`.
+    assert [r["id"] for r in recomputed] == [r["id"] for r in stored]
+    for mine, theirs in zip(stored, recomputed, strict=True):
+        for key in COLUMNS:
+            a, b = mine[key], theirs[key]
+            if isinstance(b, float) and a != "":
+                assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (mine["id"], key, a, b)
+            else:
+                assert a == b, (mine["id"], key, a, b)
+
+
+# --- Writing it -----------------------------------------------------------------------------
+
+
+def fake_rows() -> list[dict]:
+    row = {k: "" for k in COLUMNS}
+    row.update(id="x", claim="A claim, with a comma.", algorithm="sgd", kind="empirical")
+    row.update(estimate=0.1 + 0.2, ci_low=np.float64(1 / 3), ci_high=1e-17, seeds=np.int64(10))
+    row.update(direction="higher", support_threshold=1.25, refute_threshold=1, verdict="x")
+    pending = dict(row, id="y", estimate="", ci_low="", ci_high="", seeds="", verdict="pending")
+    return [row, pending]
+
+
+def test_write_csv_round_trips_every_number_exactly(tmp_path):
+    path = tmp_path / "claims.csv"
+    ledger.write_csv(fake_rows(), path)
+    back = ledger_tables.read_csv(path)
+    assert back[0]["estimate"] == 0.1 + 0.2 and back[0]["ci_low"] == 1 / 3
+    assert back[0]["ci_high"] == 1e-17 and back[0]["seeds"] == 10
+    assert back[0]["claim"] == "A claim, with a comma."
+    assert back[1]["estimate"] == "" and back[1]["verdict"] == "pending"
+    assert "np." not in path.read_text()  # numpy scalars are written as plain numbers
+
+
+def test_write_csv_refuses_a_row_with_other_columns_and_leaves_the_file_as_it_was(tmp_path):
+    path = tmp_path / "claims.csv"
+    path.write_text("old\n")
+    bad = fake_rows()
+    del bad[1]["source"]
+    with pytest.raises(ValueError, match="'y'.*columns"):
+        ledger.write_csv(bad, path)
+    assert path.read_text() == "old\n" and list(tmp_path.iterdir()) == [path]
+
+
+def test_write_csv_is_atomic_when_the_write_fails(tmp_path, monkeypatch):
+    path = tmp_path / "claims.csv"
+    path.write_text("old\n")
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        ledger.write_csv(fake_rows(), path)
+    assert path.read_text() == "old\n" and list(tmp_path.iterdir()) == [path]
+
+
+def test_read_csv_refuses_a_file_with_other_columns(tmp_path):
+    path = tmp_path / "claims.csv"
+    path.write_text("claim,verdict\na,b\n")
+    with pytest.raises(ValueError, match="columns"):
+        ledger_tables.read_csv(path)
+
+
+# --- Unsolved studies -----------------------------------------------------------------------
+
+
+def test_an_unsolved_study_leaves_its_claim_inconclusive_with_its_interval(monkeypatch):
+    monkeypatch.setattr(ledger.tier, "eval_successes", lambda study, v: np.zeros(10, bool))
+    with pytest.raises(ledger.Unsolved) as unsolved:
+        ledger.vanishing()
+    found = unsolved.value.found
+    assert found.estimate == 0 and found.seeds == 10 and found.low < 0 < found.high
+    monkeypatch.setattr(ledger, "FIGURES", {**{k: _pending for k in ledger.FIGURES}})
+    monkeypatch.setitem(ledger.FIGURES, "rmsprop-vanishing", ledger.vanishing)
+    monkeypatch.setattr(ledger, "CHECKS", {k: lambda: "check" for k in ledger.CHECKS})
+    row = next(r for r in ledger.ledger() if r["id"] == "rmsprop-vanishing")
+    assert row["verdict"] == "inconclusive" and row["seeds"] == 10
+    assert "solved by no optimizer" in row["source"]
+    assert "inconclusive by registration" in row["source"]
+
+
+def _pending():
+    raise Pending("not finished")
+
+
+# --- The chapter ----------------------------------------------------------------------------
+
+
+def test_the_chapter_decides_each_registered_claim_in_exactly_one_labelled_entry(stored):
+    text = "\n".join(outputs(CHAPTER))
+    labels = re.findall(r"^\(claim-([a-z0-9-]+)\)=$", text, flags=re.M)
+    assert sorted(labels) == sorted(REGISTERED) and len(labels) == len(set(labels))
+    verdicts = dict(
+        re.findall(r"^\(claim-([a-z0-9-]+)\)=\n###.*\n\n\*\*Verdict: (.*)\.\*\*", text, re.M)
+    )
+    for row in stored:
+        assert verdicts.get(row["id"], "") == row["verdict"], row["id"]
+
+
+def test_every_link_to_a_claim_in_the_book_names_a_registered_claim():
+    texts = [p.read_text() for p in (ROOT / "chapters").glob("*.ipynb")]
+    texts += [p.read_text() for p in (ROOT / "chapters").rglob("*.md")]
+    linked = {i for t in texts for i in re.findall(r"<claim-([a-z0-9-]+)>`", t)}
+    assert linked <= set(REGISTERED), linked - set(REGISTERED)
+
+
+def test_the_chapter_draws_the_figure_each_source_names(stored):
+    names = set(re.findall(r"^:name: (fig-claims-[a-z]+)$", "\n".join(outputs(CHAPTER)), re.M))
+    assert names == {f"fig-claims-{a}" for a in FOUR}
+    for row in stored:
+        assert set(re.findall(r"fig-claims-[a-z]+", row["source"])) <= names
+
+
+def test_the_chapter_trains_nothing_and_reads_the_ledger_only():
+    nb = json.loads(TEMPLATE.read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    imported = set(re.findall(r"from rnnopt(?:\.\w+)? import ([\w, ]+)", code))
+    modules = {m.strip() for line in imported for m in line.split(",")}
+    assert modules <= {"ledger", "ledger_tables", "plots", "protocol", "check_int"} | {
+        "check_output_file",
+        "invalid",
+        "FOUR",
+    }, modules
+    assert "train" not in modules and "sweep" not in code
+
+
+def test_the_summary_table_has_the_sources_four_rows_and_registered_claims():
+    assert [row[0] for row in ledger_tables.SUMMARY] == list(FOUR)
+    for _, purpose, good, bad in ledger_tables.SUMMARY:
+        assert purpose and good and bad
+        assert set(good) | set(bad) <= set(REGISTERED)
+
+
+def test_the_summary_table_shows_each_claims_verdict_and_interval_from_the_rows(stored):
+    table = ledger_tables.summary_table(stored)
+    for _, _, good, bad in ledger_tables.SUMMARY:
+        for claim_id in good + bad:
+            row = next(r for r in stored if r["id"] == claim_id)
+            shown = "checked" if row["kind"] == "definitional" else row["verdict"]
+            assert f"{{ref}}`{shown} <claim-{claim_id}>`" in table
+            if has_interval(row):
+                assert ledger.format_number(row["ci_low"]) in table
+
+
+def test_the_forest_marks_pending_claims_and_draws_the_others(stored):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for algorithm in FOUR:
+        fig = ledger_tables.forest(stored, algorithm)
+        chosen = [r for r in stored if r["algorithm"] == algorithm and r["kind"] == "empirical"]
+        assert len(fig.axes) == len(chosen)
+        for ax, row in zip(fig.axes, chosen, strict=True):
+            assert ax.get_title(loc="left") == f"{row['id']}: {row['verdict']}"
+            marked = [t.get_text() for t in ax.texts]
+            assert marked == (["pending"] if row["verdict"] == "pending" else [])
+            low, high = ax.get_xlim()
+            assert low < min(row["support_threshold"], row["refute_threshold"])
+            assert high > max(row["support_threshold"], row["refute_threshold"])
