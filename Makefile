@@ -16,7 +16,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: venv test unit nbval book chapters html bench lint lock clean screenshot sweeps evidence
+.PHONY: venv test unit nbval book chapters html bench lint lock clean screenshot evidence
 
 venv: $(STAMP)
 
@@ -74,12 +74,6 @@ lock:
 
 clean:
 	rm -rf $(VENV) _build .pytest_cache .hypothesis
-
-# Re-runs the stored multi-run experiments under data/sweeps from data/specs (resumable:
-# finished runs are skipped), then re-executes the chapters that load them.
-sweeps: $(STAMP)
-	$(PY) -m rnnopt.analysis sweeps --workers 2
-	$(PY) -m rnnopt.book
 
 # The evidence tier (data/evidence/, from data/specs/evidence/ and data/registration.yaml): every
 # study tuned and evaluated by rnnopt.protocol, then the experiments that are not sweeps (the step

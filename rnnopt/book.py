@@ -55,7 +55,7 @@ class Chapter:
     template: Path  # what papermill executes
     parameters: Path  # YAML with the `default` and `full` parameter sets
     text: Path | None = None  # algorithm prose the template renders
-    data: tuple[Path, ...] = ()  # stored results the chapter loads (data/sweeps/*/results.csv)
+    data: tuple[Path, ...] = ()  # stored results the chapter loads (e.g. data/evidence/...)
 
     def parameter_values(self, parameter_set: str = "default") -> dict[str, Any]:
         """The parameters papermill injects, after checking the file against the template.

@@ -288,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     judge.set_defaults(handler=_evaluate, command_parser=judge)
 
-    # The book and the stored sweeps have command lines of their own: main() hands them every
+    # The book has a command line of its own: main() hands them every
     # argument that follows; these entries only list them in --help.
     for name, (_, _, help_text) in PASS_THROUGH.items():
         commands.add_parser(name, help=help_text, add_help=False)
@@ -473,7 +473,6 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 PASS_THROUGH = {  # command: (module whose main() takes the rest, leading argument, help)
     "book": ("rnnopt.book", None, "execute the stale chapters (rnnopt book --help)"),
-    "sweeps": ("rnnopt.analysis", "sweeps", "regenerate the stored sweeps of data/sweeps/"),
 }
 
 

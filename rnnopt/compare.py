@@ -1,16 +1,15 @@
 """The comparison of the four optimizers on the stored tier, per study: the tuned rate (and
 whether it is interior), the final held-out error with its interval, the success fraction and
-the censored time to success, the tunability curve, the time per step and the state memory —
-and, across studies, a performance profile. Every quantity comes from rnnopt.protocol.
+the censored time to success, the tunability curve, the time per step and the state memory.
+Every quantity comes from rnnopt.protocol; the comparison chapter's page (pending studies,
+ranking, the performance profile across studies) is rnnopt.comparison.
 
     rows = study_table("adding-elman-T100")     # one Row per optimizer
     best_tied(rows)                             # the optimizers whose interval meets the best's
-    profile(["digits-elman", "text-lstm"], taus) # Dolan–Moré performance profile
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -91,22 +90,3 @@ def best_tied(rows: Sequence[Row]) -> list[str]:
     interval: these are reported as tied, not ranked by a hair."""
     best = min(rows, key=lambda r: r.error)
     return [r.optimizer for r in rows if r.low <= best.high]
-
-
-def profile(
-    studies: Sequence[str], taus: Sequence[float], optimizers: Sequence[str] = FOUR
-) -> dict[str, list[float]]:
-    """Dolan–Moré performance profile over the solved `studies`: for each optimizer, the fraction
-    of studies in which its mean error is within a factor τ of the best optimizer's."""
-    ratios: dict[str, list[float]] = {name: [] for name in optimizers}
-    for study in studies:
-        rows = study_table(study, optimizers)
-        if not solved(rows):
-            continue
-        best = min(r.error for r in rows)
-        for r in rows:
-            ratios[r.optimizer].append(r.error / best if best > 0 else math.inf)
-    return {
-        name: [float(np.mean([q <= tau for q in values])) if values else math.nan for tau in taus]
-        for name, values in ratios.items()
-    }

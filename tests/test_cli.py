@@ -167,11 +167,11 @@ def test_a_bad_argument_gives_exit_status_2_without_a_traceback():
     assert "lr=-1" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_the_book_and_the_stored_sweeps_are_commands_of_rnnopt_too(capsys):
+def test_the_book_is_a_command_of_rnnopt_too(capsys):
     from rnnopt import cli
 
     assert cli.main(["book", "--list"]) == 0
     assert "measuring" in capsys.readouterr().out
     with pytest.raises(SystemExit) as stop:
-        cli.main(["sweeps", "--help"])
-    assert stop.value.code == 0 and "--workers" in capsys.readouterr().out
+        cli.main(["book", "--help"])
+    assert stop.value.code == 0 and "--force" in capsys.readouterr().out

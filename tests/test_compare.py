@@ -1,4 +1,7 @@
-"""The per-study comparison on a stored tier: every column from the protocol's definitions."""
+"""The per-study comparison on a stored tier: every column from the protocol's definitions, and
+the comparison chapter's rules (rnnopt.comparison): ties from overlapping intervals, unsolved
+studies not ranked, pending studies named, the censored time to success, the performance
+profile."""
 
 from __future__ import annotations
 
@@ -8,14 +11,22 @@ import numpy as np
 import pytest
 from conftest import make_tier, tiny_study
 
-from rnnopt import compare, evidence, protocol, tier
+from rnnopt import compare, comparison, evidence, ledger, protocol, tier
 
+DIGITS = evidence.STUDIES_DIR / "digits-elman.yaml"  # a real spec, read before any patch
 TINY = tiny_study(hidden=8, steps=60, evaluation_seeds=(100, 101, 102, 103))
 
 
 @pytest.fixture(scope="module")
-def table(tmp_path_factory):
+def tier_root(tmp_path_factory):
     root = make_tier(tmp_path_factory.mktemp("compare"), TINY)
+    (root / "specs" / "absent.yaml").write_text(TINY)  # a study with nothing stored yet
+    return root
+
+
+@pytest.fixture(scope="module")
+def table(tier_root):
+    root = tier_root
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(evidence, "STUDIES_DIR", root / "specs")
         patch.setattr(evidence, "EVIDENCE_DIR", root / "out")
@@ -58,3 +69,145 @@ def test_overlapping_intervals_are_ties_not_wins():
 
     rows = [row("sgd", 0.5, 0.45, 0.55), row("adam", 0.4, 0.3, 0.47), row("rmsprop", 0.9, 0.8, 1)]
     assert compare.best_tied(rows) == ["sgd", "adam"]
+
+
+# --- The comparison chapter's rules (rnnopt.comparison) ---------------------------------------
+
+
+def row(name, error, low, high, success=0.5, median=100.0):
+    return compare.Row(name, 0.1, True, error, low, high, success, median, 0, 0, ())
+
+
+def result(rows, seeds=10):
+    spec = evidence.load_study(DIGITS)
+    spec = type(spec)(**{**spec.__dict__, "evaluation_seeds": tuple(range(100, 100 + seeds))})
+    return comparison.Result("synthetic", spec, rows=rows, edges={r.optimizer: None for r in rows})
+
+
+def test_the_best_and_every_overlapping_interval_are_reported_as_a_tie():
+    tied = result([row("sgd", 0.5, 0.45, 0.55), row("adam", 0.4, 0.3, 0.47),
+                   row("rmsprop", 0.9, 0.8, 1.0)])  # fmt: skip
+    assert comparison.ranking(tied) == {"best": "adam", "tied": ["sgd", "adam"]}
+    assert (
+        comparison.standing(tied, "sgd") == comparison.standing(tied, "adam") == "tied for lowest"
+    )
+    assert comparison.standing(tied, "rmsprop") == "above the lowest's interval"
+    assert "a tie" in comparison.sentence(tied, {})
+    clear = result([row("sgd", 0.5, 0.45, 0.55), row("adam", 0.2, 0.1, 0.3)])
+    assert comparison.ranking(clear)["tied"] == ["adam"]
+    assert comparison.standing(clear, "adam") == "lowest"
+    said = comparison.sentence(clear, {"adam": "Adam"})
+    assert "Adam" in said and "0.2" in said and "[0.1, 0.3]" in said  # from the numbers
+
+
+def test_a_study_no_optimizer_solves_is_unsolved_and_not_ranked():
+    unsolved = result([row("sgd", 0.5, 0.45, 0.55, success=0), row("adam", 0.1, 0.05, 0.2, 0)])
+    assert unsolved.state == "unsolved"
+    assert comparison.ranking(unsolved) is None
+    assert all(comparison.standing(unsolved, n) == "unsolved: not ranked" for n in ("sgd", "adam"))
+    assert "not ranked" in comparison.sentence(unsolved, {})
+    assert result([row("sgd", 0.5, 0.4, 0.6, success=0.1)]).state == "solved"
+
+
+def brute_force_profile(means, tau):
+    out = {}
+    for name in next(iter(means.values())):
+        within = 0
+        for study in means.values():
+            best = min(study.values())
+            within += study[name] <= tau * best + 1e-15
+        out[name] = within / len(means)
+    return out
+
+
+def test_the_performance_profile_matches_a_brute_force_count():
+    rng = np.random.default_rng(3)
+    means = {f"s{i}": {n: float(rng.uniform(0.05, 1)) for n in ("a", "b", "c")} for i in range(5)}
+    means["tie"] = {"a": 0.2, "b": 0.2, "c": 0.4}  # two optimizers both best
+    taus = [1.0, 1.1, 1.5, 2.0, 3.0, 5.0, 20.0]
+    curves = comparison.profile(means, taus)
+    for j, tau in enumerate(taus):
+        expected = brute_force_profile(means, tau)
+        for name in ("a", "b", "c"):
+            assert curves[name][j] == pytest.approx(expected[name])
+    assert all(c[-1] == 1 for c in curves.values())  # every ratio here is below 20
+    # at τ = 1 the fractions of "best" add up to one plus the shared first places
+    assert sum(c[0] for c in curves.values()) == pytest.approx(1 + 1 / len(means))
+
+
+def test_the_profile_band_brackets_the_profile_of_the_seed_means():
+    rng = np.random.default_rng(4)
+    errors = {f"s{i}": {n: rng.uniform(0.1, 1, 10) for n in ("a", "b")} for i in range(4)}
+    taus = np.geomspace(1, 10, 30)
+    means = {s: {n: float(v.mean()) for n, v in e.items()} for s, e in errors.items()}
+    curves, bands = comparison.profile(means, taus), comparison.profile_band(errors, taus)
+    for name in ("a", "b"):
+        low, high = bands[name]
+        assert np.all(low <= high) and np.all((low >= 0) & (high <= 1))
+        assert np.mean((low <= curves[name]) & (curves[name] <= high)) > 0.8
+
+
+def test_the_tunability_curve_is_expected_best_for_every_k_with_a_band():
+    errors = {0.01: [0.9, 0.8], 0.1: [0.3, 0.5], 1.0: [1.0, 1.0], 0.001: [0.6, 0.7]}
+    curve, low, high = comparison.tunability_band(errors)
+    means = [float(np.mean(v)) for v in errors.values()]
+    assert curve == pytest.approx([protocol.expected_best(means, k) for k in range(1, 5)])
+    assert np.all(low <= high)
+    per_seed = [comparison.expected_best_curve(np.array([v[s] for v in errors.values()]))
+                for s in (0, 1)]  # fmt: skip
+    assert low == pytest.approx(np.minimum(*per_seed)) and high == pytest.approx(
+        np.maximum(*per_seed)
+    )
+
+
+def test_time_to_success_keeps_the_runs_that_never_succeed():
+    # Six of ten succeed at steps 100..600, four never do (censored at the budget, 1000): the
+    # Kaplan–Meier median is the fifth success, not the median of the successes alone (350).
+    steps = [100, 200, 300, 400, 500, 600, 1000, 1000, 1000, 1000]
+    succeeded = [True] * 6 + [False] * 4
+    assert protocol.kaplan_meier_median(steps, succeeded) == 500
+    # Four of ten: undefined, and the table says so with the count.
+    assert math.isnan(protocol.kaplan_meier_median(steps, [True] * 4 + [False] * 6))
+    few = result([row("sgd", 0.5, 0.4, 0.6, success=0.4, median=math.nan)])
+    assert comparison.km_median(few.rows[0], few) == "undefined (4/10 succeeded, under half)"
+
+
+def test_the_censored_steps_of_a_stored_study_count_every_evaluation_seed(table):
+    spec = evidence.load_study(evidence.STUDIES_DIR / "tiny.yaml")
+    for r in table:
+        histories = tier.eval_histories("tiny", r.optimizer)
+        steps, succeeded = protocol.steps_to_success(
+            histories, tier.criterion_of("tiny"), spec.train["steps"]
+        )
+        assert len(steps) == len(spec.evaluation_seeds)
+        assert np.all(steps[~succeeded] == spec.train["steps"])
+        assert r.median_steps == pytest.approx(
+            protocol.kaplan_meier_median(steps, succeeded), nan_ok=True
+        )
+
+
+def test_a_study_not_stored_yet_is_pending_and_named(tier_root):
+    source = ledger.TierSource(("tiny", "absent"), tier_root / "specs", tier_root / "out")
+    results = comparison.load(source, ("sgd", "adam"))
+    assert results["absent"].state == "pending" and results["absent"].rows == []
+    assert comparison.ranking(results["absent"]) is None
+    assert "python -m rnnopt.evidence absent" in comparison.sentence(results["absent"], {})
+    assert comparison.progress(source, "absent", "sgd") == "not started"
+    assert comparison.progress(source, "tiny", "sgd") == "finished"
+    stored = results["tiny"]
+    assert stored.state in ("solved", "unsolved") and len(stored.rows) == 2
+    assert set(stored.tuning) == {"sgd", "adam"}
+    assert all(len(v) == len(stored.spec.evaluation_seeds) for v in stored.errors.values())
+    tunability_fig = comparison.tunability_figure(results)  # a pending panel draws too
+    assert len(tunability_fig.axes) == 2
+
+
+def test_the_cost_table_pairs_the_rounds_and_counts_state(tmp_path):
+    with pytest.raises(tier.Pending):
+        comparison.cost(tmp_path / "missing.json")
+    times = {"sgd": [0.010, 0.012, 0.011, 0.013], "adam": [0.011, 0.013, 0.012, 0.014]}
+    data = {"seconds_per_step": times, "state_bytes_per_parameter": {"sgd": 0.0, "adam": 8.0}}
+    shown = {r[0]: r for r in comparison.cost_table(data, {})}
+    assert shown["sgd"][2] == "1 (reference)" and shown["adam"][3] == "8"
+    low, high = protocol.paired_interval(times["adam"], times["sgd"])
+    assert shown["adam"][2].endswith(f"[{low:.3g}, {high:.3g}]")
