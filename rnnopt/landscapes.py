@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnopt.optim import SGD, make_optimizer
+from rnnopt.optim import OPTIMIZERS, SGD, make_optimizer
 
 __all__ = [
     "Landscape",
@@ -43,6 +43,8 @@ __all__ = [
     "reddi_gradients",
     "online_projected",
     "decay_factors",
+    "random_starts",
+    "end_points",
 ]
 
 
@@ -337,3 +339,67 @@ def decay_factors(
             opt.step()
         means.append(np.array([p.detach().abs().mean().item() for p in params]))
     return means[0] / means[1]
+
+
+# --- many starts at once (the algorithm chapters' surface comparisons) ------------------------
+
+
+def random_starts(
+    xlim: tuple[float, float], ylim: tuple[float, float], n: int, seed: int = 0
+) -> np.ndarray:
+    """`n` starting points drawn uniformly from the box xlim × ylim, shape (n, 2)."""
+    if not (isinstance(n, int) and n >= 1):
+        raise ValueError(f"n={n!r} is invalid: expected an integer >= 1")
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.uniform(*xlim, n), rng.uniform(*ylim, n)])
+
+
+def end_points(
+    landscape: Landscape,
+    optimizer: str,
+    steps: int,
+    starts: Any,
+    lrs: Sequence[float],
+    *,
+    bound: float = 1e6,
+    **hyper: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where the optimizer is after 1 and after `steps` steps from every start at every rate.
+
+    Returns (first, last), each of shape (len(lrs), len(starts), 2); a run that left the finite
+    numbers, or the box |x|, |y| < `bound`, at any step is NaN in `last` (diverged). The runs
+    are the single runs of :func:`trajectory`, taken together: each rate is its own parameter
+    group, and within it rnnopt's optimizers (element-wise updates) take all the starts as one
+    (n, 2) parameter, any other optimizer one parameter per start."""
+    starts = np.asarray(starts, dtype=float).reshape(-1, 2)
+    n = len(starts)
+    chunks = [starts] if optimizer in OPTIMIZERS else [point[None] for point in starts]
+    params = [
+        torch.tensor(chunk, dtype=torch.float64, requires_grad=True)
+        for _ in lrs
+        for chunk in chunks
+    ]
+    per_rate = len(chunks)
+    groups = [{"params": [p], "lr": float(lrs[i // per_rate])} for i, p in enumerate(params)]
+    opt = make_optimizer(optimizer, groups, lr=float(lrs[0]), **hyper)
+    alive = np.ones((len(lrs) * n,), dtype=bool)
+    first = None
+    for step in range(steps):
+        opt.zero_grad()
+        points = torch.cat(params)
+        values = landscape.f(points[:, 0], points[:, 1])
+        values.where(torch.isfinite(values), 0.0).sum().backward()
+        opt.step()
+        with torch.no_grad():
+            now = torch.cat([p.detach() for p in params]).numpy()
+            alive &= np.all(np.abs(now) < bound, axis=1)  # False for NaN too
+            for p in params:  # a diverged run is parked at 0 so that it cannot overflow
+                p.nan_to_num_(0.0, 0.0, 0.0)
+        if step == 0:
+            first = now.copy()
+    last = torch.cat([p.detach() for p in params]).numpy().copy()
+    last[~alive] = math.nan
+    if first is None:
+        first = last.copy()
+    shape = (len(lrs), n, 2)
+    return first.reshape(shape), last.reshape(shape)

@@ -279,16 +279,6 @@ def end_distance(path: np.ndarray, minimum: Any, steps: int) -> float:
     return float(np.linalg.norm(path[-1] - np.asarray(minimum)))
 
 
-def tuned_surface_lr(landscape: Any, spec: str, steps: int, hyper: Mapping[str, Any]) -> float:
-    """The lattice rate (10^(k/3), 10^-4 to 1) whose path ends closest to the minimum."""
-    rates = [protocol.lr_lattice(k) for k in range(-12, 1)]
-    ends = [
-        end_distance(trajectory(landscape, spec, steps, lr=r, **hyper), landscape.minimum, steps)
-        for r in rates
-    ]
-    return rates[int(np.argmin(ends))]
-
-
 def closer(distance: float, other: float, factor: float = 2.0) -> bool | None:
     """True: ended at least `factor` times closer to the minimum than the other; False: at
     least `factor` times farther; None: within a factor of each other."""
@@ -297,17 +287,6 @@ def closer(distance: float, other: float, factor: float = 2.0) -> bool | None:
     if other * factor <= distance:
         return False
     return None
-
-
-def well_outcome(path: np.ndarray, steps: int, minimum: Any, local: Any) -> str:
-    """Where a path on the double well ends: the global or local minimum (within 0.1), elsewhere,
-    or diverged."""
-    if len(path) < steps + 1 or not np.all(np.abs(path[-1]) < 10):
-        return "diverged"
-    for name, point in (("global", minimum), ("local", local)):
-        if np.linalg.norm(path[-1] - np.asarray(point)) < 0.1:
-            return name
-    return "elsewhere"
 
 
 # --- Everything one page computes -------------------------------------------------------------
@@ -406,15 +385,10 @@ class Page:
 
     # Surfaces
     def surface_lr(self, surface: str, key: str) -> float:
-        options = self.surfaces[surface]
-        if options.get(key) is None:
-            spec, hyper = (
-                (self.optimizer, self.hyper)
-                if key == "lr"
-                else (self.contrast, self.contrast_hyper)
-            )
-            options[key] = tuned_surface_lr(self.landscapes[surface], spec, options["steps"], hyper)
-        return options[key]
+        """The given rate, or (None) the one tuned over many starts (rnnopt.page_surfaces)."""
+        from rnnopt.page_surfaces import surface_rate
+
+        return surface_rate(self, surface, key)
 
     def trajectories(self) -> dict[tuple[str, str], np.ndarray]:
         """(surface, role) -> the visited points, (steps + 1, 2)."""
@@ -495,6 +469,11 @@ class Page:
                 end_distance(self.paths[surface, "main"], landscape.minimum, options["steps"]),
                 end_distance(self.paths[surface, "contrast"], landscape.minimum, options["steps"]),
             )
+            self.facts[f"{surface}_closer_word"] = {
+                True: "at most half as far from the minimum as",
+                False: "at least twice as far from the minimum as",
+                None: "within a factor of two as far from the minimum as",
+            }[self.findings[f"{surface}_closer"]]  # fmt: skip
         self.facts["tol_2d"] = fmt(self.tol_2d)
         caption = ""
         if "quadratic" in self.surfaces:
@@ -516,8 +495,10 @@ class Page:
                 for role in ("main", "contrast")
             }
             self.facts.update(
-                quadratic_flips=flips["main"], quadratic_contrast_flips=flips["contrast"]
-            )
+                quadratic_flips=flips["main"], quadratic_contrast_flips=flips["contrast"],
+                quadratic_flips_word="fewer times than" if flips["main"] < flips["contrast"]
+                else "more times than" if flips["main"] > flips["contrast"] else "as many times as",
+            )  # fmt: skip
             self.findings["quadratic_fewer_flips"] = (
                 None if flips["main"] == flips["contrast"] else flips["main"] < flips["contrast"]
             )
@@ -529,39 +510,10 @@ class Page:
         return rows, caption
 
     def double_well(self) -> list[tuple] | None:
-        """Table 3's rows: where each optimizer's path ends at every rate of well_lr_grid."""
-        well = self.landscapes.get("double_well")
-        if well is None:
-            return None
-        steps = self.surfaces["double_well"]["steps"]
-        # The local minimum, where plain gradient descent started at (1, 0) settles.
-        local = tuple(trajectory(well, "sgd", 2000, start=(1.0, 0.0), lr=0.01)[-1])
-        outcome = {
-            (role, rate): well_outcome(
-                trajectory(well, spec, steps, lr=rate, **hyper), steps, well.minimum, local
-            )
-            for role, _, spec, hyper, _, _ in self.roles
-            for rate in self.well_lr_grid
-        }
-        share = {
-            role: np.mean([outcome[role, r] == "global" for r in self.well_lr_grid])
-            for role in ("main", "contrast")
-        }
-        self.facts.update(
-            well_global=f"{round(100 * share['main'])} %",
-            well_contrast_global=f"{round(100 * share['contrast'])} %",
-            well_steps=steps,
-            well_grid=f"{len(self.well_lr_grid)} learning rates from "
-            f"{fmt(self.well_lr_grid[0])} to {fmt(self.well_lr_grid[-1])}",
-        )
-        self.findings["well_escapes_more"] = (
-            None if share["main"] == share["contrast"] else bool(share["main"] > share["contrast"])
-        )
-        same = (self.contrast, self.contrast_hyper) == (self.optimizer, self.hyper)
-        return [
-            (fmt(r), outcome["main", r]) + (() if same else (outcome["contrast", r],))
-            for r in self.well_lr_grid
-        ]
+        """Table 3's rows, at equal effective step over many starts (rnnopt.page_surfaces)."""
+        from rnnopt.page_surfaces import double_well_rows
+
+        return double_well_rows(self)
 
     def findings_table(self) -> list[tuple[str, str]]:
         """Table 6: every finding of the page in words, with its verdict."""

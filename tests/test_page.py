@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from rnnopt import page as algorithm_page
-from rnnopt.landscapes import LANDSCAPES, trajectory
+from rnnopt import page_claims, page_surfaces
+from rnnopt.landscapes import LANDSCAPES, end_points, random_starts, trajectory
 from rnnopt.page import PARAMETERS, Page, Prose
 
 TEXT = """# A title
@@ -153,24 +154,71 @@ def test_state_is_counted_per_weight_as_the_protocol_defines_it():
     assert algorithm_page.state_floats("adam", {"amsgrad": True}) == 3
 
 
-def test_an_unset_surface_rate_is_the_lattice_rate_that_ends_closest():
-    bowl = LANDSCAPES["quadratic"](kappa=10.0)
-    chosen = algorithm_page.tuned_surface_lr(bowl, "sgd", 30, {})
-    rates = [10 ** (k / 3) for k in range(-12, 1)]
-    ends = [np.linalg.norm(trajectory(bowl, "sgd", 30, lr=r)[-1]) if len(
-        trajectory(bowl, "sgd", 30, lr=r)) == 31 else np.inf for r in rates]  # fmt: skip
-    assert chosen == pytest.approx(rates[int(np.argmin(ends))], rel=1e-2)
+def test_many_starts_give_the_single_runs_taken_together():
+    ros = LANDSCAPES["rosenbrock"]()
+    starts = random_starts(ros.xlim, ros.ylim, 3, seed=1)
+    for spec in ("adam", f"{__name__}:Plain"):  # one (n, 2) parameter, or one per start
+        first, last = end_points(ros, spec, 40, starts, [0.001, 0.01])
+        for i, lr in enumerate((0.001, 0.01)):
+            for j, start in enumerate(starts):
+                path = trajectory(ros, spec, 40, start=tuple(start), lr=lr)
+                assert np.allclose(first[i, j], path[1])
+                if len(path) == 41 and np.all(np.abs(path) < 1e6):
+                    assert np.allclose(last[i, j], path[-1])
+                else:
+                    assert np.isnan(last[i, j]).all()
+
+
+def test_an_unset_surface_rate_is_the_stable_rate_with_the_smallest_median_distance():
+    ros = LANDSCAPES["rosenbrock"]()
+    starts = page_surfaces.starts_of(ros, 6)
+    chosen = page_surfaces.tuned_rate(ros, "sgd", 200, {}, starts)
+    _, last = end_points(ros, "sgd", 200, starts, page_surfaces.RATES)
+    distance = np.linalg.norm(last - np.asarray(ros.minimum), axis=2)
+    stable = [i for i in range(len(page_surfaces.RATES)) if not np.isnan(distance[i]).any()]
+    best = min(stable, key=lambda i: np.median(distance[i]))
+    assert chosen.lr == page_surfaces.RATES[best] and chosen.diverged == 0 and chosen.tuned
+    # no stable rate above SGD's stability limit at the steepest start
+    assert all(np.isnan(distance[i]).any() for i in range(best + 2, len(distance)))
+
+
+def test_the_heavy_balls_effective_step_is_lr_over_one_minus_beta():
+    assert page_surfaces.step_gain("sgd", {}) == 1
+    assert page_surfaces.step_gain("momentum", {}) == pytest.approx(10)
+    assert page_surfaces.step_gain("momentum", {"momentum": 0.5}) == pytest.approx(2)
+    assert page_surfaces.step_gain("adam", {}) == 1 and page_surfaces.step_gain("rmsprop", {}) == 1
+
+
+def test_the_claims_come_from_the_ledger_with_a_link_to_their_entry(monkeypatch):
+    rows = (
+        {"id": "x-fast", "claim": "X is fast.", "algorithm": "x", "kind": "empirical",
+         "figure": "a | ratio", "estimate": 1.5, "ci_low": 1.2, "ci_high": 1.9, "seeds": 10,
+         "verdict": "supported", "source": "s"},
+        {"id": "x-slow", "claim": "X is slow.", "algorithm": "x", "kind": "empirical",
+         "figure": "b", "estimate": "", "ci_low": "", "ci_high": "", "seeds": "",
+         "verdict": "pending", "source": "x/y is not finished"},
+        {"id": "x-def", "claim": "X is X.", "algorithm": "x", "kind": "definitional",
+         "figure": "checked", "estimate": "", "ci_low": "", "ci_high": "", "seeds": "",
+         "verdict": "", "source": ""},
+        {"id": "y-other", "claim": "Y.", "algorithm": "y", "kind": "definitional",
+         "figure": "", "estimate": "", "ci_low": "", "ci_high": "", "seeds": "",
+         "verdict": "", "source": ""},
+    )  # fmt: skip
+    monkeypatch.setattr(page_claims, "_ledger", lambda: rows)
+    shown = page_claims.claim_rows("x")
+    assert [r[0] for r in shown] == ["X is fast.", "X is slow.", "X is X."]
+    assert shown[0][1] == "a \\| ratio"  # a bar would split the Markdown table
+    assert shown[0][2] == "1.5 [1.2, 1.9] (10 seeds)"
+    assert shown[0][3] == "{ref}`supported <claim-x-fast>`"
+    assert shown[1][2] == "pending: make evidence (x/y is not finished)"
+    assert shown[1][3] == "{ref}`pending <claim-x-slow>`"
+    assert shown[2][3] == "{ref}`definitional <claim-x-def>`"
+    facts = page_claims.claim_facts("x")
+    assert facts["claim_x_fast"] == "{ref}`supported <claim-x-fast>`"
+    assert facts["claim_x_slow_figure"].startswith("pending")
 
 
 def test_closer_needs_a_factor_of_two_either_way():
     assert algorithm_page.closer(1.0, 2.0) is True
     assert algorithm_page.closer(2.0, 1.0) is False
     assert algorithm_page.closer(1.0, 1.9) is None
-
-
-def test_a_path_that_leaves_the_numbers_on_the_double_well_is_diverged():
-    path = np.array([[0.0, 0.0], [1.0, 0.0]])
-    assert algorithm_page.well_outcome(path, 5, (1.0, 0.0), (-1.0, 0.0)) == "diverged"
-    assert algorithm_page.well_outcome(path, 1, (1.0, 0.0), (-1.0, 0.0)) == "global"
-    assert algorithm_page.well_outcome(path, 1, (5.0, 0.0), (1.05, 0.0)) == "local"
-    assert algorithm_page.well_outcome(path, 1, (5.0, 0.0), (3.0, 0.0)) == "elsewhere"

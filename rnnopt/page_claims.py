@@ -1,0 +1,93 @@
+"""The algorithm chapter's claims, as the ledger decides them: for each registered claim of the
+chapter's algorithm (data/registration.yaml `algorithm:`) its deciding figure, estimate and 95 %
+interval, the verdict and a link to the one place it is decided (the claims chapter's label
+`claim-<id>`). The chapter decides no verdict of its own for the book's four optimizers.
+
+    rows = claim_rows("momentum")      # Markdown table rows
+    facts = claim_facts("momentum")    # {"claim_momentum_faster": "{ref}`pending <claim-...>`"}
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from typing import Any
+
+from rnnopt.page import FOUR
+
+__all__ = ["FOUR", "claim_facts", "claim_rows", "claims_of", "interval", "link", "word"]
+PENDING = "pending: make evidence"
+WORDS = {
+    "supported": "supported",
+    "not supported": "not supported",
+    "inconclusive": "inconclusive",
+    "pending": "pending",
+    "": "definitional",
+}
+
+
+@cache
+def _ledger() -> tuple[dict[str, Any], ...]:
+    from rnnopt import ledger
+
+    return tuple(ledger.ledger())
+
+
+def claims_of(algorithm: str) -> list[dict[str, Any]]:
+    """The ledger's rows whose registered algorithm is `algorithm`, in registration order."""
+    return [dict(row) for row in _ledger() if row["algorithm"] == algorithm]
+
+
+def link(claim_id: str, text: str) -> str:
+    """A MyST reference to the claim's ledger entry (label `claim-<id>` in the claims chapter)."""
+    return f"{{ref}}`{text} <claim-{claim_id}>`"
+
+
+def word(row: dict[str, Any]) -> str:
+    """The ledger's verdict in words: supported, not supported, inconclusive, pending, or
+    definitional (a claim checked by definition carries no verdict)."""
+    return WORDS[row["verdict"]]
+
+
+def interval(row: dict[str, Any]) -> str:
+    """'estimate [low, high]' (3 significant digits), or why there is none yet."""
+    if row["kind"] == "definitional":
+        return "—"
+    if row["verdict"] == "pending":
+        return f"{PENDING} ({row['source']})"
+    values = [row.get(k) for k in ("estimate", "ci_low", "ci_high")]
+    if any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
+        return f"— ({row['source']})"
+    from rnnopt.ledger import samples
+
+    estimate, low, high = values
+    return f"{estimate:.3g} [{low:.3g}, {high:.3g}] ({samples(row)})"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def claim_rows(algorithm: str) -> list[list[str]]:
+    """One row per claim: the claim, its deciding figure (or check), estimate [95 % CI] or
+    pending, the verdict, linked to the ledger entry that decides it."""
+    return [
+        [
+            _cell(row["claim"]),
+            _cell(row["figure"]),
+            _cell(interval(row)),
+            link(row["id"], word(row)),
+        ]
+        for row in claims_of(algorithm)
+    ]
+
+
+def claim_facts(algorithm: str) -> dict[str, str]:
+    """Facts the prose cites: claim_<id> (the verdict, linked to its ledger entry) and
+    claim_<id>_figure (estimate [interval], or pending), ids with '-' written '_'."""
+    facts = {}
+    for row in claims_of(algorithm):
+        key = "claim_" + row["id"].replace("-", "_")
+        facts[key] = link(row["id"], word(row))
+        facts[f"{key}_figure"] = interval(row)
+    return facts
