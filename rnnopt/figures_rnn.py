@@ -7,16 +7,20 @@
   ‖∂L/∂h_t‖ at several points of training, for each optimizer;
 - :func:`cliff_slice`: a one-unit recurrent network whose loss has a cliff (Pascanu et al.,
   2013), with gradient descent's iterates with and without clipping;
-- the parameter checks and tables of "Training recurrent networks", and the checks, sweep
-  tables and clipping figure of "Beyond the four". Tables round every number they show, so
-  that re-executing a chapter gives the same bytes.
+- the parameter checks and tables of "Training recurrent networks", its live run's summary
+  (:func:`adding_run_summary`) and the plateau atlas read from the stored tier
+  (:func:`plateau_atlas`, :func:`atlas_table`, :func:`atlas_figure`); the checks, sweep
+  tables and clipping figure of "Beyond the four" (:func:`stayed_above_baseline`). Tables
+  round every number they show, so that re-executing a chapter gives the same bytes.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,12 +53,21 @@ __all__ = [
     "growth_table",
     "baseline_table",
     "first_run_table",
+    "AddingRun",
+    "adding_run_summary",
+    "ATLAS_STUDIES",
+    "AtlasRow",
+    "plateau_atlas",
+    "atlas_table",
+    "atlas_figure",
+    "atlas_sentences",
     "BEYOND_PARAMETERS",
     "check_beyond_parameters",
     "adding_spec",
     "sweep_table",
     "count_diverged",
     "clipping_figure",
+    "stayed_above_baseline",
 ]
 
 
@@ -438,6 +451,187 @@ def first_run_table(
     return _markdown(headers + ["steps clipped", "verdict"], rows)
 
 
+@dataclass(frozen=True)
+class AddingRun:
+    """What one adding-problem run shows, read from its held-out evaluations: the first step
+    at which it met the task's success criterion (None: never), the first step below half the
+    baseline (None: never), and the highest held-out MSE after step 0, with its step."""
+
+    success_step: int | None
+    below_half_step: int | None
+    peak_loss: float
+    peak_step: int
+    baseline: float
+
+
+def adding_run_summary(history: History, baseline: float) -> AddingRun:
+    """:class:`AddingRun` of ``history`` (success: rnnopt.protocol.SUCCESS["adding"])."""
+    from rnnopt import protocol
+
+    steps, losses = np.asarray(history.eval_step), np.asarray(history.eval_loss, dtype=float)
+    later = steps > 0
+    below = steps[losses < 0.5 * baseline]
+    peak = int(np.argmax(np.where(later, losses, -np.inf)))
+    return AddingRun(
+        protocol.success_step(history, protocol.SUCCESS["adding"]),
+        int(below[0]) if below.size else None,
+        float(losses[peak]),
+        int(steps[peak]),
+        baseline,
+    )
+
+
+# --- the plateau atlas: the stored adding-problem ladder (data/evidence/adding-elman-T*) -------
+
+ATLAS_STUDIES = ("adding-elman-T50", "adding-elman-T100", "adding-elman-T200")
+_FOUR = ("sgd", "momentum", "rmsprop", "adam")
+
+
+@dataclass(frozen=True)
+class AtlasRow:
+    """One (sequence length, optimizer) of the atlas, over its evaluation seeds at its tuned
+    rate: how many succeeded within the budget (with the 95 % Wilson interval of the fraction),
+    the Kaplan–Meier median steps to success (NaN when fewer than half succeeded), and the
+    fewest and most steps among the seeds that succeeded (NaN when none did)."""
+
+    study: str
+    seq_len: int
+    optimizer: str
+    lr: float
+    budget: int
+    seeds: int
+    successes: int
+    low: float
+    high: float
+    median_steps: float
+    first_steps: float
+    last_steps: float
+
+    @property
+    def fraction(self) -> float:
+        return self.successes / self.seeds
+
+
+def plateau_atlas(
+    studies: Sequence[str] = ATLAS_STUDIES,
+    optimizers: Sequence[str] = _FOUR,
+    root: str | Path | None = None,
+    studies_dir: str | Path | None = None,
+) -> tuple[list[AtlasRow], list[str]]:
+    """The atlas rows of every stored (study, optimizer), and what is still missing (the
+    message of each rnnopt.tier.Pending) for the others. ``root``/``studies_dir``: another tier
+    (default: data/evidence/ and data/specs/evidence/)."""
+    from rnnopt import evidence, protocol, tier
+
+    studies_dir = Path(studies_dir or evidence.STUDIES_DIR)
+    rows, pending = [], []
+    for study in studies:
+        spec = evidence.load_study(studies_dir / f"{study}.yaml")
+        budget, criterion = int(spec.train["steps"]), tier.criterion_of(study, studies_dir)
+        for name in optimizers:
+            try:
+                lr = float(tier.tuned_record(study, name, root)["lr"])
+                histories = tier.eval_histories(study, name, root)
+            except tier.Pending as missing:
+                pending.append(str(missing))
+                continue
+            steps, succeeded = protocol.steps_to_success(histories, criterion, budget)
+            won = steps[succeeded]
+            low, high = protocol.wilson_interval(int(succeeded.sum()), len(steps))
+            rows.append(
+                AtlasRow(
+                    study,
+                    int(spec.task["seq_len"]),
+                    name,
+                    lr,
+                    budget,
+                    len(steps),
+                    int(succeeded.sum()),
+                    low,
+                    high,
+                    protocol.kaplan_meier_median(steps, succeeded),
+                    float(won.min()) if won.size else math.nan,
+                    float(won.max()) if won.size else math.nan,
+                )
+            )
+    return rows, pending
+
+
+def _steps(value: float, budget: int) -> str:
+    return f"> {budget:,}" if math.isnan(value) else f"{value:,.0f}"
+
+
+def atlas_table(rows: Sequence[AtlasRow]) -> str:
+    """The atlas as a table: one row per (T, optimizer), numbers rounded for stable output."""
+    from rnnopt.plots import label
+
+    body = [
+        [r.seq_len, label(r.optimizer), f"{r.lr:.3g}", f"{r.successes}/{r.seeds}"]
+        + [f"{r.low:.2f}–{r.high:.2f}", _steps(r.median_steps, r.budget)]
+        + ["—" if not r.successes else f"{r.first_steps:,.0f}–{r.last_steps:,.0f}"]
+        for r in sorted(rows, key=lambda r: (r.seq_len, _FOUR.index(r.optimizer)))
+    ]
+    headers = ["T", "optimizer", "tuned lr", "succeeded", "95 % interval"]
+    return _markdown(headers + ["median steps to success", "range (successes)"], body)
+
+
+def atlas_figure(rows: Sequence[AtlasRow]):
+    """Left: success fraction against T per optimizer, with its 95 % Wilson interval. Right:
+    the Kaplan–Meier median steps to success against T, the bar spanning the steps of the seeds
+    that succeeded; a median not reached (fewer than half succeeded) is drawn as ▲ at the
+    budget."""
+    from matplotlib.ticker import NullLocator
+
+    from rnnopt.plots import color, label
+
+    fig, axes = _figure(3.0, ncols=2)
+    left, right = axes[0]
+    names = [n for n in _FOUR if any(r.optimizer == n for r in rows)]
+    for k, name in enumerate(names):
+        mine = sorted((r for r in rows if r.optimizer == name), key=lambda r: r.seq_len)
+        shift = 1 + 0.03 * (k - (len(names) - 1) / 2)  # side by side on the log axis
+        t = np.array([r.seq_len for r in mine]) * shift
+        fraction = np.array([r.fraction for r in mine])
+        span = np.array([[r.fraction - r.low for r in mine], [r.high - r.fraction for r in mine]])
+        left.errorbar(t, fraction, span, fmt="o-", color=color(name), label=label(name), ms=4)
+        median = np.array([r.median_steps for r in mine])
+        reached = ~np.isnan(median)
+        bars = np.array(
+            [[r.median_steps - r.first_steps, r.last_steps - r.median_steps] for r in mine]
+        ).T
+        right.errorbar(t[reached], median[reached], bars[:, reached], fmt="o-", color=color(name))
+        budget = np.array([r.budget for r in mine])
+        right.plot(t[~reached], budget[~reached], "^", color=color(name), ms=6)
+    left.set(xscale="log", ylim=(-0.05, 1.05), xlabel="sequence length T")
+    left.set(ylabel="fraction of seeds solved")
+    right.set(xscale="log", yscale="log", xlabel="sequence length T")
+    right.set(ylabel="median steps to success")
+    for ax in (left, right):
+        ticks = sorted({r.seq_len for r in rows})
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_locator(NullLocator())
+    left.legend(fontsize=7.5)
+    return fig
+
+
+def atlas_sentences(rows: Sequence[AtlasRow]) -> list[str]:
+    """One sentence per sequence length, generated from its rows: how many optimizers solved at
+    least half their seeds within the budget, and their median steps to success."""
+    from rnnopt.plots import label
+
+    sentences = []
+    for seq_len in sorted({r.seq_len for r in rows}):
+        mine = sorted((r for r in rows if r.seq_len == seq_len), key=lambda r: r.median_steps)
+        half = [r for r in mine if not math.isnan(r.median_steps)]
+        medians = ", ".join(f"{label(r.optimizer)} {r.median_steps:,.0f}" for r in half)
+        solved = f"; median steps to success: {medians}" if half else ""
+        sentences.append(
+            f"T = {seq_len}: {len(half)} of {len(mine)} optimizers stored solved at least half "
+            f"their seeds within {mine[0].budget:,} steps{solved}."
+        )
+    return sentences
+
+
 # --- the chapter "Beyond the four": clipping and Nesterov runs -----------------------------
 
 
@@ -567,3 +761,17 @@ def clipping_figure(
     for ax in list(axes.flat)[len(histories) :]:
         ax.set_visible(False)
     return fig
+
+
+def stayed_above_baseline(
+    histories: Sequence[History], baseline: float, factor: float = 1.0
+) -> bool:
+    """Whether the mean over the ``histories`` that did not diverge of the held-out loss
+    exceeded ``factor`` × ``baseline`` at every evaluation after step 0 (False when every run
+    diverged)."""
+    curves = []
+    for history in histories:
+        if not history.diverged:
+            steps = np.asarray(history.eval_step)
+            curves.append(np.asarray(history.eval_loss, dtype=float)[steps > 0])
+    return bool(curves) and bool(np.all(np.mean(curves, axis=0) > factor * baseline))

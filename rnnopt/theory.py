@@ -58,6 +58,7 @@ __all__ = [
     "reddi_gradients",
     "online_projected",
     "decay_factors",
+    "sgd_decay_factors",
     "percent",
     "check_values",
     "check_betas",
@@ -70,6 +71,8 @@ __all__ = [
     "NOISE_METHODS",
     "NoiseStudy",
     "noise_study",
+    "MatchedNoise",
+    "matched_noise_study",
     "StepSizeStudy",
     "step_size_study",
     "NesterovStudy",
@@ -194,6 +197,50 @@ def adam_step_bound(lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> flo
     if 1 - beta1 > math.sqrt(1 - beta2):
         return lr * (1 - beta1) / math.sqrt(1 - beta2)
     return lr
+
+
+def sgd_decay_factors(
+    momentum: float,
+    *,
+    steps: int,
+    lr: float,
+    weight_decay: float,
+    noise: float = 0.0,
+    size: int = 64,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Weight decay on rnnopt's SGD (heavy ball when ``momentum`` > 0) in its two forms, on
+    ``size`` weights from 1 whose gradients are pure noise of standard deviation ``noise``
+    (default 0: only the decay acts; the same draws for both forms):
+    L2 (``weight_decay``: λw joins the gradient, and so the momentum buffer) and decoupled
+    (w ← (1 − lr·λ) w before a step without decay, as AdamW does). Returns each form's mean |w|
+    after ``steps`` steps divided by the same run without decay (``"l2"``, ``"decoupled"``), and
+    the largest |w_L2 − w_decoupled| at the end relative to mean |w_decoupled| (``"gap"``).
+    Without momentum the two updates are the same, w − lr (g + λw) = (1 − lr λ) w − lr g;
+    with it the L2 term is accumulated by the buffer and decays by about λ/(1 − β) per unit lr."""
+    import torch
+
+    from rnnopt.optim import make_optimizer
+
+    finals = {}
+    for form, decay in (("l2", weight_decay), ("decoupled", 0.0), ("none", 0.0)):
+        rng = np.random.default_rng(seed)
+        w = torch.ones(size, dtype=torch.float64, requires_grad=True)
+        opt = make_optimizer("sgd", [w], lr=lr, momentum=momentum, weight_decay=decay)
+        for _ in range(steps):
+            w.grad = torch.from_numpy(noise * rng.standard_normal(size))
+            if form == "decoupled":
+                with torch.no_grad():
+                    w.mul_(1 - lr * weight_decay)
+            opt.step()
+        finals[form] = w.detach().numpy().copy()
+    plain = np.abs(finals["none"]).mean()
+    gap = np.abs(finals["l2"] - finals["decoupled"]).max() / np.abs(finals["decoupled"]).mean()
+    return {
+        "l2": float(np.abs(finals["l2"]).mean() / plain),
+        "decoupled": float(np.abs(finals["decoupled"]).mean() / plain),
+        "gap": float(gap),
+    }
 
 
 # --- the studies of the chapters "Theory checked against measurement" and "Beyond the four" ---
@@ -432,6 +479,62 @@ def noise_study(
             bands[sigma, name] = (runs.min(axis=0), runs.max(axis=0))
             floors[sigma, name] = float(np.sqrt(np.mean(runs[:, steps // 2 :] ** 2)))
     return NoiseStudy(eigenvalues, settings, list(noise_levels), curves, bands, floors)
+
+
+@dataclass(frozen=True)
+class MatchedNoise:
+    """Heavy ball at gradient descent's *effective* learning rate: the β of heavy ball's optimum
+    with α = α_GD (1 − β), so that α/(1 − β) equals gradient descent's optimal α. Per noise
+    level σ > 0 and method (``"sgd"``: gradient descent at its optimum, from the NoiseStudy;
+    ``"matched"``: this heavy ball), the closed-form floor (``predicted``) and the RMS error
+    over the second half of the runs (``measured``)."""
+
+    setting: Setting
+    effective_lr: float
+    noise_levels: list[float]
+    predicted: dict[tuple[float, str], float]
+    measured: dict[tuple[float, str], float]
+
+    def ratio(self, sigma: float, which: str = "measured") -> float:
+        """Matched heavy ball's floor over gradient descent's (measured or predicted)."""
+        floors = self.measured if which == "measured" else self.predicted
+        return floors[sigma, "matched"] / floors[sigma, "sgd"]
+
+    def table(self) -> str:
+        rows = []
+        for sigma in self.noise_levels:
+            for name, (lr, beta) in (
+                ("sgd", (self.effective_lr, 0.0)),
+                ("matched", (self.setting.lr, self.setting.momentum)),
+            ):
+                rows.append(
+                    [f"{sigma:g}", NOISE_METHODS.get(name, "heavy ball"), f"{lr:.3g}"]
+                    + [f"{beta:.3g}", f"{lr / (1 - beta):.3g}"]
+                    + [f"{self.predicted[sigma, name]:.3g}", f"{self.measured[sigma, name]:.3g}"]
+                )
+        headers = ["σ", "method", "α", "β", "α/(1−β)", "noise floor: theory"]
+        return _markdown(headers + ["measured RMS error (2nd half)"], rows)
+
+
+def matched_noise_study(study: NoiseStudy, steps: int, seeds: Sequence[int]) -> MatchedNoise:
+    """:class:`MatchedNoise` for the noise levels σ > 0 of ``study``: heavy ball at
+    gradient descent's effective rate, one run per seed of ``steps`` steps at each σ (the same
+    seeds, steps and eigenvalues as ``study``)."""
+    gd, hb = study.settings["sgd"], study.settings["momentum"]
+    lr = gd.lr * (1 - hb.momentum)
+    setting = Setting(lr, hb.momentum, momentum_rate(lr, hb.momentum, study.eigenvalues))
+    noisy = [s for s in study.noise_levels if s > 0]
+    predicted, measured = {}, {}
+    for sigma in noisy:
+        hyper = {"optimizer": "momentum", "lr": lr, "momentum": hb.momentum, "noise": sigma}
+        runs = np.array(
+            [quadratic_errors(study.eigenvalues, steps, **hyper, seed=s) for s in seeds]
+        )
+        measured[sigma, "matched"] = float(np.sqrt(np.mean(runs[:, steps // 2 :] ** 2)))
+        measured[sigma, "sgd"] = study.floors[sigma, "sgd"]
+        predicted[sigma, "matched"] = noise_floor(lr, hb.momentum, study.eigenvalues, sigma)
+        predicted[sigma, "sgd"] = study.predicted(sigma, "sgd")
+    return MatchedNoise(setting, gd.lr, noisy, predicted, measured)
 
 
 @dataclass(frozen=True)

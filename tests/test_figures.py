@@ -339,3 +339,91 @@ def test_clipping_figure_has_a_panel_per_optimizer_and_marks_divergence():
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == 3 and fig.get_size_inches()[0] <= COLUMN_INCHES + 1e-9
     assert [line.get_label() for line in visible[0].lines].count("diverged") == 1
+
+
+# --- "Training recurrent networks": the live run's summary and the plateau atlas -------------
+
+
+def _adding_history(steps, losses):
+    return History(eval_step=list(steps), eval_loss=list(losses), eval_metric=list(losses))
+
+
+def test_adding_run_summary_reads_success_half_baseline_and_peak():
+    run = figures_rnn.adding_run_summary(
+        _adding_history([0, 50, 100, 150, 200], [1.0, 0.16, 0.4, 0.07, 0.005]), baseline=0.16
+    )
+    assert run.success_step == 200  # MSE <= 0.01, rnnopt.protocol.SUCCESS["adding"]
+    assert run.below_half_step == 150
+    assert (run.peak_step, run.peak_loss) == (100, 0.4)  # step 0 (the untrained net) left out
+    never = figures_rnn.adding_run_summary(_adding_history([0, 50], [1.0, 0.16]), 0.16)
+    assert never.success_step is None and never.below_half_step is None
+
+
+@pytest.fixture(scope="module")
+def atlas_tier(tmp_path_factory):
+    """The tiny tier of tests/conftest.py with its evaluation histories rewritten so that
+    seeds 100 and 101 of SGD succeed (at steps 10 and 20) and no Adam seed does."""
+    from conftest import make_tier, tiny_study
+
+    from rnnopt.store import load_results
+
+    root = make_tier(tmp_path_factory.mktemp("atlas"), tiny_study())
+    success = {"sgd": {100: 10, 101: 20}, "adam": {}}
+    for variant, at in success.items():
+        stage = root / "out" / "tiny" / variant / "eval"
+        for row in load_results(stage):
+            path = stage / "runs" / f"{row['run_id']}.json"
+            record = json.loads(path.read_text())
+            history = record["history"]
+            step = at.get(row["seed"])
+            history["eval_metric"] = [
+                0.001 if step is not None and s >= step else 0.1 for s in history["eval_step"]
+            ]
+            path.write_text(json.dumps(record))
+    return root
+
+
+def test_plateau_atlas_counts_successes_with_wilson_and_kaplan_meier(atlas_tier):
+    from rnnopt import protocol
+
+    rows, pending = figures_rnn.plateau_atlas(
+        ["tiny"], ["sgd", "adam", "rmsprop"], atlas_tier / "out", atlas_tier / "specs"
+    )
+    by = {r.optimizer: r for r in rows}
+    assert set(by) == {"sgd", "adam"} and len(pending) == 1 and "rmsprop" in pending[0]
+    sgd, adam = by["sgd"], by["adam"]
+    assert (sgd.seq_len, sgd.budget, sgd.seeds, sgd.successes) == (5, 20, 3, 2)
+    assert (sgd.low, sgd.high) == protocol.wilson_interval(2, 3)
+    assert sgd.median_steps == 20 and (sgd.first_steps, sgd.last_steps) == (10, 20)
+    assert adam.successes == 0 and math.isnan(adam.median_steps) and math.isnan(adam.first_steps)
+    assert adam.low == 0 and 0 < adam.high < 1  # Wilson: not [0, 0] when none succeeded
+    table = figures_rnn.atlas_table(rows)
+    assert "2/3" in table and "> 20" in table
+    fig = figures_rnn.atlas_figure(rows)
+    assert len(fig.axes) == 2
+    assert figures_rnn.atlas_sentences(rows) == [
+        "T = 5: 1 of 2 optimizers stored solved at least half their seeds within 20 steps; "
+        "median steps to success: SGD 20."
+    ]
+
+
+def test_plateau_atlas_of_an_empty_tier_is_all_pending(tmp_path):
+    from conftest import tiny_study
+
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "tiny.yaml").write_text(tiny_study())
+    rows, pending = figures_rnn.plateau_atlas(
+        ["tiny"], root=tmp_path, studies_dir=tmp_path / "specs"
+    )
+    assert rows == [] and len(pending) == 4
+
+
+def test_stayed_above_baseline_is_every_evaluation_after_step_0():
+    above = [_adding_history([0, 50, 100], [0.1, 0.3, 0.2])]
+    assert figures_rnn.stayed_above_baseline(above, 0.16)
+    dipped = [*above, _adding_history([0, 50, 100], [1.0, 0.01, 0.2])]
+    assert not figures_rnn.stayed_above_baseline(dipped, 0.16)  # mean at step 50: 0.155
+    gone = History(eval_step=[0], eval_loss=[1.0], eval_metric=[1.0], diverged=True)
+    assert figures_rnn.stayed_above_baseline([*above, gone], 0.16)  # the diverged run left out
+    assert not figures_rnn.stayed_above_baseline([gone], 0.16)  # nothing finished
+    assert not figures_rnn.stayed_above_baseline(above, 0.16, factor=1.3)  # 0.2 < 1.3 × 0.16

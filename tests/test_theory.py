@@ -331,3 +331,33 @@ def test_nesterov_study_is_stable_over_a_shorter_range_than_heavy_ball():
     assert study.stable_gap < 0.05
     for nesterov, index in study.best.items():
         assert study.rates[nesterov][0][index] == study.rates[nesterov][0].min()
+
+
+def test_sgd_l2_and_decoupled_decay_are_one_update_only_without_momentum():
+    plain = theory.sgd_decay_factors(0.0, steps=200, lr=0.01, weight_decay=0.1)
+    assert plain["gap"] < 1e-12  # w − lr (g + λw) = (1 − lr λ) w − lr g
+    assert plain["l2"] == pytest.approx((1 - 0.001) ** 200) == plain["decoupled"]
+    heavy = theory.sgd_decay_factors(0.9, steps=200, lr=0.01, weight_decay=0.1)
+    assert heavy["decoupled"] == pytest.approx((1 - 0.001) ** 200)  # decoupled: unchanged
+    assert heavy["l2"] < heavy["decoupled"] and heavy["gap"] > 0.1  # the buffer adds decay
+    noisy = theory.sgd_decay_factors(0.0, steps=200, lr=0.01, weight_decay=0.1, noise=1.0)
+    assert noisy["gap"] < 1e-12  # the identity holds with any gradient
+
+
+def test_heavy_ball_at_equal_effective_step_has_the_matched_rate_and_floor():
+    study = theory.noise_study(10.0, [0.0, 0.1], 600, [0, 1, 2])
+    matched = theory.matched_noise_study(study, 600, [0, 1, 2])
+    gd, hb = study.settings["sgd"], study.settings["momentum"]
+    best = matched.setting
+    assert best.momentum == hb.momentum
+    assert best.lr / (1 - best.momentum) == pytest.approx(gd.lr) == matched.effective_lr
+    assert matched.noise_levels == [0.1]  # σ = 0 has no floor to compare
+    expected = theory.noise_floor(best.lr, best.momentum, study.eigenvalues, 0.1)
+    assert matched.predicted[0.1, "matched"] == pytest.approx(expected)
+    assert matched.measured[0.1, "sgd"] == study.floors[0.1, "sgd"]
+    assert matched.measured[0.1, "matched"] == pytest.approx(expected, rel=0.25)
+    assert matched.ratio(0.1, "predicted") == pytest.approx(expected / study.predicted(0.1, "sgd"))
+    # at equal effective step the floors are far closer than at the two optima
+    optimal = study.floors[0.1, "momentum"] / study.floors[0.1, "sgd"]
+    assert abs(math.log(matched.ratio(0.1))) < abs(math.log(optimal))
+    assert "0.1" in matched.table()
