@@ -133,7 +133,7 @@ def step_times_path(out_root: str | Path | None = None) -> Path:
 
 
 def measure_step_times(
-    studies_dir: str | Path | None = None, out_root: str | Path | None = None, steps: int = 30
+    studies_dir: str | Path | None = None, out_root: str | Path | None = None, steps: int = 60
 ) -> dict[str, float]:
     """Every study's `seconds_per_step`, measured one after another and stored in
     cost/steps.json: the projection of a study not started yet. Measure on an idle machine (as
