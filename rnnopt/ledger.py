@@ -64,11 +64,11 @@ class Figure:
 
 
 @cache
-def registration() -> dict[str, Any]:
+def registration(path: str | Path | None = None) -> dict[str, Any]:
     """The registration with its amendments applied in date order: an amendment's `claims`
     entries replace the fields they name, and its `tier_studies` the tier's list (the original
     entries stay in the file as written)."""
-    data = yaml.safe_load(REGISTRATION.read_text(encoding="utf-8"))
+    data = yaml.safe_load(Path(path or REGISTRATION).read_text(encoding="utf-8"))
     claims = {c["id"]: dict(c) for c in data["claims"]}
     protocol_ = dict(data["protocol"])
     for amendment in sorted(data.get("amendments") or [], key=lambda a: str(a["date"])):
@@ -149,9 +149,11 @@ def batch_noise() -> Figure:
 
 
 def convex() -> Figure:
-    """SGD's excess loss against that of the optimizer best on the tuning seeds."""
+    """SGD's excess loss against that of the best of the other three on the tuning seeds (a
+    reference that is never SGD itself, so the ratio is never 1 by construction)."""
     data = _experiment("convex-lsq")
-    best = min(data["tuned"], key=lambda v: _tuning_error(data["tuned"][v]))
+    others = [v for v in data["tuned"] if v != "sgd"]
+    best = min(others, key=lambda v: _tuning_error(data["tuned"][v]))
     return _paired(
         experiment_values("convex-lsq", "sgd", "excess_fraction"),
         experiment_values("convex-lsq", best, "excess_fraction"),
@@ -218,18 +220,17 @@ class Unsolved(Pending):
 
 
 def vanishing() -> Figure:
+    """SGD's mean relative error over RMSprop's at T = 100 (paired by seed, floored at the
+    success level as every tier ratio is), decided only when some optimizer solves the study."""
     study = "adding-elman-T100"
-    successes = {v: tier.eval_successes(study, v) for v in FOUR}
-    rmsprop, sgd = successes["rmsprop"], successes["sgd"]
-    low, high = protocol.newcombe_interval(int(rmsprop.sum()), int(sgd.sum()), rmsprop.size)
-    found = Figure(
-        float(rmsprop.mean() - sgd.mean()),
-        low,
-        high,
-        rmsprop.size,
-        _source(f"{study}/rmsprop/eval", f"{study}/sgd/eval"),
+    errors = _floored_errors(study)
+    found = _paired(
+        errors["sgd"],
+        errors["rmsprop"],
+        protocol.ratio_of_means,
+        _source(f"{study}/sgd/eval", f"{study}/rmsprop/eval"),
     )
-    if not any(s.any() for s in successes.values()):
+    if not any(tier.eval_successes(study, v).any() for v in FOUR):
         raise Unsolved(f"{study} is solved by no optimizer at its budget", found)
     return found
 

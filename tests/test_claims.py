@@ -212,10 +212,15 @@ def test_read_csv_refuses_a_file_with_other_columns(tmp_path):
 
 def test_an_unsolved_study_leaves_its_claim_inconclusive_with_its_interval(monkeypatch):
     monkeypatch.setattr(ledger.tier, "eval_successes", lambda study, v: np.zeros(10, bool))
+    rng = np.random.default_rng(0)
+    errors = {v: rng.uniform(0.9, 1.0, 10) for v in ledger.FOUR}
+    monkeypatch.setattr(ledger, "_floored_errors", lambda study: errors)
     with pytest.raises(ledger.Unsolved) as unsolved:
         ledger.vanishing()
     found = unsolved.value.found
-    assert found.estimate == 0 and found.seeds == 10 and found.low < 0 < found.high
+    ratio = errors["sgd"].mean() / errors["rmsprop"].mean()
+    assert found.estimate == pytest.approx(ratio) and found.seeds == 10
+    assert found.low <= found.estimate <= found.high
     monkeypatch.setattr(ledger, "FIGURES", {**{k: _pending for k in ledger.FIGURES}})
     monkeypatch.setitem(ledger.FIGURES, "rmsprop-vanishing", ledger.vanishing)
     monkeypatch.setattr(ledger, "CHECKS", {k: lambda: "check" for k in ledger.CHECKS})

@@ -49,8 +49,10 @@ def test_amendments_replace_the_fields_they_name_and_keep_the_rest():
     raw = __import__("yaml").safe_load(ledger.REGISTRATION.read_text())
     amended = {c["id"]: c for c in ledger.registration()["claims"]}
     original = {c["id"]: c for c in raw["claims"]}
-    for amendment in raw["amendments"]:
+    last: dict[tuple[str, str], object] = {}  # a later amendment of a field wins
+    for amendment in sorted(raw["amendments"], key=lambda a: str(a["date"])):
         for claim_id, changes in amendment["claims"].items():
-            for field, value in changes.items():
-                assert amended[claim_id][field] == value
+            last.update({(claim_id, field): value for field, value in changes.items()})
             assert amended[claim_id]["claim"] == original[claim_id]["claim"]
+    for (claim_id, field), value in last.items():
+        assert amended[claim_id][field] == value
