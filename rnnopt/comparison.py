@@ -115,10 +115,10 @@ def progress(source: ledger.TierSource, study: str, name: str) -> str:
 
 
 def describe(spec: evidence.Study) -> str:
-    """A study in words: task and its options, core and width, steps × batch."""
+    """A study in words: task and its options, core and width, steps and batch size."""
     options = "".join(f", {k} {v}" for k, v in spec.task.items() if k != "name")
     model = f"{spec.model.get('core', 'elman')} {spec.model.get('hidden_size', '')}".strip()
-    shape = f"{spec.train['steps']:,} × {spec.train['batch_size']}"
+    shape = f"{spec.train['steps']:,} steps of batch {spec.train['batch_size']}"
     return f"{spec.task['name']}{options}; {model}; {shape}"
 
 
@@ -145,9 +145,10 @@ def standing(result: Result, name: str) -> str:
 
 
 def km_median(row: compare.Row, result: Result) -> str:
-    """The Kaplan–Meier median steps to success, or why it is undefined."""
+    """The Kaplan–Meier median steps to success, or "not reached" (fewer than half succeeded
+    within the budget) with the count."""
     if math.isnan(row.median_steps):
-        return f"undefined ({result.successes(row)}/{result.seeds} succeeded, under half)"
+        return f"not reached ({result.successes(row)}/{result.seeds} succeeded within the budget)"
     return f"{row.median_steps:,.0f}"
 
 
@@ -173,6 +174,43 @@ def table(result: Result, labels: Mapping[str, str]) -> list[list[str]]:
             standing(result, row.optimizer),
         ])  # fmt: skip
     return shown
+
+
+def states_sentence(by_state: Mapping[str, Sequence[str]]) -> str:
+    """How many of the compared studies are solved, unsolved and pending, in a sentence that
+    names them and says what is empty ("none is solved or unsolved yet; all 9 are pending")."""
+    states = ("solved", "unsolved", "pending")
+    names = {s: list(by_state.get(s, ())) for s in states}
+    total = sum(len(v) for v in names.values())
+    if not total:
+        return "No study is compared."
+    head = f"Of the {total} {'study' if total == 1 else 'studies'} compared, "
+    found = [s for s in states if names[s]]
+    empty = [s for s in ("solved", "unsolved") if not names[s]]
+    none = f"none is {' or '.join(empty)}" + (" yet" if names["pending"] else "") if empty else ""
+    if total == 1:
+        return f"The one study compared, {_found_one(names)}, is {_found_state(names)}."
+
+    def count(state: str) -> str:
+        k = len(names[state])
+        if k == total:
+            k = "the one study" if total == 1 else f"all {total}"
+        return (
+            f"{k} {'is' if len(names[state]) == 1 else 'are'} {state} ({', '.join(names[state])})"
+        )
+
+    said = " and ".join([", ".join(count(s) for s in found[:-1]), count(found[-1])][-len(found) :])
+    if len(found) == 1 and none and found[0] == "pending":
+        return f"{head}{none}; {said}."
+    return f"{head}{said}" + (f"; {none}." if none and len(found) > 1 else ".")
+
+
+def _found_one(names: Mapping[str, Sequence[str]]) -> str:
+    return next(n[0] for n in names.values() if n)
+
+
+def _found_state(names: Mapping[str, Sequence[str]]) -> str:
+    return next(s for s, n in names.items() if n)
 
 
 def sentence(result: Result, labels: Mapping[str, str]) -> str:

@@ -68,6 +68,8 @@ __all__ = [
     "count_diverged",
     "clipping_figure",
     "stayed_above_baseline",
+    "l2_momentum_sentence",
+    "adam_decay_sentence",
 ]
 
 
@@ -558,7 +560,7 @@ def plateau_atlas(
 
 
 def _steps(value: float, budget: int) -> str:
-    return f"> {budget:,}" if math.isnan(value) else f"{value:,.0f}"
+    return f"not reached (> {budget:,})" if math.isnan(value) else f"{value:,.0f}"
 
 
 def atlas_table(rows: Sequence[AtlasRow]) -> str:
@@ -775,3 +777,42 @@ def stayed_above_baseline(
             steps = np.asarray(history.eval_step)
             curves.append(np.asarray(history.eval_loss, dtype=float)[steps > 0])
     return bool(curves) and bool(np.all(np.mean(curves, axis=0) > factor * baseline))
+
+
+def l2_momentum_sentence(beta: float, l2: float, lr: float, weight_decay: float, steps: int) -> str:
+    """What L2 decay with momentum β amounts to, from the measured factor ``l2`` after ``steps``
+    steps of SGD with no gradient: the prediction of decoupled decay with λ/(1 − β) beside it,
+    and the exact per-step factor, the largest root of r² − (1 + β − lr·λ) r + β (the heavy-ball
+    recursion with curvature λ)."""
+    rescaled = weight_decay / (1 - beta)
+    approx = 1 - lr * rescaled
+    exact = float(max(abs(np.roots([1.0, -(1 + beta - lr * weight_decay), beta]))))
+    return (
+        f"decoupled decay with λ/(1 − β) = {rescaled:g} instead of λ would give "
+        f"(1 − lr·λ/(1 − β))^N = {approx**steps:.3g}; L2 gave {l2:.3g}. The exact per-step "
+        f"factor of L2 with momentum is {exact:.5f}, {'below' if exact < approx else 'above'} "
+        f"1 − lr·λ/(1 − β) = {approx:.5f} (the rescaling assumes lr·λ = {lr * weight_decay:g} "
+        f"small against (1 − β)² = {(1 - beta) ** 2:.3g}); its {steps}th power is "
+        f"{exact**steps:.3g}."
+    )
+
+
+def adam_decay_sentence(
+    scales: Sequence[float], adam: Sequence[float], expected: float, lr: float
+) -> str:
+    """Adam + L2's decay of the groups with the smallest and the largest gradients (``adam``:
+    the factor each group of ``scales`` shrank to) against the nominal ``expected``."""
+    small, large = int(np.argmin(scales)), int(np.argmax(scales))
+    fastest = float(adam[small])
+    if fastest < 0.5 * expected:
+        return (
+            f"The group with gradients of scale {scales[small]:g} shrank to {fastest:.3g} under "
+            f"Adam + L2, far below the nominal {expected:.3g}: λw dominates its gradient, and "
+            f"Adam turns it into a step of about lr = {lr:g} towards zero at every step. The "
+            f"group of scale {scales[large]:g} shrank only to {float(adam[large]):.3g}."
+        )
+    return (
+        f"The group with the smallest gradients (scale {scales[small]:g}) shrank to "
+        f"{fastest:.3g} under Adam + L2, against the nominal {expected:.3g}: at these settings "
+        f"λw does not dominate its gradient enough to speed the decay up much."
+    )

@@ -10,10 +10,12 @@ the ledger's rows and the registration; no verdict or number is typed here.
 from __future__ import annotations
 
 import csv
+import math
+import re
 from pathlib import Path
 from typing import Any
 
-from rnnopt import ledger, plots, protocol
+from rnnopt import evidence, ledger, plots, protocol, tier
 from rnnopt.ledger import COLUMNS, FOUR, format_number, samples
 
 VERDICTS = (*protocol.VERDICTS, "pending")
@@ -85,12 +87,79 @@ def title(claim: dict[str, Any]) -> str:
     return claim["claim"].removeprefix("(Summary table) ").strip()
 
 
+def beside(value: Any, thresholds: tuple[Any, ...] = ()) -> str:
+    """`value` as rnnopt.ledger.format_number rounds it (3 significant digits), with as many
+    more digits as it takes (up to 8) to tell it from a threshold it would otherwise print as:
+    1.0331 beside a threshold of 1.03, not 1.03."""
+    shown = format_number(value)
+    if not isinstance(value, float) or math.isnan(value):
+        return shown
+    close = [float(t) for t in thresholds if t != "" and float(t) != value]
+    digits = 3
+    while digits < 8 and any(shown == f"{t:g}" or float(shown) == t for t in close):
+        digits += 1
+        shown = f"{value:.{digits}g}"
+    return shown
+
+
 def measured(row: dict[str, Any]) -> str:
-    """'estimate [low, high] over N seeds', or '' for a figure not measured (yet)."""
+    """'estimate [low, high] over N seeds', or '' for a figure not measured (yet). A bound
+    that would round to a threshold is printed with the digits that show its side."""
     if row["estimate"] == "":
         return ""
-    low, high = format_number(row["ci_low"]), format_number(row["ci_high"])
-    return f"{format_number(row['estimate'])} [{low}, {high}] over {samples(row)}"
+    limits = (row.get("support_threshold", ""), row.get("refute_threshold", ""))
+    low, high = beside(row["ci_low"], limits), beside(row["ci_high"], limits)
+    return f"{beside(row['estimate'], limits)} [{low}, {high}] over {samples(row)}"
+
+
+def stored_evidence(row: dict[str, Any], source: ledger.TierSource | None = None) -> str:
+    """How much of a pending claim's evidence is stored, from rnnopt.tier's readers: for the
+    tier figures, how many tier studies have every optimizer finished; for one study, how many
+    of its variants are finished; for another experiment, whether its results are stored."""
+    experiment = str(row.get("experiment", ""))
+    if experiment == "tier":
+        source = source or ledger.evidence_tier()
+        done = {s: _finished(s, source.studies_dir, source.root) for s in source.studies}
+        complete = sum(k == n for k, n in done.values())
+        pairs, total = sum(k for k, _ in done.values()), sum(n for _, n in done.values())
+        return (
+            f"{complete} of {len(done)} tier studies stored ({pairs} of {total} "
+            "study–optimizer pairs finished)"
+        )
+    spec = evidence.STUDIES_DIR / f"{experiment}.yaml"
+    if experiment and spec.exists():
+        k, n = _finished(experiment)
+        labels = [v.label for v in evidence.load_study(spec).variants]
+        kind = "optimizers" if set(labels) <= set(FOUR) else "variants"
+        return f"{experiment}: {k} of {n} {kind} finished"
+    return f"experiment {experiment}: not stored yet" if experiment else "not stored yet"
+
+
+def _finished(study: str, studies_dir: Path | None = None, root: Path | None = None):
+    """(finished variants, all variants) of a study: a variant is finished once its tuned.json
+    is stored (rnnopt.tier.tuned_record)."""
+    spec = evidence.load_study(Path(studies_dir or evidence.STUDIES_DIR) / f"{study}.yaml")
+    finished = 0
+    for variant in spec.variants:
+        try:
+            tier.tuned_record(study, variant.label, root)
+            finished += 1
+        except tier.Pending:
+            pass
+    return finished, len(spec.variants)
+
+
+def check_text(row: dict[str, Any]) -> str:
+    """A definitional claim's computed check, in words: rnnopt.ledger's "N steps, finite
+    losses: True" read as "N steps, every loss finite" (the rest as the ledger wrote it)."""
+    text = " ".join(str(row["figure"]).split())
+    return re.sub(
+        r"(\d+) steps, finite losses: (True|False)",
+        lambda m: (
+            f"{m[1]} steps, " + ("every loss finite" if m[2] == "True" else "a loss not finite")
+        ),
+        text,
+    )
 
 
 def rule(claim: dict[str, Any]) -> str:
@@ -124,13 +193,13 @@ def entry(row: dict[str, Any], claim: dict[str, Any]) -> str:
     the reason for the thresholds, the verdict and where the numbers come from."""
     lines = [f"(claim-{row['id']})=", f"### {title(claim)}", ""]
     if row["kind"] == "definitional":
-        lines += [f"*Definitional: a check, not a verdict.* {row['figure']}", ""]
+        lines += [f"*Definitional: a check, not a verdict.* {check_text(row)}", ""]
         lines += [f"Registered check: {' '.join(claim['check'].split())}"]
         return "\n".join(lines)
     lines += [f"**Verdict: {row['verdict']}.**", ""]
     lines += [f"- Deciding figure ({row['experiment']}): {' '.join(row['figure'].split())}."]
     if row["verdict"] == "pending":
-        lines += [f"- Not measured yet: {row['source']}."]
+        lines += [f"- Not measured yet: {stored_evidence(row)}; first missing: {row['source']}."]
     else:
         lines += [f"- Measured: {measured(row)} (95 % interval)."]
     lines += [f"- Supports the claim: {row['direction']} values; {rule(claim)}."]
@@ -190,7 +259,7 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
         parts = []
         for i in ids:
             row = by_id[i]
-            shown = "checked" if row["kind"] == "definitional" else row["verdict"]
+            shown = "definitional" if row["kind"] == "definitional" else row["verdict"]
             number = measured(row).replace(" over ", ", ")
             parts.append(link(i, shown) + (f", {number}" if number else ""))
         return "<br>".join(parts)

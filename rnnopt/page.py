@@ -279,6 +279,37 @@ def end_distance(path: np.ndarray, minimum: Any, steps: int) -> float:
     return float(np.linalg.norm(path[-1] - np.asarray(minimum)))
 
 
+def closer_words(distance: float, other: float) -> str:
+    """How the end distance compares with the other's, the factor computed: '135 times closer
+    to the minimum than', '4.2 times farther from the minimum than', 'about as far from the
+    minimum as' (within 10 %), for a sentence '<name> ends <words> <other name>'."""
+    if math.isinf(distance) or math.isinf(other):
+        return {
+            (True, True): "as diverged as",
+            (True, False): "diverged, far farther from the minimum than",
+            (False, True): "closer to the minimum than the diverged",
+        }[math.isinf(distance), math.isinf(other)]
+    if distance == other:
+        return "exactly as far from the minimum as"
+    if distance == 0 or other == 0:
+        return ("at the minimum itself, unlike" if distance == 0
+                else "away from the minimum, unlike the exact arrival of")  # fmt: skip
+    ratio = other / distance
+    if 1 / 1.1 < ratio < 1.1:
+        return "about as far from the minimum as"
+    factor = ratio if ratio > 1 else 1 / ratio
+    shown = (
+        f"{factor:.2g}" if factor < 10 else f"{factor:.0f}" if factor < 1000
+        else f"more than $10^{{{int(math.log10(factor))}}}$"
+    )  # fmt: skip
+    return f"{shown} times {'closer to' if ratio > 1 else 'farther from'} the minimum than"
+
+
+def floats_words(n: float) -> str:
+    """'0 floats', '1 float', '2 floats': a count of state floats with its noun."""
+    return f"{fmt(n)} float{'' if n == 1 else 's'}"
+
+
 def closer(distance: float, other: float, factor: float = 2.0) -> bool | None:
     """True: ended at least `factor` times closer to the minimum than the other; False: at
     least `factor` times farther; None: within a factor of each other."""
@@ -313,6 +344,11 @@ class Page:
         self.main_color = color(self.optimizer)
         self.contrast_color = (
             SAME_COLOR if self.contrast == self.optimizer else color(self.contrast)
+        )
+        self.same = self.contrast == self.optimizer
+        # the contrast in a caption's sentence: its name, or the same method's other rate
+        self.contrast_words = (
+            f"{self.name} at the other learning rate" if self.same else self.contrast_name
         )
         self.facts.update(name=self.name, contrast_name=self.contrast_name)
         self.workdir = tempfile.TemporaryDirectory()  # the live sweeps' runs
@@ -367,8 +403,8 @@ class Page:
             for role, _, spec, hyper, _, _ in self.roles
         }
         self.facts.update(
-            state_floats=fmt(cost["main"][0]),
-            contrast_state_floats=fmt(cost["contrast"][0]),
+            state_floats=floats_words(cost["main"][0]),
+            contrast_state_floats=floats_words(cost["contrast"][0]),
             update_lines=cost["main"][1],
             contrast_update_lines=cost["contrast"][1],
         )
@@ -429,7 +465,7 @@ class Page:
             ax.set_title(f"{self.landscapes[surface].name}, {options['steps']} steps", fontsize=10)
             ax.legend(loc="upper right" if surface == "rosenbrock" else "lower right", fontsize=7.5)
         caption = (
-            f"{self.name} (solid) and {self.contrast_name} (dashed) from the black dot; the star "
+            f"{self.name} (solid) and {self.contrast_words} (dashed) from the black dot; the star "
             f"is the (global) minimum. On the quadratic, look at the steep direction $y$: how "
             f"often the path crosses the valley floor, and how far along the valley it gets. On "
             f"the double well, see which side of the ridge each path ends on."
@@ -465,15 +501,12 @@ class Page:
                      "never" if hit is None else f"step {hit}")
                 )  # fmt: skip
             self.facts[f"{surface}_steps"] = options["steps"]
-            self.findings[f"{surface}_closer"] = closer(
-                end_distance(self.paths[surface, "main"], landscape.minimum, options["steps"]),
-                end_distance(self.paths[surface, "contrast"], landscape.minimum, options["steps"]),
-            )
-            self.facts[f"{surface}_closer_word"] = {
-                True: "at most half as far from the minimum as",
-                False: "at least twice as far from the minimum as",
-                None: "within a factor of two as far from the minimum as",
-            }[self.findings[f"{surface}_closer"]]  # fmt: skip
+            ends = [
+                end_distance(self.paths[surface, role], landscape.minimum, options["steps"])
+                for role in ("main", "contrast")
+            ]
+            self.findings[f"{surface}_closer"] = closer(*ends)
+            self.facts[f"{surface}_closer_word"] = closer_words(*ends)
         self.facts["tol_2d"] = fmt(self.tol_2d)
         caption = ""
         if "quadratic" in self.surfaces:
@@ -504,8 +537,8 @@ class Page:
             )
             caption = (
                 f" On the quadratic the steep coordinate $y$ changes sign {flips['main']} times "
-                f"along {self.name}'s path and {flips['contrast']} times along "
-                f"{self.contrast_name}'s."
+                f"along {self.name}'s path and {flips['contrast']} times "
+                + ("at the other learning rate." if self.same else f"along {self.contrast_name}'s.")
             )
         return rows, caption
 

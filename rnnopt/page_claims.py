@@ -10,13 +10,16 @@ interval, the verdict and a link to the one place it is decided (the claims chap
 from __future__ import annotations
 
 import math
+import re
 from functools import cache
 from typing import Any
 
 from rnnopt.page import FOUR
 
-__all__ = ["FOUR", "claim_facts", "claim_rows", "claims_of", "interval", "link", "word"]
-PENDING = "pending: make evidence"
+__all__ = [
+    "FOUR", "claim_facts", "claim_rows", "claims_of", "entry", "interval", "link", "missing", "word"
+]  # fmt: skip
+PENDING = "pending"
 WORDS = {
     "supported": "supported",
     "not supported": "not supported",
@@ -49,19 +52,40 @@ def word(row: dict[str, Any]) -> str:
     return WORDS[row["verdict"]]
 
 
+def missing(source: str) -> str:
+    """What a pending claim waits for, in words: 'its study sgd-batch is not stored yet' for the
+    ledger's 'sgd-batch/batch-16 is not finished' (the source as it is otherwise)."""
+    found = re.fullmatch(r"(?:experiment )?([\w.-]+)(/[\w.-]+)? is not finished", source)
+    if found:
+        kind = "study" if found.group(2) else "experiment"
+        return f"its {kind} {found.group(1)} is not stored yet"
+    return source
+
+
 def interval(row: dict[str, Any]) -> str:
-    """'estimate [low, high]' (3 significant digits), or why there is none yet."""
+    """'estimate [low, high] over n seeds' (3 significant digits), or why there is none yet."""
     if row["kind"] == "definitional":
         return "—"
     if row["verdict"] == "pending":
-        return f"{PENDING} ({row['source']})"
+        return f"{PENDING}: {missing(row['source'])} (`make evidence`)"
     values = [row.get(k) for k in ("estimate", "ci_low", "ci_high")]
     if any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
         return f"— ({row['source']})"
     from rnnopt.ledger import samples
 
     estimate, low, high = values
-    return f"{estimate:.3g} [{low:.3g}, {high:.3g}] ({samples(row)})"
+    return f"{estimate:.3g} [{low:.3g}, {high:.3g}] over {samples(row)}"
+
+
+def entry(row: dict[str, Any]) -> str:
+    """The verdict, linked, with its figure: 'supported (1.5 [1.2, 1.9] over 10 seeds)',
+    'pending — its study x is not stored yet (`make evidence`)', or 'definitional'."""
+    verdict = link(row["id"], word(row))
+    if row["kind"] == "definitional":
+        return verdict
+    if row["verdict"] == "pending":
+        return f"{verdict} — {missing(row['source'])} (`make evidence`)"
+    return f"{verdict} ({interval(row)})"
 
 
 def _cell(text: Any) -> str:
@@ -83,11 +107,13 @@ def claim_rows(algorithm: str) -> list[list[str]]:
 
 
 def claim_facts(algorithm: str) -> dict[str, str]:
-    """Facts the prose cites: claim_<id> (the verdict, linked to its ledger entry) and
-    claim_<id>_figure (estimate [interval], or pending), ids with '-' written '_'."""
+    """Facts the prose cites: claim_<id> (the verdict, linked to its ledger entry),
+    claim_<id>_figure (estimate [interval], or pending) and claim_<id>_entry (the two together,
+    as a phrase), ids with '-' written '_'."""
     facts = {}
     for row in claims_of(algorithm):
         key = "claim_" + row["id"].replace("-", "_")
         facts[key] = link(row["id"], word(row))
         facts[f"{key}_figure"] = interval(row)
+        facts[f"{key}_entry"] = entry(row)
     return facts

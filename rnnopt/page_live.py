@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rnnopt import checks
-from rnnopt.page import fmt
+from rnnopt.page import closer_words, fmt
 from rnnopt.store import load_history
 from rnnopt.sweep import run_sweep
 from rnnopt.tasks import TASKS, make_task
@@ -140,6 +140,7 @@ def training_table(page: Page) -> list[tuple]:
             tag = task if role == "main" else f"{task}_contrast"
             page.facts.update(
                 {
+                    f"{tag}_initial": fmt(np.mean([h.eval_loss[0] for h in histories])),
                     f"{tag}_lr": fmt(rates[task]),
                     f"{tag}_final": fmt(np.mean(losses[role])),
                     f"{tag}_final_min": fmt(np.min(losses[role])),
@@ -383,11 +384,12 @@ def training_figure(page: Page):
         options = ", ".join(f"{k} {v}" for k, v in page.tasks[task].items())
         ax.set_title(f"{task} ({options})", fontsize=10)
         ax.legend(fontsize=7.5)
+    both = any(role == "contrast" for _, role in page.curves)
+    who = f"{page.name} (solid) and {page.contrast_name} (dashed)" if both else page.name
     caption = (
-        f"Held-out loss of an Elman network ({page.hidden_size} units) trained with {page.name} "
-        f"(solid) and {page.contrast_name} (dashed); line: mean over {len(page.seeds)} seeds, "
-        f"band: their range. The dashed black line is the task's trivial baseline: a curve that "
-        f"stays on it has learned nothing about the inputs."
+        f"Held-out loss of an Elman network ({page.hidden_size} units) trained with {who}; line: "
+        f"mean over {len(page.seeds)} seeds, band: their range. The dashed black line is the "
+        f"task's trivial baseline: a curve that stays on it has learned nothing about the inputs."
     )
     return fig, page.figure_name("training"), caption
 
@@ -432,6 +434,26 @@ def sensitivity_figure(page: Page):
     return fig, page.figure_name("lr"), caption
 
 
+def _swing(optimizer: str, lr: float, steps: int = 100, last: int = 20) -> str:
+    """Why a per-coordinate method ends farther than SGD on the axis-aligned quadratic (κ = 25),
+    measured: its distance over the last steps, and (Adam) the same run without momentum."""
+    from rnnopt.landscapes import rotated_quadratic, trajectory
+
+    land = rotated_quadratic(25.0, 0.0)
+    distance = np.linalg.norm(trajectory(land, optimizer, steps, lr=lr), axis=1)[-last:]
+    said = (
+        f" It has not settled: at this constant learning rate its distance over the last {last} "
+        f"steps still swings between {fmt(distance.min())} and {fmt(distance.max())}."
+    )
+    if optimizer != "adam":
+        return said
+    plain = trajectory(land, optimizer, steps, lr=lr, betas=(0.0, 0.999))
+    return said + (
+        f" The swing is its momentum average $m$ ($\\beta_1 = 0.9$) at work: with "
+        f"$\\beta_1 = 0$ the same run ends {fmt(float(np.linalg.norm(plain[-1])))} away."
+    )
+
+
 def pictures(page: Page) -> list[Any]:
     """The mechanism pictures of the book's four optimizers: (figure, name, caption) for
     plots.show, or an HTML string (the interactive heavy-ball figure). Other optimizers: none."""
@@ -448,26 +470,32 @@ def pictures(page: Page) -> list[Any]:
             f"{100 * 2 / 100.0:.0f} % per step, whatever the steep one does."))  # fmt: skip
     if optimizer == "momentum":
         shown.append((figures.momentum_memory(), page.figure_name("memory"),
-            "What the momentum buffer remembers. Left: the weight $\\beta^k$ with which the "
-            "gradient of $k$ steps ago enters the buffer; the dotted lines mark $k = 1/(1-\\beta)$."
-            " Right: the weights add up to the gain $1/(1-\\beta)$ (dashed): under a steady "
-            "gradient, a step at $\\beta = 0.9$ is ten times SGD's."))  # fmt: skip
+            "What the momentum buffer remembers (the figure writes β for the momentum $\\mu$). "
+            "Left: the weight $\\mu^k$ with which the gradient of $k$ steps ago enters the "
+            "buffer; the dotted lines mark $k = 1/(1-\\mu)$. Right: the weights add up to the "
+            "gain $1/(1-\\mu)$ (dashed): under a steady gradient, a step at $\\mu = 0.9$ is ten "
+            "times SGD's."))  # fmt: skip
         shown.append((figures.momentum_rate_map(kappa=10.0), page.figure_name("rate-map"),
-            "Heavy ball's convergence rate over learning rate and momentum on a quadratic with "
-            "condition number 10 (darker is faster). Beyond the black line "
-            "$\\alpha\\lambda_{\\max} = 2 + 2\\beta$ it diverges; between the dotted curves the "
-            "roots are complex and the rate is $\\sqrt{\\beta}$ whatever the learning rate: look "
-            "at how the colour there changes with β alone."))  # fmt: skip
+            "Heavy ball's convergence rate over learning rate $\\gamma$ and momentum $\\mu$ on "
+            "a quadratic with condition number 10 (darker is faster; the figure writes α for "
+            "$\\gamma$ and β for $\\mu$). Beyond the black line "
+            "$\\gamma\\lambda_{\\max} = 2 + 2\\mu$ it diverges; between the dotted curves the "
+            "roots are complex and the rate is $\\sqrt{\\mu}$ whatever the learning rate: look "
+            "at how the colour there changes with $\\mu$ alone."))  # fmt: skip
         shown.append(figures.heavy_ball_explorer(kappa=10.0).html)
     if optimizer in ("rmsprop", "adam"):
         lrs = {"sgd": 0.075, optimizer: 0.1 if optimizer == "rmsprop" else 0.3}
         fig, rotated = figures.axis_aligned_vs_rotated(lrs, kappa=25.0, angle=45.0)
         page.facts.update({f"{panel}_{o}_distance": fmt(d) for (panel, o), d in rotated.items()})
+        aligned = rotated["axis-aligned", optimizer], rotated["axis-aligned", "sgd"]
+        page.facts["axis_aligned_word"] = closer_words(*aligned)
         f = page.facts
         shown.append((fig, page.figure_name("rotated"),
             f"{name} and SGD for 100 steps on a quadratic whose curvatures differ 25-fold. Left, "
             f"the valley's axes are the coordinates, the case a per-coordinate step is made for: "
-            f"{name} ends {f[f'axis-aligned_{optimizer}_distance']} from the minimum. Right, the "
+            f"{name} ends {f[f'axis-aligned_{optimizer}_distance']} from the minimum, "
+            f"{f['axis_aligned_word']} SGD ({f['axis-aligned_sgd_distance']})."
+            f"{_swing(optimizer, lrs[optimizer]) if aligned[0] > aligned[1] else ''} Right, the "
             f"same valley turned 45°, so that no coordinate is steep or shallow on its own: {name} "
             f"ends {f[f'rotated_{optimizer}_distance']} away. SGD (grey) does not care about the "
             f"turn: it ends {f['axis-aligned_sgd_distance']} away in both."))  # fmt: skip
@@ -493,9 +521,10 @@ def pictures(page: Page) -> list[Any]:
             clip_grad_norm=page.clip_grad_norm,
         )  # fmt: skip
         ends = {group: effective[group][-1][1] for group in figures.WEIGHT_GROUPS}
+        v = "\\hat v" if optimizer == "adam" else "v"  # RMSprop has no bias correction
         shown.append((figures.plot_effective_steps({optimizer: effective}, {optimizer: rate}),
             page.figure_name("effective-steps"),
-            f"{name}'s effective step $\\gamma / (\\sqrt{{\\hat v}} + \\epsilon)$ per weight while "
+            f"{name}'s effective step $\\gamma / (\\sqrt{{{v}}} + \\epsilon)$ per weight while "
             f"the Elman network of the training section learns {page.lr_task} (one seed; line: "
             f"median over a group's weights, band: 10th to 90th percentile; dashed: the learning "
             f"rate). Look at the gaps between the groups: each weight gets its own step. After "

@@ -153,9 +153,11 @@ def curves_figure(page: Page):
         ax.legend(fontsize=7.5)
     axes[-1, 0].set_xlabel("training step")
     seeds = len(_study(page, studies[0]).evaluation_seeds)
+    shown = _roles(page)
+    who = f"{page.name} (solid) and {page.contrast_name} (dashed)" if len(shown) > 1 else page.name
     caption = (
-        f"{page.name} (solid) and {page.contrast_name} (dashed) on the {page.tier} tier, each at "
-        f"the learning rate chosen on the tuning seeds: the held-out metric during training on "
+        f"{who} on the {page.tier} tier, {'each ' if len(shown) > 1 else ''}at the learning rate "
+        f"chosen on the tuning seeds: the held-out metric during training on "
         f"the {seeds} evaluation seeds (line: mean, band: range over the seeds). The dotted "
         f"line is the task's success criterion; look at which curves cross it, and when."
     )
@@ -206,8 +208,11 @@ def sensitivity_figure(page: Page):
     caption = (
         f"The learning-rate search of the {page.tier} tier: relative error (1: learned nothing, "
         f"0: perfect; diverged runs score 1) on the validation half, mean of the tuning seeds "
-        f"(band: their range), for {page.name} and {page.contrast_name}; the dotted lines mark "
-        f"the chosen rates. Look at how far from the chosen rate the error stays low."
+        f"(band: their range), for "
+        + " and ".join(label for _, label, _ in _roles(page))
+        + f"; the dotted {'lines mark' if len(_roles(page)) > 1 else 'line marks'} the chosen "
+        f"{'rates' if len(_roles(page)) > 1 else 'rate'}. Look at how far from the chosen rate "
+        f"the error stays low."
     )
     return fig, page.figure_name("tier-sensitivity"), caption
 

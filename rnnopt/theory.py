@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -420,7 +420,8 @@ NOISE_METHODS = {"sgd": "gradient descent", "momentum": "heavy ball"}
 class NoiseStudy:
     """Gradient descent and heavy ball at their optima on [1, κ] with Gaussian gradient noise:
     per (σ, method) the RMS error over seeds at each step (``curves``), the min and max over
-    seeds (``bands``), and the RMS error over the second half of the runs (``floors``)."""
+    seeds (``bands``), the RMS error over the second half of the runs (``floors``), and the
+    same RMS error of each seed's run alone (``seed_floors``, in the order of the seeds)."""
 
     eigenvalues: list[float]
     settings: dict[str, Setting]
@@ -428,6 +429,8 @@ class NoiseStudy:
     curves: dict[tuple[float, str], np.ndarray]
     bands: dict[tuple[float, str], tuple[np.ndarray, np.ndarray]]
     floors: dict[tuple[float, str], float]
+    seed_floors: dict[tuple[float, str], np.ndarray] = field(default_factory=dict)
+    steps: int = 0
 
     def predicted(self, sigma: float, name: str) -> float:
         best = self.settings[name]
@@ -470,7 +473,7 @@ def noise_study(
         "sgd": gradient_descent_optimum(eigenvalues),
         "momentum": heavy_ball_optimum(eigenvalues),
     }
-    curves, bands, floors = {}, {}, {}
+    curves, bands, floors, seed_floors = {}, {}, {}, {}
     for sigma in noise_levels:
         for name, best in settings.items():
             hyper = {"optimizer": name, "lr": best.lr, "momentum": best.momentum, "noise": sigma}
@@ -478,7 +481,10 @@ def noise_study(
             curves[sigma, name] = np.sqrt(np.mean(runs**2, axis=0))  # RMS over seeds
             bands[sigma, name] = (runs.min(axis=0), runs.max(axis=0))
             floors[sigma, name] = float(np.sqrt(np.mean(runs[:, steps // 2 :] ** 2)))
-    return NoiseStudy(eigenvalues, settings, list(noise_levels), curves, bands, floors)
+            seed_floors[sigma, name] = np.sqrt(np.mean(runs[:, steps // 2 :] ** 2, axis=1))
+    return NoiseStudy(
+        eigenvalues, settings, list(noise_levels), curves, bands, floors, seed_floors, steps
+    )
 
 
 @dataclass(frozen=True)
@@ -487,18 +493,27 @@ class MatchedNoise:
     with α = α_GD (1 − β), so that α/(1 − β) equals gradient descent's optimal α. Per noise
     level σ > 0 and method (``"sgd"``: gradient descent at its optimum, from the NoiseStudy;
     ``"matched"``: this heavy ball), the closed-form floor (``predicted``) and the RMS error
-    over the second half of the runs (``measured``)."""
+    over the second half of the runs (``measured``); ``seed_measured``: that RMS error of each
+    seed's run alone, in the order of the seeds (the same seeds, so the same noise, for both)."""
 
     setting: Setting
     effective_lr: float
     noise_levels: list[float]
     predicted: dict[tuple[float, str], float]
     measured: dict[tuple[float, str], float]
+    seed_measured: dict[tuple[float, str], np.ndarray] = field(default_factory=dict)
 
     def ratio(self, sigma: float, which: str = "measured") -> float:
         """Matched heavy ball's floor over gradient descent's (measured or predicted)."""
         floors = self.measured if which == "measured" else self.predicted
         return floors[sigma, "matched"] / floors[sigma, "sgd"]
+
+    def seed_ratios(self, sigma: float) -> np.ndarray:
+        """The measured floor ratio of each seed alone (heavy ball / gradient descent, the two
+        runs of one seed seeing the same noise); empty when the per-seed floors are unknown."""
+        if (sigma, "matched") not in self.seed_measured or (sigma, "sgd") not in self.seed_measured:
+            return np.array([])
+        return self.seed_measured[sigma, "matched"] / self.seed_measured[sigma, "sgd"]
 
     def table(self) -> str:
         rows = []
@@ -524,7 +539,7 @@ def matched_noise_study(study: NoiseStudy, steps: int, seeds: Sequence[int]) -> 
     lr = gd.lr * (1 - hb.momentum)
     setting = Setting(lr, hb.momentum, momentum_rate(lr, hb.momentum, study.eigenvalues))
     noisy = [s for s in study.noise_levels if s > 0]
-    predicted, measured = {}, {}
+    predicted, measured, seed_measured = {}, {}, {}
     for sigma in noisy:
         hyper = {"optimizer": "momentum", "lr": lr, "momentum": hb.momentum, "noise": sigma}
         runs = np.array(
@@ -532,9 +547,12 @@ def matched_noise_study(study: NoiseStudy, steps: int, seeds: Sequence[int]) -> 
         )
         measured[sigma, "matched"] = float(np.sqrt(np.mean(runs[:, steps // 2 :] ** 2)))
         measured[sigma, "sgd"] = study.floors[sigma, "sgd"]
+        seed_measured[sigma, "matched"] = np.sqrt(np.mean(runs[:, steps // 2 :] ** 2, axis=1))
+        if (sigma, "sgd") in study.seed_floors:
+            seed_measured[sigma, "sgd"] = study.seed_floors[sigma, "sgd"]
         predicted[sigma, "matched"] = noise_floor(lr, hb.momentum, study.eigenvalues, sigma)
         predicted[sigma, "sgd"] = study.predicted(sigma, "sgd")
-    return MatchedNoise(setting, gd.lr, noisy, predicted, measured)
+    return MatchedNoise(setting, gd.lr, noisy, predicted, measured, seed_measured)
 
 
 @dataclass(frozen=True)

@@ -287,7 +287,7 @@ def test_the_summary_table_shows_each_claims_verdict_and_interval_from_the_rows(
     for _, _, good, bad in ledger_tables.SUMMARY:
         for claim_id in good + bad:
             row = next(r for r in stored if r["id"] == claim_id)
-            shown = "checked" if row["kind"] == "definitional" else row["verdict"]
+            shown = "definitional" if row["kind"] == "definitional" else row["verdict"]
             assert f"{{ref}}`{shown} <claim-{claim_id}>`" in table
             if has_interval(row):
                 assert ledger.format_number(row["ci_low"]) in table
@@ -308,3 +308,29 @@ def test_the_forest_marks_pending_claims_and_draws_the_others(stored):
             low, high = ax.get_xlim()
             assert low < min(row["support_threshold"], row["refute_threshold"])
             assert high > max(row["support_threshold"], row["refute_threshold"])
+
+
+def test_a_bound_that_would_round_to_a_threshold_shows_its_side():
+    assert ledger_tables.beside(1.0331, (1.25, 1.03)) == "1.033"
+    assert ledger_tables.beside(1.0269, (1.03,)) == "1.027"
+    assert ledger_tables.beside(0.943, (1.03,)) == "0.943"  # far from it: 3 digits
+    row = {"estimate": 0.989, "ci_low": 0.943, "ci_high": 1.0331, "seeds": 10}
+    row |= {"experiment": "x", "support_threshold": 0.8, "refute_threshold": 1.03}
+    assert ledger_tables.measured(row) == "0.989 [0.943, 1.033] over 10 seeds"
+
+
+def test_a_pending_claim_says_how_much_of_its_evidence_is_stored(stored):
+    for row in stored:
+        if row["verdict"] == "pending":
+            text = ledger_tables.stored_evidence(row)
+            assert re.search(r"\d+ of \d+ (tier studies stored|optimizers|variants)", text) or (
+                "not stored yet" in text
+            ), text
+            assert text in ledger_tables.entry(row, ledger_tables.claims()[row["id"]])
+
+
+def test_the_one_sample_check_reads_as_a_sentence():
+    row = {"figure": "The trainer runs SGD (batch_size=1): 3 steps, finite losses: True. More."}
+    assert ledger_tables.check_text(row) == (
+        "The trainer runs SGD (batch_size=1): 3 steps, every loss finite. More."
+    )

@@ -166,10 +166,12 @@ def test_time_to_success_keeps_the_runs_that_never_succeed():
     steps = [100, 200, 300, 400, 500, 600, 1000, 1000, 1000, 1000]
     succeeded = [True] * 6 + [False] * 4
     assert protocol.kaplan_meier_median(steps, succeeded) == 500
-    # Four of ten: undefined, and the table says so with the count.
+    # Four of ten: not reached, and the table says so with the count.
     assert math.isnan(protocol.kaplan_meier_median(steps, [True] * 4 + [False] * 6))
     few = result([row("sgd", 0.5, 0.4, 0.6, success=0.4, median=math.nan)])
-    assert comparison.km_median(few.rows[0], few) == "undefined (4/10 succeeded, under half)"
+    assert (
+        comparison.km_median(few.rows[0], few) == "not reached (4/10 succeeded within the budget)"
+    )
 
 
 def test_the_censored_steps_of_a_stored_study_count_every_evaluation_seed(table):
@@ -211,3 +213,17 @@ def test_the_cost_table_pairs_the_rounds_and_counts_state(tmp_path):
     assert shown["sgd"][2] == "1 (reference)" and shown["adam"][3] == "8"
     low, high = protocol.paired_interval(times["adam"], times["sgd"])
     assert shown["adam"][2].endswith(f"[{low:.3g}, {high:.3g}]")
+
+
+def test_the_states_sentence_names_what_is_there_and_says_what_is_empty():
+    nine = [f"s{i}" for i in range(9)]
+    assert comparison.states_sentence({"solved": [], "unsolved": [], "pending": nine}) == (
+        f"Of the 9 studies compared, none is solved or unsolved yet; all 9 are pending "
+        f"({', '.join(nine)})."
+    )
+    mixed = {"solved": nine[:2], "unsolved": nine[2:3], "pending": nine[3:]}
+    assert comparison.states_sentence(mixed).startswith(
+        "Of the 9 studies compared, 2 are solved (s0, s1), 1 is unsolved (s2) and 6 are pending"
+    )
+    done = {"solved": nine[:3], "unsolved": [], "pending": nine[3:]}
+    assert comparison.states_sentence(done).endswith("; none is unsolved yet.")

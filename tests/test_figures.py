@@ -427,3 +427,17 @@ def test_stayed_above_baseline_is_every_evaluation_after_step_0():
     assert figures_rnn.stayed_above_baseline([*above, gone], 0.16)  # the diverged run left out
     assert not figures_rnn.stayed_above_baseline([gone], 0.16)  # nothing finished
     assert not figures_rnn.stayed_above_baseline(above, 0.16, factor=1.3)  # 0.2 < 1.3 × 0.16
+
+
+def test_the_l2_momentum_sentence_compares_the_rescaled_decay_with_the_measured_one():
+    text = figures_rnn.l2_momentum_sentence(0.9, 0.0042, 0.01, 0.1, 500)
+    assert "λ/(1 − β) = 1 " in text and "(1 − lr·λ/(1 − β))^N = 0.00657" in text
+    assert "L2 gave 0.0042" in text and "0.98887, below 1 − lr·λ/(1 − β) = 0.99000" in text
+
+
+def test_the_adam_decay_sentence_reads_the_smallest_and_largest_groups():
+    fast = figures_rnn.adam_decay_sentence([0.01, 1.0, 100.0], [0.0107, 0.61, 0.995], 0.606, 0.01)
+    assert "scale 0.01 shrank to 0.0107" in fast and "far below the nominal 0.606" in fast
+    assert "scale 100 shrank only to 0.995" in fast
+    slow = figures_rnn.adam_decay_sentence([0.01, 1.0], [0.59, 0.61], 0.606, 0.01)
+    assert "does not dominate" in slow

@@ -208,17 +208,57 @@ def test_the_claims_come_from_the_ledger_with_a_link_to_their_entry(monkeypatch)
     shown = page_claims.claim_rows("x")
     assert [r[0] for r in shown] == ["X is fast.", "X is slow.", "X is X."]
     assert shown[0][1] == "a \\| ratio"  # a bar would split the Markdown table
-    assert shown[0][2] == "1.5 [1.2, 1.9] (10 seeds)"
+    assert shown[0][2] == "1.5 [1.2, 1.9] over 10 seeds"
     assert shown[0][3] == "{ref}`supported <claim-x-fast>`"
-    assert shown[1][2] == "pending: make evidence (x/y is not finished)"
+    assert shown[1][2] == "pending: its study x is not stored yet (`make evidence`)"
     assert shown[1][3] == "{ref}`pending <claim-x-slow>`"
     assert shown[2][3] == "{ref}`definitional <claim-x-def>`"
     facts = page_claims.claim_facts("x")
     assert facts["claim_x_fast"] == "{ref}`supported <claim-x-fast>`"
     assert facts["claim_x_slow_figure"].startswith("pending")
+    # the verdict and its figure as one phrase, for "Ledger: {claim_x_entry}."
+    assert (
+        facts["claim_x_fast_entry"]
+        == "{ref}`supported <claim-x-fast>` (1.5 [1.2, 1.9] over 10 seeds)"
+    )
+    assert facts["claim_x_slow_entry"] == (
+        "{ref}`pending <claim-x-slow>` — its study x is not stored yet (`make evidence`)"
+    )
+    assert facts["claim_x_def_entry"] == "{ref}`definitional <claim-x-def>`"
+    assert page_claims.missing("experiment cost is not finished") == (
+        "its experiment cost is not stored yet"
+    )
+    assert page_claims.missing("something else") == "something else"
 
 
 def test_closer_needs_a_factor_of_two_either_way():
     assert algorithm_page.closer(1.0, 2.0) is True
     assert algorithm_page.closer(2.0, 1.0) is False
     assert algorithm_page.closer(1.0, 1.9) is None
+
+
+def test_the_comparison_words_state_the_computed_factor():
+    words = algorithm_page.closer_words
+    assert words(0.00187, 0.253) == "135 times closer to the minimum than"
+    assert words(1.0, 4.2) == "4.2 times closer to the minimum than"
+    assert words(0.0088, 0.00165) == "5.3 times farther from the minimum than"
+    assert words(1.0, 1.05) == "about as far from the minimum as"
+    assert words(1e-9, 0.002) == "more than $10^{6}$ times closer to the minimum than"
+    assert words(float("inf"), 1.0).startswith("diverged")
+    assert [algorithm_page.floats_words(n) for n in (0, 1, 2)] == [
+        "0 floats",
+        "1 float",
+        "2 floats",
+    ]
+
+
+def test_a_contrast_that_is_the_same_method_is_named_as_its_other_rate(tmp_path):
+    surfaces = {"quadratic": {"kappa": 10.0, "steps": 20, "lr": 0.1, "contrast_lr": 0.01}}
+    page = Page(**values(tmp_path, optimizer="sgd", surfaces=surfaces))
+    page.trajectories()
+    _, _, caption = page.trajectories_figure()
+    assert "SGD (solid) and SGD at the other learning rate (dashed)" in caption
+    _, table_caption = page.surface_table()
+    assert table_caption.endswith("times at the other learning rate.")
+    assert len(page.cost()) == 1  # one row: the contrast's state and code are the same
+    assert page.facts["state_floats"] == "0 floats"

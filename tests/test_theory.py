@@ -361,3 +361,12 @@ def test_heavy_ball_at_equal_effective_step_has_the_matched_rate_and_floor():
     optimal = study.floors[0.1, "momentum"] / study.floors[0.1, "sgd"]
     assert abs(math.log(matched.ratio(0.1))) < abs(math.log(optimal))
     assert "0.1" in matched.table()
+    # the per-seed floors: one per seed, their RMS is the pooled floor, and the seed ratios pair
+    # the two methods' runs of the same seed
+    assert study.seed_floors[0.1, "sgd"].shape == (3,)
+    pooled = np.sqrt(np.mean(study.seed_floors[0.1, "sgd"] ** 2))
+    assert pooled == pytest.approx(study.floors[0.1, "sgd"])
+    ratios = matched.seed_ratios(0.1)
+    assert ratios.shape == (3,)
+    assert ratios.min() <= matched.ratio(0.1) * 1.5 and ratios.max() >= matched.ratio(0.1) / 1.5
+    assert matched.seed_ratios(0.5).size == 0  # a noise level not studied: no seeds
