@@ -79,12 +79,6 @@ def study_table(
     return rows
 
 
-def solved(rows: Sequence[Row]) -> bool:
-    """A study is solved when some optimizer succeeded on some evaluation seed; an unsolved
-    study is reported as such and not ranked."""
-    return any(r.success > 0 for r in rows)
-
-
 def best_tied(rows: Sequence[Row]) -> list[str]:
     """The optimizer with the lowest mean error and every one whose interval overlaps its
     interval: these are reported as tied, not ranked by a hair."""

@@ -42,6 +42,7 @@ class Result:
     errors: dict[str, np.ndarray] = field(default_factory=dict)  # evaluation seeds, seed order
     tuning: dict[str, dict[float, list[float]]] = field(default_factory=dict)  # per tuning seed
     floor: float = 0.0  # the task's success level as a relative error
+    solved: bool = False  # ledger.is_solved: some optimizer succeeded on a tuning seed
 
     @property
     def seeds(self) -> int:
@@ -49,11 +50,11 @@ class Result:
 
     @property
     def state(self) -> str:
-        """'pending' (not all stored), 'unsolved' (no optimizer succeeded on any evaluation
-        seed: reported, not ranked) or 'solved'."""
+        """'pending' (not all stored), 'unsolved' (no optimizer, at its chosen rate, succeeded
+        on a tuning seed: reported, not ranked; ledger.is_solved) or 'solved'."""
         if self.pending is not None:
             return "pending"
-        return "solved" if compare.solved(self.rows) else "unsolved"
+        return "solved" if self.solved else "unsolved"
 
     def successes(self, row: compare.Row) -> int:
         return round(row.success * self.seeds)
@@ -90,6 +91,7 @@ def load(source: ledger.TierSource, optimizers: Sequence[str] = FOUR) -> dict[st
                 stage = root / study / name / "tune"
                 result.tuning[name] = tuning_errors(spec, stage, tuned["grid"])
             result.floor = success_floor(spec)
+            result.solved = ledger.is_solved(study, source, optimizers)
         except tier.Pending as pending:
             result.pending, result.rows = str(pending), []
         results[study] = result
@@ -222,9 +224,8 @@ def sentence(result: Result, labels: Mapping[str, str]) -> str:
         )
     if result.state == "unsolved":
         return (
-            f"{result.study}: no optimizer met the success criterion on any of the "
-            f"{result.seeds} evaluation seeds, so the study is unsolved at its budget and not "
-            "ranked."
+            f"{result.study}: no optimizer, at its chosen rate, met the success criterion on a "
+            "tuning seed, so the study is unsolved at its budget and not ranked."
         )
     ranked = ranking(result)
     best = labels.get(ranked["best"], ranked["best"])

@@ -67,16 +67,22 @@ def eval_errors(
     return np.array([by_seed[s] for s in tuned["evaluation_seeds"]])
 
 
-def eval_histories(study: str, variant: str, root: Path | None = None) -> list[History]:
-    """The evaluation runs' histories at the chosen rate, in seed order."""
+def _histories(study: str, variant: str, stage: str, root: Path | None) -> list[History]:
+    """A stage's runs at the chosen rate, in seed order (stage "tune" or "eval")."""
     root = _roots(root, None)[0]
     tuned = tuned_record(study, variant, root)
-    stage = root / study / variant / "eval"
-    rows = {r["seed"]: r for r in load_results(stage) if r["lr"] == tuned["lr"]}
-    missing = [s for s in tuned["evaluation_seeds"] if s not in rows]
+    seeds = tuned["tuning_seeds" if stage == "tune" else "evaluation_seeds"]
+    directory = root / study / variant / stage
+    rows = {r["seed"]: r for r in load_results(directory) if r["lr"] == tuned["lr"]}
+    missing = [s for s in seeds if s not in rows]
     if missing:
-        raise Pending(f"{study}/{variant} lacks evaluation seeds {missing}")
-    return [load_history(stage, rows[s]["run_id"]) for s in tuned["evaluation_seeds"]]
+        raise Pending(f"{study}/{variant} lacks {stage} seeds {missing}")
+    return [load_history(directory, rows[s]["run_id"]) for s in seeds]
+
+
+def eval_histories(study: str, variant: str, root: Path | None = None) -> list[History]:
+    """The evaluation runs' histories at the chosen rate, in seed order."""
+    return _histories(study, variant, "eval", root)
 
 
 def criterion_of(study: str, studies_dir: Path | None = None) -> protocol.Criterion:
@@ -93,6 +99,21 @@ def eval_successes(
         [
             protocol.success_step(h, criterion) is not None
             for h in eval_histories(study, variant, root)
+        ]
+    )
+
+
+def tune_successes(
+    study: str, variant: str, root: Path | None = None, studies_dir: Path | None = None
+) -> np.ndarray:
+    """Whether each tuning run at the chosen rate (tuning seeds, validation half) met the
+    success criterion: what decides whether a study is solved (registration amendment 6), so
+    that the evaluation seeds the tier figures compare do not also choose the studies."""
+    criterion = criterion_of(study, studies_dir)
+    return np.array(
+        [
+            protocol.success_step(h, criterion) is not None
+            for h in _histories(study, variant, "tune", root)
         ]
     )
 

@@ -78,10 +78,11 @@ def row(name, error, low, high, success=0.5, median=100.0):
     return compare.Row(name, 0.1, True, error, low, high, success, median, 0, 0, ())
 
 
-def result(rows, seeds=10):
+def result(rows, seeds=10, solved=True):
     spec = evidence.load_study(DIGITS)
     spec = type(spec)(**{**spec.__dict__, "evaluation_seeds": tuple(range(100, 100 + seeds))})
-    return comparison.Result("synthetic", spec, rows=rows, edges={r.optimizer: None for r in rows})
+    edges = {r.optimizer: None for r in rows}
+    return comparison.Result("synthetic", spec, rows=rows, edges=edges, solved=solved)
 
 
 def test_the_best_and_every_overlapping_interval_are_reported_as_a_tie():
@@ -101,12 +102,26 @@ def test_the_best_and_every_overlapping_interval_are_reported_as_a_tie():
 
 
 def test_a_study_no_optimizer_solves_is_unsolved_and_not_ranked():
-    unsolved = result([row("sgd", 0.5, 0.45, 0.55, success=0), row("adam", 0.1, 0.05, 0.2, 0)])
+    rows = [row("sgd", 0.5, 0.45, 0.55, success=0.2), row("adam", 0.1, 0.05, 0.2, 0)]
+    unsolved = result(rows, solved=False)  # evaluation successes do not make it solved
     assert unsolved.state == "unsolved"
     assert comparison.ranking(unsolved) is None
     assert all(comparison.standing(unsolved, n) == "unsolved: not ranked" for n in ("sgd", "adam"))
     assert "not ranked" in comparison.sentence(unsolved, {})
     assert result([row("sgd", 0.5, 0.4, 0.6, success=0.1)]).state == "solved"
+
+
+def test_solved_is_decided_on_the_tuning_seeds_not_the_evaluation_seeds(tier_root, monkeypatch):
+    source = ledger.TierSource(("tiny",), tier_root / "specs", tier_root / "out")
+    monkeypatch.setattr(evidence, "STUDIES_DIR", tier_root / "specs")
+    tuned = {v: tier.tune_successes("tiny", v, tier_root / "out") for v in ("sgd", "adam")}
+    assert all(len(t) == 2 for t in tuned.values())  # the two tuning seeds at the chosen rate
+    monkeypatch.setattr(ledger, "FOUR", ("sgd", "adam"))  # the two the tiny tier stores
+    assert ledger.is_solved("tiny", source) == any(t.any() for t in tuned.values())
+    monkeypatch.setattr(ledger, "tune_successes", lambda *a, **k: np.zeros(2, bool))
+    assert not ledger.is_solved("tiny", source) and ledger.solved_studies(source) == []
+    monkeypatch.setattr(ledger, "tune_successes", lambda *a, **k: np.array([False, True]))
+    assert ledger.is_solved("tiny", source) and ledger.solved_studies(source) == ["tiny"]
 
 
 def brute_force_profile(means, tau):
