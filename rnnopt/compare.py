@@ -5,7 +5,6 @@ Every quantity comes from rnnopt.protocol; the comparison chapter's page (pendin
 ranking, the performance profile across studies) is rnnopt.comparison.
 
     rows = study_table("adding-elman-T100")     # one Row per optimizer
-    best_tied(rows)                             # the optimizers whose interval meets the best's
 """
 
 from __future__ import annotations
@@ -77,10 +76,3 @@ def study_table(
             )
         )
     return rows
-
-
-def best_tied(rows: Sequence[Row]) -> list[str]:
-    """The optimizer with the lowest mean error and every one whose interval overlaps its
-    interval: these are reported as tied, not ranked by a hair."""
-    best = min(rows, key=lambda r: r.error)
-    return [r.optimizer for r in rows if r.low <= best.high]

@@ -1,7 +1,8 @@
 """The comparison chapter, computed from a stored tier: per study the four optimizers' rows
-(`rnnopt.compare.study_table`), who is best and who is tied with it, which studies are unsolved
-(not ranked) or still pending; the tunability curves with bootstrap bands; the measured cost of a
-step; and a Dolan–Moré performance profile across the solved studies. Nothing here trains.
+(`rnnopt.compare.study_table`), who is best and who is tied with it (paired ratios), which
+studies are unsolved (not ranked) or still pending; the tunability curves with the tuning seeds'
+spread; the measured cost of a step; and a Dolan–Moré performance profile across the solved
+studies. Nothing here trains.
 
     results = load(ledger.evidence_tier())   # study -> Result (its rows, or why it is pending)
     ranking(results["digits-elman"])          # {"best": ..., "tied": [...]} or None (unsolved)
@@ -124,16 +125,33 @@ def describe(spec: evidence.Study) -> str:
     return f"{spec.task['name']}{options}; {model}; {shape}"
 
 
-# --- Ranking: ties from overlapping intervals, unsolved studies not ranked -------------------
+# --- Ranking: ties from paired ratios, unsolved studies not ranked ---------------------------
+
+
+def ratios_to_best(result: Result) -> dict[str, tuple[float, float, float]]:
+    """Each optimizer's mean error over the lowest's, both floored at the success level and
+    paired by seed (seed s is the same initial weights and data stream for all four), with its
+    BCa interval: {name: (ratio, low, high)}. Paired, because the seeds' shared luck cancels,
+    where two marginal intervals would overlap for a gap the pairs resolve."""
+    errors = floored(result)
+    best = min(result.rows, key=lambda r: r.error).optimizer
+    out = {}
+    for name, values in errors.items():
+        ratio = float(protocol.ratio_of_means(values[None], errors[best][None])[0])
+        out[name] = (ratio, *protocol.paired_interval(values, errors[best]))
+    return out
 
 
 def ranking(result: Result) -> dict[str, list[str] | str] | None:
-    """{'best': the lowest mean error, 'tied': it and every optimizer whose interval overlaps
-    its interval} for a solved study; None for an unsolved or pending one (not ranked)."""
+    """{'best': the lowest mean error, 'tied': it and every optimizer whose paired ratio to it
+    has an interval reaching 1} for a solved study; None for an unsolved or pending one (not
+    ranked)."""
     if result.state != "solved":
         return None
     best = min(result.rows, key=lambda r: r.error).optimizer
-    return {"best": best, "tied": compare.best_tied(result.rows)}
+    ratios = ratios_to_best(result)
+    tied = [r.optimizer for r in result.rows if ratios[r.optimizer][1] <= 1.0]
+    return {"best": best, "tied": tied}
 
 
 def standing(result: Result, name: str) -> str:
@@ -143,7 +161,8 @@ def standing(result: Result, name: str) -> str:
         return "unsolved: not ranked"
     if name in ranked["tied"]:
         return "tied for lowest" if len(ranked["tied"]) > 1 else "lowest"
-    return "above the lowest's interval"
+    ratio, low, high = ratios_to_best(result)[name]
+    return f"{sig(ratio)}× the lowest [{sig(low)}, {sig(high)}]"
 
 
 def km_median(row: compare.Row, result: Result) -> str:
@@ -233,8 +252,17 @@ def sentence(result: Result, labels: Mapping[str, str]) -> str:
     others = [labels.get(n, n) for n in ranked["tied"] if n != ranked["best"]]
     said = f"{result.study}: {best} has the lowest mean relative error, {sig(row.error)}"
     if others:
-        return f"{said}, but its interval overlaps that of {', '.join(others)}: a tie."
-    return f"{said}, and its interval [{sig(row.low)}, {sig(row.high)}] clears every other's."
+        return (
+            f"{said}, but the paired ratio of {', '.join(others)} to it has an interval that "
+            "reaches 1: a tie."
+        )
+    ratios = ratios_to_best(result)
+    closest = min((n for n in ratios if n != ranked["best"]), key=lambda n: ratios[n][1])
+    ratio, low, high = ratios[closest]
+    return (
+        f"{said}; the nearest, {labels.get(closest, closest)}, has {sig(ratio)} times its "
+        f"error (paired by seed, [{sig(low)}, {sig(high)}]), so it is lowest alone."
+    )
 
 
 # --- Tunability: expected best after k random draws of the grid ------------------------------
@@ -251,15 +279,13 @@ def expected_best_curve(values: np.ndarray) -> np.ndarray:
     return np.stack(curves, axis=-1)
 
 
-def tunability_band(errors_by_lr: Mapping[float, Sequence[float]], seed: int = 0):
-    """(curve, low, high) over k = 1..grid size: the expected best tuning error after k random
-    draws of the grid, and a 95 % percentile band from resampling the tuning seeds (the same
-    draw at every rate, as a seed's runs share their seed)."""
+def tunability_curves(errors_by_lr: Mapping[float, Sequence[float]]):
+    """(curve, per_seed) over k = 1..grid size: the expected best tuning error after k random
+    draws of the grid from the seed-mean errors, and the same curve for each tuning seed alone
+    (rows). Two tuning seeds give no interval worth the name (a bootstrap of two values has
+    three outcomes), so the figure shows each seed's curve: their spread, not a 95 % band."""
     table_ = np.array([errors_by_lr[lr] for lr in sorted(errors_by_lr)])  # (rates, seeds)
-    draws = np.random.default_rng(seed).integers(0, table_.shape[1], (RESAMPLES, table_.shape[1]))
-    curves = expected_best_curve(table_[:, draws].mean(axis=-1).T)  # (resamples, k)
-    low, high = np.quantile(curves, [0.025, 0.975], axis=0)
-    return expected_best_curve(table_.mean(axis=1)), low, high
+    return expected_best_curve(table_.mean(axis=1)), expected_best_curve(table_.T)
 
 
 # --- Performance profile (Dolan & Moré 2002) --------------------------------------------------
@@ -348,8 +374,8 @@ def _panels(count: int, height: float):
 
 
 def tunability_figure(results: Mapping[str, Result]):
-    """One panel per study: each optimizer's expected best tuning error after k draws, with its
-    band; a pending study's panel says so."""
+    """One panel per study: each optimizer's expected best tuning error after k draws (seed
+    means), shaded between its tuning seeds' own curves; a pending study's panel says so."""
     from rnnopt import plots
 
     fig, axes = _panels(len(results), 2.5)
@@ -362,9 +388,10 @@ def tunability_figure(results: Mapping[str, Result]):
             ax.set_xticks([])
             continue
         for name, errors in result.tuning.items():
-            curve, low, high = tunability_band(errors)
+            curve, per_seed = tunability_curves(errors)
             k = np.arange(1, curve.size + 1)
             ax.plot(k, curve, "o-", markersize=3, color=plots.color(name), label=plots.label(name))
+            low, high = per_seed.min(axis=0), per_seed.max(axis=0)
             ax.fill_between(k, low, high, color=plots.color(name), alpha=0.15, linewidth=0)
         ax.set_xlabel("k, random draws of the grid", fontsize=8)
         ax.set_ylabel("expected best error", fontsize=8)

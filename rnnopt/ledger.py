@@ -27,7 +27,7 @@ import yaml
 
 from rnnopt import evidence, protocol, tier
 from rnnopt.store import write_atomic
-from rnnopt.tier import Pending, eval_errors, eval_successes, tune_successes
+from rnnopt.tier import Pending, eval_errors, tune_successes
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRATION = ROOT / "data" / "registration.yaml"

@@ -333,5 +333,3 @@ def test_the_one_sample_check_is_a_sentence_in_words():
     text = ledger.check_one_sample()
     assert "batch_size=1): 3 steps, every loss finite." in text
     assert "True" not in text and "False" not in text
-
-

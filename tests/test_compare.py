@@ -63,14 +63,6 @@ def test_cost_columns_are_measured_time_and_counted_state(table):
     assert all(r.step_seconds > 0 for r in table)
 
 
-def test_overlapping_intervals_are_ties_not_wins():
-    def row(name, error, low, high):
-        return compare.Row(name, 0.1, True, error, low, high, 0, 0, 0, 0, ())
-
-    rows = [row("sgd", 0.5, 0.45, 0.55), row("adam", 0.4, 0.3, 0.47), row("rmsprop", 0.9, 0.8, 1)]
-    assert compare.best_tied(rows) == ["sgd", "adam"]
-
-
 # --- The comparison chapter's rules (rnnopt.comparison) ---------------------------------------
 
 
@@ -78,27 +70,43 @@ def row(name, error, low, high, success=0.5, median=100.0):
     return compare.Row(name, 0.1, True, error, low, high, success, median, 0, 0, ())
 
 
-def result(rows, seeds=10, solved=True):
+def result(rows, seeds=10, solved=True, errors=None):
     spec = evidence.load_study(DIGITS)
     spec = type(spec)(**{**spec.__dict__, "evaluation_seeds": tuple(range(100, 100 + seeds))})
     edges = {r.optimizer: None for r in rows}
-    return comparison.Result("synthetic", spec, rows=rows, edges=edges, solved=solved)
+    errors = errors or {r.optimizer: np.full(seeds, r.error) for r in rows}
+    return comparison.Result("synthetic", spec, rows=rows, edges=edges, solved=solved,
+                             errors=errors)  # fmt: skip
 
 
-def test_the_best_and_every_overlapping_interval_are_reported_as_a_tie():
-    tied = result([row("sgd", 0.5, 0.45, 0.55), row("adam", 0.4, 0.3, 0.47),
-                   row("rmsprop", 0.9, 0.8, 1.0)])  # fmt: skip
-    assert comparison.ranking(tied) == {"best": "adam", "tied": ["sgd", "adam"]}
+def from_errors(errors):
+    """A solved study whose rows are what the per-seed errors give."""
+    rows = [row(n, float(np.mean(e)), *protocol.bootstrap_interval(e)) for n, e in errors.items()]
+    return result(rows, seeds=len(next(iter(errors.values()))), errors=errors)
+
+
+def test_ties_come_from_paired_ratios_not_from_overlapping_marginal_intervals():
+    seeds = np.random.default_rng(0).uniform(0.2, 0.8, 10)  # how hard each seed is
+    # Adam is 10 % better than SGD on every seed: the marginal intervals overlap, the pairs don't.
+    clear = from_errors({"sgd": seeds * 1.1, "adam": seeds})
+    sgd, adam = (next(r for r in clear.rows if r.optimizer == n) for n in ("sgd", "adam"))
+    assert sgd.low <= adam.high  # overlapping marginal intervals
+    assert comparison.ranking(clear) == {"best": "adam", "tied": ["adam"]}
+    ratio, low, high = comparison.ratios_to_best(clear)["sgd"]
+    assert ratio == pytest.approx(1.1) and 1 < low <= ratio <= high
+    assert comparison.standing(clear, "adam") == "lowest"
+    assert comparison.standing(clear, "sgd").startswith("1.1× the lowest [")
+    said = comparison.sentence(clear, {"adam": "Adam", "sgd": "SGD"})
+    assert "Adam" in said and "SGD" in said and "1.1 times" in said  # from the numbers
+    # Noise that changes sign from seed to seed: the paired interval reaches 1, a tie.
+    noise = np.random.default_rng(1).normal(0, 0.1, 10)
+    tied = from_errors({"sgd": seeds + noise, "adam": seeds, "rmsprop": seeds * 3})
+    ranked = comparison.ranking(tied)
+    assert set(ranked["tied"]) == {"sgd", "adam"} and "rmsprop" not in ranked["tied"]
     assert (
         comparison.standing(tied, "sgd") == comparison.standing(tied, "adam") == "tied for lowest"
     )
-    assert comparison.standing(tied, "rmsprop") == "above the lowest's interval"
     assert "a tie" in comparison.sentence(tied, {})
-    clear = result([row("sgd", 0.5, 0.45, 0.55), row("adam", 0.2, 0.1, 0.3)])
-    assert comparison.ranking(clear)["tied"] == ["adam"]
-    assert comparison.standing(clear, "adam") == "lowest"
-    said = comparison.sentence(clear, {"adam": "Adam"})
-    assert "Adam" in said and "0.2" in said and "[0.1, 0.3]" in said  # from the numbers
 
 
 def test_a_study_no_optimizer_solves_is_unsolved_and_not_ranked():
@@ -162,17 +170,15 @@ def test_the_profile_band_brackets_the_profile_of_the_seed_means():
         assert np.mean((low <= curves[name]) & (curves[name] <= high)) > 0.8
 
 
-def test_the_tunability_curve_is_expected_best_for_every_k_with_a_band():
+def test_the_tunability_curve_is_expected_best_for_every_k_with_each_seed_beside_it():
     errors = {0.01: [0.9, 0.8], 0.1: [0.3, 0.5], 1.0: [1.0, 1.0], 0.001: [0.6, 0.7]}
-    curve, low, high = comparison.tunability_band(errors)
+    curve, per_seed = comparison.tunability_curves(errors)
     means = [float(np.mean(v)) for v in errors.values()]
     assert curve == pytest.approx([protocol.expected_best(means, k) for k in range(1, 5)])
-    assert np.all(low <= high)
-    per_seed = [comparison.expected_best_curve(np.array([v[s] for v in errors.values()]))
-                for s in (0, 1)]  # fmt: skip
-    assert low == pytest.approx(np.minimum(*per_seed)) and high == pytest.approx(
-        np.maximum(*per_seed)
-    )
+    for s in (0, 1):
+        alone = [errors[lr][s] for lr in sorted(errors)]
+        assert per_seed[s] == pytest.approx([protocol.expected_best(alone, k) for k in range(1, 5)])
+        assert per_seed[s][0] == pytest.approx(np.mean(alone))  # k = 1: a random rate
 
 
 def test_time_to_success_keeps_the_runs_that_never_succeed():
