@@ -15,6 +15,7 @@ True / False / None (inconclusive) outcomes that the prose cites as {supported_i
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import io
 import math
@@ -333,7 +334,9 @@ class Page:
         missing = [name for name in PARAMETERS if name not in values]
         if missing:
             raise TypeError(f"Page() lacks the parameters {missing}")
-        self.__dict__.update(values)
+        # A deep copy: tuning fills in the rates a surface leaves as None, and that must not
+        # change the notebook's own parameters (a rerun would take them as given).
+        self.__dict__.update(copy.deepcopy(values))
         self.facts: dict[str, Any] = {}
         self.findings: dict[str, bool | None] = {}
         self._check()

@@ -37,6 +37,22 @@ class Tuned:
     reached: float
     diverged: float
     tuned: bool  # chosen by the rule, not given
+    edge: str | None = None  # "lower" / "upper": the tuned rate is the grid's end, not interior
+
+    def rate_words(self) -> str:
+        """The rate as Table 2b shows it: tuned or given, and an edge said where it is one."""
+        shown = f"{self.lr:.3g}"
+        if not self.tuned:
+            return shown
+        if self.edge is None:
+            return f"{shown} (tuned)"
+        return f"{shown} (tuned; the grid's {self.edge} edge, {RATES[0]:g} to {RATES[-1]:g})"
+
+
+def share_words(share: float, n: int = STARTS) -> str:
+    """A share of n starts with its 95 % Wilson interval: '50 % [28, 72]'."""
+    low, high = protocol.wilson_interval(round(share * n), n)
+    return f"{round(100 * share)} % [{round(100 * low)}, {round(100 * high)}]"
 
 
 def starts_of(landscape: Landscape, n: int = STARTS) -> np.ndarray:
@@ -62,7 +78,8 @@ def tuned_rate(
     start diverges (if every rate diverges somewhere: the fewest diverged starts first)."""
     found = _summaries(landscape, spec, steps, hyper, starts, RATES, tol)
     best = min(range(len(RATES)), key=lambda i: (found[i][2], found[i][0]))
-    return Tuned(RATES[best], *found[best], tuned=True)
+    edge = "lower" if best == 0 else "upper" if best == len(RATES) - 1 else None
+    return Tuned(RATES[best], *found[best], tuned=True, edge=edge)
 
 
 def at_rate(landscape, spec, steps, hyper, starts, lr, tol=0.01) -> Tuned:
@@ -101,15 +118,14 @@ def starts_rows(page: Page) -> list[tuple]:
         page.facts.update(
             {
                 f"{tag}_median": fmt(found.median),
-                f"{tag}_reached_share": f"{round(100 * found.reached)} %",
-                f"{tag}_diverged_share": f"{round(100 * found.diverged)} %",
+                f"{tag}_reached_share": share_words(found.reached),
+                f"{tag}_diverged_share": share_words(found.diverged),
                 f"{tag}_rate_rule": "tuned" if found.tuned else "given",
             }
         )
         rows.append(
-            (page.landscapes[surface].name, name, f"{found.lr:.3g}" + (" (tuned)" if found.tuned
-             else ""), fmt(found.median), f"{round(100 * found.reached)} %",
-             f"{round(100 * found.diverged)} %")
+            (page.landscapes[surface].name, name, found.rate_words(), fmt(found.median),
+             share_words(found.reached), share_words(found.diverged))
         )  # fmt: skip
     page.facts["starts"] = STARTS
     return rows
@@ -160,10 +176,10 @@ def double_well_rows(page: Page) -> list[tuple] | None:
         jumped = into & (first[:, :, 0] < ridge)
         shares[role] = into.mean(axis=1)
         cells[role] = [
-            f"{fmt(lr)}: {round(100 * s)} %" + (f" ({round(100 * j.mean() / s)} % in step 1)"
-                                                if s else "")
+            f"{fmt(lr)}: {share_words(s, len(starts))}"
+            + (f" ({round(100 * j.mean() / s)} % in step 1)" if s else "")
             for lr, s, j in zip(nominal, shares[role], jumped, strict=True)
-        ]  # fmt: skip
+        ]
         page.facts[f"well_{role}_gain"] = fmt(gain)
         top = int(np.argmax(shares[role]))  # the first-step share at the rate reported
         page.facts[f"well_{role}_first_step"] = (
@@ -171,8 +187,8 @@ def double_well_rows(page: Page) -> list[tuple] | None:
         )
     best = {role: float(shares[role].max()) for role in shares}
     page.facts.update(
-        well_global=f"{round(100 * best['main'])} %",
-        well_contrast_global=f"{round(100 * best['contrast'])} %",
+        well_global=share_words(best["main"], len(starts)),
+        well_contrast_global=share_words(best["contrast"], len(starts)),
         well_steps=steps,
         well_starts=STARTS,
         well_grid=f"{len(page.well_lr_grid)} effective learning rates from "

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnnopt import page as algorithm_page
-from rnnopt import page_claims, page_surfaces
+from rnnopt import page_claims, page_surfaces, protocol
 from rnnopt.landscapes import LANDSCAPES, end_points, random_starts, trajectory
 from rnnopt.page import PARAMETERS, Page, Prose
 
@@ -178,8 +178,31 @@ def test_an_unset_surface_rate_is_the_stable_rate_with_the_smallest_median_dista
     stable = [i for i in range(len(page_surfaces.RATES)) if not np.isnan(distance[i]).any()]
     best = min(stable, key=lambda i: np.median(distance[i]))
     assert chosen.lr == page_surfaces.RATES[best] and chosen.diverged == 0 and chosen.tuned
+    edge = {0: "lower", len(page_surfaces.RATES) - 1: "upper"}.get(best)
+    assert chosen.edge == edge and (edge is None) == ("edge" not in chosen.rate_words())
     # no stable rate above SGD's stability limit at the steepest start
     assert all(np.isnan(distance[i]).any() for i in range(best + 2, len(distance)))
+
+
+def test_a_share_of_the_starts_carries_its_wilson_interval():
+    low, high = protocol.wilson_interval(8, 16)
+    assert page_surfaces.share_words(0.5) == f"50 % [{round(100 * low)}, {round(100 * high)}]"
+    assert page_surfaces.share_words(0.0).startswith("0 % [0, ")  # none is not "certainly none"
+
+
+def test_a_tuned_rate_at_the_grid_end_says_so():
+    at_edge = page_surfaces.Tuned(page_surfaces.RATES[-1], 0.1, 0.5, 0.0, True, "upper")
+    assert "upper edge" in at_edge.rate_words()
+    given = page_surfaces.Tuned(0.01, 0.1, 0.5, 0.0, False)
+    assert given.rate_words() == "0.01"
+
+
+def test_the_page_does_not_write_its_tuned_rates_into_the_callers_parameters(tmp_path):
+    surfaces = {"quadratic": {"kappa": 10.0, "steps": 20, "lr": None, "contrast_lr": 0.01}}
+    page = Page(**values(tmp_path, optimizer="sgd", surfaces=surfaces))
+    tuned = page.surface_lr("quadratic", "lr")
+    assert tuned in page_surfaces.RATES and page.surfaces["quadratic"]["lr"] == tuned
+    assert surfaces["quadratic"]["lr"] is None  # a rerun of the cell tunes again
 
 
 def test_the_heavy_balls_effective_step_is_lr_over_one_minus_beta():
