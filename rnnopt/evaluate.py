@@ -263,20 +263,20 @@ executed; its hyperparameters come from the constructor's signature.
 
 ## Tier
 
-On every study of the tier the learning rate was searched exactly as the book's four optimizers'
-were, and the chosen rate run on the same evaluation seeds as theirs, so each comparison above is
-paired by seed.
+On every study of the tier its learning rate was searched exactly as the book's four optimizers'
+were, and the chosen rate was run on the same evaluation seeds as theirs, so every comparison with
+them is paired by seed.
 
 ## Advantages
 
-Reaching the success criterion sooner than SGD, by the rule the book registered for Adam and
-momentum, on this tier: {{supported_if_tier_faster}} (SGD's restricted mean steps to success over
-{name}'s: {{tier_speedup}}).
+Faster than SGD on this tier, by the rule the book registered for momentum and Adam (steps to
+the success criterion, censored at the budget): {{supported_if_tier_faster}}. SGD's restricted
+mean steps to success over {name}'s: {{tier_speedup}}.
 
 ## Disadvantages
 
-Optimizer state: {{tier_state_bytes}} bytes per parameter (SGD keeps none). A method that is not
-faster than SGD on this tier: {{supported_unless_tier_faster}}.
+{name} keeps {{tier_state_bytes}} bytes of state per parameter; SGD keeps none. Not faster than
+SGD on this tier: {{supported_unless_tier_faster}}.
 """
 
 
