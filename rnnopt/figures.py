@@ -19,7 +19,7 @@ it does, each drawn by one function that returns a matplotlib figure sized for t
 - :func:`show_source`: a function of rnnopt shown as a Python code block.
 
 The figures of RNN training (:func:`effective_steps`, :func:`hidden_grads_during_training`,
-:func:`cliff_slice` and their plots) are in :mod:`rnnopt.figures_rnn`, and importable from here.
+:func:`cliff_slice` and their plots) are in :mod:`rnnopt.figures_rnn`.
 
 Numbers that a page prints from these functions are rounded by the page; the data embedded in
 the interactive figure is rounded here, so that re-executing a chapter gives the same bytes.
@@ -36,16 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnopt.figures_rnn import (
-    WEIGHT_GROUPS,
-    _figure,
-    cliff_loss,
-    cliff_slice,
-    effective_steps,
-    hidden_grads_during_training,
-    plot_effective_steps,
-    plot_hidden_grads_during_training,
-)
+from rnnopt.figures_rnn import _figure
 from rnnopt.landscapes import quadratic, rotated_quadratic, trajectory
 from rnnopt.theory import NOISE_METHODS, NesterovStudy, NoiseStudy, RateStudy, StabilityStudy
 
@@ -58,13 +49,6 @@ __all__ = [
     "bias_correction",
     "adam_first_steps",
     "axis_aligned_vs_rotated",
-    "effective_steps",
-    "plot_effective_steps",
-    "hidden_grads_during_training",
-    "plot_hidden_grads_during_training",
-    "cliff_loss",
-    "cliff_slice",
-    "WEIGHT_GROUPS",
     "rate_study_figure",
     "stability_figure",
     "noise_figure",

@@ -457,7 +457,7 @@ def _swing(optimizer: str, lr: float, steps: int = 100, last: int = 20) -> str:
 def pictures(page: Page) -> list[Any]:
     """The mechanism pictures of the book's four optimizers: (figure, name, caption) for
     plots.show, or an HTML string (the interactive heavy-ball figure). Other optimizers: none."""
-    from rnnopt import figures
+    from rnnopt import figures, figures_rnn
 
     shown: list[Any] = []
     name, optimizer = page.name, page.optimizer
@@ -515,14 +515,14 @@ def pictures(page: Page) -> list[Any]:
             f"{first['v']:.2g} times."))  # fmt: skip
     if optimizer in ("rmsprop", "adam") and page.tasks:
         rate = page.lr[page.lr_task]
-        effective = figures.effective_steps(
+        effective = figures_rnn.effective_steps(
             page.task_objects[page.lr_task], optimizer, rate, steps=200,
             hidden_size=page.hidden_size, batch_size=page.batch_size,
             clip_grad_norm=page.clip_grad_norm,
         )  # fmt: skip
-        ends = {group: effective[group][-1][1] for group in figures.WEIGHT_GROUPS}
+        ends = {group: effective[group][-1][1] for group in figures_rnn.WEIGHT_GROUPS}
         v = "\\hat v" if optimizer == "adam" else "v"  # RMSprop has no bias correction
-        shown.append((figures.plot_effective_steps({optimizer: effective}, {optimizer: rate}),
+        shown.append((figures_rnn.plot_effective_steps({optimizer: effective}, {optimizer: rate}),
             page.figure_name("effective-steps"),
             f"{name}'s effective step $\\gamma / (\\sqrt{{{v}}} + \\epsilon)$ per weight while "
             f"the Elman network of the training section learns {page.lr_task} (one seed; line: "

@@ -1,6 +1,7 @@
-"""The algorithm page on a stored tier: the optimizer at its tuned rate on every study of the
-quick or the full tier, beside the four, with the protocol's intervals, and the verdicts of the
-registered claims that apply to any optimizer (rnnopt.page holds the rest of the page).
+"""The algorithm page on a stored tier: the optimizer at its tuned rate on every stored study of
+the quick or the full (evidence) tier, beside the four, with the protocol's intervals; the
+studies still being computed are named as pending; and, for an optimizer outside the four, the
+verdicts of the registered claims that apply to any optimizer (rnnopt.page holds the rest).
 
 For one of the four the runs are the tier's stored ones (data/quick/ or data/evidence/); for any
 other optimizer they are the `rnnopt evaluate --out DIR` directory's (DIR/runs/).
@@ -55,12 +56,41 @@ def _optimizers(page: Page) -> tuple[str, ...]:
 
 
 def tables(page: Page) -> dict[str, list[compare.Row]]:
-    """study -> one compare.Row per optimizer (raises tier.Pending while a run is missing)."""
-    page.rows = {
-        s: compare.study_table(s, _optimizers(page), page.source, page.specs)
-        for s in page.source.studies
-    }
+    """study -> one compare.Row per optimizer, for every study whose runs are all stored; the
+    others go to page.pending (study -> what is missing), so that a tier still being computed
+    shows what it has and names the rest."""
+    page.rows, page.pending = {}, {}
+    for study in page.source.studies:
+        try:
+            page.rows[study] = compare.study_table(study, _optimizers(page), page.source,
+                                                   page.specs)  # fmt: skip
+        except tier.Pending as pending:
+            page.pending[study] = str(pending)
     return page.rows
+
+
+def overview(page: Page) -> str:
+    """Which tier this is and how much of it is stored, in words (the section's first lines)."""
+    stored, total = len(page.rows), len(page.source.studies)
+    if page.tier == "quick":
+        head = (
+            "This is the *quick* tier: the same protocol at a small scale, an illustration that CI "
+            "can re-execute. The book's verdicts are not taken from it; they come from the "
+            "evidence tier (data/evidence/), in the claims ledger."
+        )
+    else:
+        head = (
+            "This is the *evidence* tier (data/evidence/): the runs the claims ledger decides "
+            "from, each study at the scale of the literature."
+        )
+    if not page.pending:
+        return f"{head} All {total} of its studies are stored."
+    missing = "\n".join(f"- {study}: {why}" for study, why in page.pending.items())
+    return (
+        f"{head} {stored} of its {total} studies {'is' if stored == 1 else 'are'} stored and "
+        f"shown below; the others are still being computed (`make evidence` resumes them) and "
+        f"are pending:\n\n{missing}"
+    )
 
 
 def _paired_vs_sgd(page: Page, study: str, name: str) -> str:
@@ -87,7 +117,7 @@ def study_rows(page: Page, study: str) -> list[list[str]]:
         n = len(_study(page, study).evaluation_seeds)
         k = round(row.success * n)
         low, high = protocol.wilson_interval(k, n)
-        steps = "—" if math.isnan(row.median_steps) else f"{row.median_steps:.0f}"
+        steps = "not reached" if math.isnan(row.median_steps) else f"{row.median_steps:.0f}"
         name = page.name if row.optimizer == page.label else _label(row.optimizer)
         tuned = tier.tuned_record(study, row.optimizer, page.source.root_of(row.optimizer))
         everywhere = all(v >= 1.0 for v in tuned["tuning_errors"].values())
@@ -133,7 +163,7 @@ def curves_figure(page: Page):
 
     from rnnopt import plots
 
-    studies = page.source.studies
+    studies = list(page.rows)
     fig, axes = plt.subplots(len(studies), 1, figsize=(plots.COLUMN_INCHES, 2.6 * len(studies)),
                              squeeze=False)  # fmt: skip
     for ax, study in zip(axes[:, 0], studies, strict=True):
@@ -187,10 +217,14 @@ def sensitivity_figure(page: Page):
 
     from rnnopt import plots
 
-    studies = page.source.studies
-    fig, axes = plt.subplots(1, len(studies), figsize=(plots.COLUMN_INCHES, 3.0), squeeze=False,
-                             sharey=True)  # fmt: skip
-    for ax, study in zip(axes[0], studies, strict=True):
+    studies = list(page.rows)
+    columns = min(len(studies), 3)
+    rows = -(-len(studies) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(plots.COLUMN_INCHES, 3.0 * rows),
+                             squeeze=False, sharey=True)  # fmt: skip
+    for ax in axes.flat[len(studies) :]:
+        ax.set_visible(False)
+    for ax, study in zip(axes.flat, studies, strict=False):
         for name, label, colour in _roles(page):
             errors = tuning_errors(page, study, name)
             rates = list(errors)
@@ -201,9 +235,10 @@ def sensitivity_figure(page: Page):
             ax.axvline(chosen, color=colour, linewidth=0.8, linestyle=":")
         ax.set_xscale("log")
         ax.set_ylim(0, 1.05)
-        ax.set_title(_study(page, study).task["name"], fontsize=10)
+        ax.set_title(study, fontsize=9)
         ax.set_xlabel("learning rate")
-    axes[0, 0].set_ylabel("relative error (tuning seeds)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("relative error (tuning seeds)")
     axes[0, 0].legend(fontsize=7.5, loc="lower left")
     caption = (
         f"The learning-rate search of the {page.tier} tier: relative error (1: learned nothing, "
@@ -227,7 +262,7 @@ def tunability_rows(page: Page, draws: tuple[int, ...] = (1, 2, 4)) -> list[list
             name = page.name if row.optimizer == page.label else page.contrast_name
             curve = row.tunability
             shown.append(
-                [_study(page, study).task["name"], name, str(len(curve))]
+                [study, name, str(len(curve))]
                 + [f"{curve[k - 1]:.3f}" if k <= len(curve) else "—" for k in draws]
             )
     return shown
@@ -267,6 +302,9 @@ def verdicts(page: Page) -> list[list[str]]:
                     f"{rule['refute_threshold']})",
                 ]
             )
+    if not page.rows:
+        page.facts.update(tier_state_bytes="—")
+        return shown
     state = {
         r.optimizer: r.state_bytes for r in next(iter(page.rows.values()))
     }  # the same in every study
@@ -286,9 +324,12 @@ def verdicts(page: Page) -> list[list[str]]:
 
 def facts(page: Page) -> dict[str, Any]:
     """Numbers the prose may cite from the tier: tier_<study>_error and the like."""
-    for study, rows in page.rows.items():
-        mine = next(r for r in rows if r.optimizer == page.label)
+    for study in page.source.studies:
         key = study.replace("-", "_")
+        if study not in page.rows:
+            page.facts[f"tier_{key}_error"] = page.facts[f"tier_{key}_success"] = "pending"
+            continue
+        mine = next(r for r in page.rows[study] if r.optimizer == page.label)
         page.facts[f"tier_{key}_error"] = f"{mine.error:.3f}"
         page.facts[f"tier_{key}_success"] = f"{mine.success:.0%}"
     page.facts["tier"] = page.tier

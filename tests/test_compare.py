@@ -248,3 +248,26 @@ def test_the_states_sentence_names_what_is_there_and_says_what_is_empty():
     )
     done = {"solved": nine[:3], "unsolved": [], "pending": nine[3:]}
     assert comparison.states_sentence(done).endswith("; none is unsolved yet.")
+
+
+# --- The algorithm page's tier section (rnnopt.page_tier) on a tier still being computed -------
+
+
+def test_the_algorithm_page_shows_the_stored_studies_and_names_the_pending_ones(
+    tier_root, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from rnnopt import page_tier
+
+    monkeypatch.setattr(page_tier, "FOUR", ("sgd", "adam"))  # what the tiny tier stores
+    source = ledger.TierSource(("tiny", "absent"), tier_root / "specs", tier_root / "out")
+    page = SimpleNamespace(source=source, label="adam", specs={}, tier="full", facts={})
+    rows = page_tier.tables(page)
+    assert list(rows) == ["tiny"] and [r.optimizer for r in rows["tiny"]] == ["sgd", "adam"]
+    assert list(page.pending) == ["absent"] and "absent/sgd" in page.pending["absent"]
+    said = page_tier.overview(page)
+    assert "1 of its 2 studies is stored" in said and "- absent: absent/sgd" in said
+    facts = page_tier.facts(page)
+    assert facts["tier_absent_error"] == "pending"
+    assert facts["tier_tiny_error"] == f"{rows['tiny'][1].error:.3f}"

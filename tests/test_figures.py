@@ -91,26 +91,26 @@ def test_per_coordinate_scaling_helps_only_on_the_axis_aligned_valley():
 
 
 def test_cliff_throws_unclipped_descent_away_and_clipped_descent_stays():
-    _, paths = figures.cliff_slice()
+    _, paths = figures_rnn.cliff_slice()
     assert np.max(np.abs(np.diff(paths["plain"]))) > 10
     assert np.max(np.abs(np.diff(paths["clipped"]))) <= 0.05 * 1.0 + 1e-12
     assert abs(paths["clipped"][-1] - 4.8) < 0.2
 
 
 def test_effective_steps_are_summarised_per_weight_group():
-    result = figures.effective_steps(
+    result = figures_rnn.effective_steps(
         make_task("adding", seq_len=5), "adam", 0.01, steps=10, hidden_size=8, every=5
     )
     assert list(result["step"]) == [5, 10]
-    for group in figures.WEIGHT_GROUPS:
+    for group in figures_rnn.WEIGHT_GROUPS:
         low, mid, high = result[group][-1]
         assert 0 < low <= mid <= high
     with pytest.raises(ValueError, match="rmsprop, adam"):
-        figures.effective_steps(make_task("adding", seq_len=5), "sgd", 0.1, steps=1)
+        figures_rnn.effective_steps(make_task("adding", seq_len=5), "sgd", 0.1, steps=1)
 
 
 def test_hidden_grads_during_training_has_one_curve_per_seed_and_checkpoint():
-    result = figures.hidden_grads_during_training(
+    result = figures_rnn.hidden_grads_during_training(
         make_task("adding", seq_len=6),
         {"sgd": 0.1},
         steps=4,
@@ -129,29 +129,12 @@ def test_hidden_grads_during_training_has_one_curve_per_seed_and_checkpoint():
         lambda: figures.momentum_memory(),
         lambda: figures.momentum_rate_map(points=41),
         lambda: figures.bias_correction(),
-        lambda: figures.cliff_slice()[0],
+        lambda: figures_rnn.cliff_slice()[0],
     ],
 )
 def test_every_explanatory_figure_fits_the_column(draw):
     fig = draw()
     assert fig.get_size_inches()[0] <= COLUMN_INCHES + 1e-9
-
-
-# --- the split: rnnopt.figures_rnn, and the chapters' figures and tables --------------------
-
-
-def test_every_figure_of_figures_rnn_is_still_importable_from_figures():
-    for name in (
-        "WEIGHT_GROUPS",
-        "effective_steps",
-        "plot_effective_steps",
-        "hidden_grads_during_training",
-        "plot_hidden_grads_during_training",
-        "cliff_loss",
-        "cliff_slice",
-    ):
-        assert getattr(figures, name) is getattr(figures_rnn, name)
-        assert name in figures.__all__
 
 
 def test_noise_figure_draws_a_band_for_every_curve():
