@@ -71,14 +71,18 @@ def claims() -> dict[str, dict[str, Any]]:
 
 def protocol_text(key: str) -> str:
     """The registration's protocol text `key`, as its latest amendment states it (the
-    registration keeps the original and appends amendments)."""
+    registration keeps the original and appends amendments; a key may first appear in one)."""
     import yaml
 
     data = yaml.safe_load(ledger.REGISTRATION.read_text(encoding="utf-8"))
-    text, when = data["protocol"][key], data["registered"]
+    text, when = data["protocol"].get(key), data["registered"]
     for amendment in sorted(data.get("amendments") or [], key=lambda a: str(a["date"])):
         if key in (amendment.get("protocol") or {}):
             text, when = amendment["protocol"][key], amendment["date"]
+    if text is None:
+        known = sorted({*data["protocol"], *(k for a in data.get("amendments") or []
+                                             for k in a.get("protocol") or {})})  # fmt: skip
+        raise ValueError(f"key={key!r} is not in the registration's protocol; valid: {known}")
     return f"{' '.join(str(text).split())} (registration, as of {when})"
 
 

@@ -333,3 +333,10 @@ def test_the_one_sample_check_is_a_sentence_in_words():
     text = ledger.check_one_sample()
     assert "batch_size=1): 3 steps, every loss finite." in text
     assert "True" not in text and "False" not in text
+
+
+def test_protocol_text_is_the_latest_amendments_and_names_an_unknown_key():
+    assert ledger_tables.protocol_text("solved").startswith("A tier study is solved when some")
+    assert "as of" in ledger_tables.protocol_text("clipping")  # amended: the amendment's text
+    with pytest.raises(ValueError, match=r"key='nowhere' is not .* valid: \["):
+        ledger_tables.protocol_text("nowhere")
