@@ -42,7 +42,7 @@ class Result:
     edges: dict[str, str | None] = field(default_factory=dict)  # tuned.json's `edge`
     errors: dict[str, np.ndarray] = field(default_factory=dict)  # evaluation seeds, seed order
     tuning: dict[str, dict[float, list[float]]] = field(default_factory=dict)  # per tuning seed
-    floor: float = 0.0  # the task's success level as a relative error
+    floor: float = protocol.ERROR_FLOOR  # errors are floored here before a ratio
     solved: bool = False  # ledger.is_solved: some optimizer succeeded on a tuning seed
 
     @property
@@ -59,13 +59,6 @@ class Result:
 
     def successes(self, row: compare.Row) -> int:
         return round(row.success * self.seeds)
-
-
-def success_floor(spec: evidence.Study) -> float:
-    """The task's success criterion as a relative error on the evaluation (test) half: errors
-    are floored there before a ratio, so that a solved run does not divide by zero."""
-    criterion = protocol.SUCCESS[spec.task["name"]]
-    return protocol.relative_error(criterion.threshold, *evidence.task_scale(spec, "eval"))
 
 
 def tuning_errors(spec: evidence.Study, stage: Path, grid: Sequence[float]):
@@ -91,7 +84,6 @@ def load(source: ledger.TierSource, optimizers: Sequence[str] = FOUR) -> dict[st
                                                        studies_dir=source.studies_dir)  # fmt: skip
                 stage = root / study / name / "tune"
                 result.tuning[name] = tuning_errors(spec, stage, tuned["grid"])
-            result.floor = success_floor(spec)
             result.solved = ledger.is_solved(study, source, optimizers)
         except tier.Pending as pending:
             result.pending, result.rows = str(pending), []
@@ -129,7 +121,7 @@ def describe(spec: evidence.Study) -> str:
 
 
 def ratios_to_best(result: Result) -> dict[str, tuple[float, float, float]]:
-    """Each optimizer's mean error over the lowest's, both floored at the success level and
+    """Each optimizer's mean error over the lowest's, both floored at protocol.ERROR_FLOOR and
     paired by seed (seed s is the same initial weights and data stream for all four), with its
     BCa interval: {name: (ratio, low, high)}. Paired, because the seeds' shared luck cancels,
     where two marginal intervals would overlap for a gap the pairs resolve."""
@@ -324,7 +316,7 @@ def profile_band(
 
 
 def floored(result: Result) -> dict[str, np.ndarray]:
-    """Evaluation errors floored at the task's success level (the registration's rule)."""
+    """Evaluation errors floored at protocol.ERROR_FLOOR (the registration's rule, amendment 7)."""
     return {k: np.maximum(v, result.floor) for k, v in result.errors.items()}
 
 

@@ -220,8 +220,9 @@ class Unsolved(Pending):
 
 
 def vanishing() -> Figure:
-    """SGD's mean relative error over RMSprop's at T = 100 (paired by seed, floored at the
-    success level as every tier ratio is), decided only when some optimizer solves the study."""
+    """SGD's mean relative error over RMSprop's at T = 100 (paired by seed, floored at
+    protocol.ERROR_FLOOR as every tier ratio is), decided only when SGD or RMSprop solves the
+    study (amendment 7: the two it compares)."""
     study = "adding-elman-T100"
     errors = _floored_errors(study)
     found = _paired(
@@ -230,8 +231,8 @@ def vanishing() -> Figure:
         protocol.ratio_of_means,
         _source(f"{study}/sgd/eval", f"{study}/rmsprop/eval"),
     )
-    if not is_solved(study):
-        raise Unsolved(f"{study} is solved by no optimizer at its budget", found)
+    if not is_solved(study, optimizers=("sgd", "rmsprop")):
+        raise Unsolved(f"{study} is solved by neither SGD nor RMSprop at its budget", found)
     return found
 
 
@@ -301,19 +302,15 @@ def is_solved(
     )
 
 
-def solved_studies(source: TierSource | None = None) -> list[str]:
-    """The solved tier studies (the others are unsolved at their budget, and not ranked)."""
+def solved_studies(
+    source: TierSource | None = None, among: Sequence[str] | None = None
+) -> list[str]:
+    """The tier studies solved by one of `among` (default: any optimizer); the others are
+    unsolved at their budget, and not ranked. A figure comparing some optimizers counts only
+    the studies one of *them* solves (amendment 7): where neither SGD nor momentum succeeds,
+    both are censored at the budget and their ratio is 1 by construction, not a measurement."""
     source = source or evidence_tier()
-    return [s for s in source.studies if is_solved(s, source)]
-
-
-def _floor(study: str) -> float:
-    """The task's success level as a relative error: errors are floored there before ratios."""
-    criterion = tier.criterion_of(study)
-    baseline, higher = evidence.task_scale(
-        evidence.load_study(evidence.STUDIES_DIR / f"{study}.yaml"), "eval"
-    )
-    return protocol.relative_error(criterion.threshold, baseline, higher)
+    return [s for s in source.studies if is_solved(s, source, among)]
 
 
 def _restricted_steps(study: str, variant: str, source: TierSource) -> np.ndarray:
@@ -330,11 +327,17 @@ def _restricted_steps(study: str, variant: str, source: TierSource) -> np.ndarra
 def _tier(
     samples_of: Callable[[str], dict[str, np.ndarray]],
     statistic: Callable[[list[dict[str, np.ndarray]]], np.ndarray],
+    among: Sequence[str],
     source: TierSource | None = None,
 ) -> Figure:
-    studies = solved_studies(source)
+    """A tier figure over the studies that one of `among` (the optimizers it compares) solves."""
+    source = source or evidence_tier()
+    for study in source.studies:  # every study stored first: no verdict from part of the tier
+        for name in source.optimizers:
+            tier.tuned_record(study, name, source.root_of(name))
+    studies = solved_studies(source, among)
     if not studies:
-        raise Pending("no tier study is solved yet")
+        raise Unsolved(f"no tier study is solved by {', '.join(among)}")
     samples = [samples_of(s) for s in studies]
     low, high = protocol.hierarchical_interval(samples, statistic)
     estimate = float(statistic([{k: v[None] for k, v in s.items()} for s in samples])[0])
@@ -352,8 +355,7 @@ def _gm(values: list[np.ndarray]) -> np.ndarray:
 
 
 def _floored_errors(study: str) -> dict[str, np.ndarray]:
-    floor = _floor(study)
-    return {v: np.maximum(eval_errors(study, v), floor) for v in FOUR}
+    return {v: np.maximum(eval_errors(study, v), protocol.ERROR_FLOOR) for v in FOUR}
 
 
 def _references(study: str) -> dict[str, str]:
@@ -370,6 +372,7 @@ def tier_speedup(optimizer: str, source: TierSource | None = None) -> Figure:
     return _tier(
         lambda s: {v: _restricted_steps(s, v, source) for v in ("sgd", optimizer)},
         lambda drawn: _gm([d["sgd"].mean(-1) / d[optimizer].mean(-1) for d in drawn]),
+        ("sgd", optimizer),
         source,
     )
 
@@ -383,7 +386,9 @@ def tier_combines() -> Figure:
         return {"adam": errors["adam"], "reference": errors[refs[study]]}
 
     return _tier(
-        samples, lambda drawn: _gm([d["adam"].mean(-1) / d["reference"].mean(-1) for d in drawn])
+        samples,
+        lambda drawn: _gm([d["adam"].mean(-1) / d["reference"].mean(-1) for d in drawn]),
+        ("adam", "momentum", "rmsprop"),
     )
 
 
@@ -396,7 +401,7 @@ def tier_across() -> Figure:
         near = [d["adam"].mean(-1) <= 1.25 * d["best"].mean(-1) for d in drawn]
         return np.mean(np.stack(near), axis=0)
 
-    return _tier(samples, share)
+    return _tier(samples, share, FOUR)
 
 
 FIGURES: dict[str, Callable[[], Figure]] = {
@@ -546,6 +551,10 @@ def ledger() -> list[dict[str, Any]]:
                 found = figure(claim["id"])
             except Unsolved as why:
                 found, unsolved = why.found, f" ({why}: inconclusive by registration)"
+                if found is None:  # nothing to compute a figure from
+                    row.update(
+                        verdict="inconclusive", source=f"{why}: inconclusive by registration"
+                    )
             except Pending as missing:
                 row.update(verdict="pending", source=str(missing))
                 found = None

@@ -71,6 +71,10 @@ GRID_STEPS_PER_DECADE = 3  # learning rates on the lattice 10^(k/3)
 MAX_EXTENSIONS = 4  # times a grid is widened while its best rate sits on an edge
 MAX_FLAT_EXTENSIONS = 2  # times a grid on which nothing learned is widened (both sides each time)
 NOTHING_LEARNED = 0.99  # a grid whose every rate scores at least this learned nothing anywhere
+# Before a ratio of relative errors, each is floored here (1 % of the trivial predictor's error),
+# so that a run that learned the task almost perfectly does not divide by ~0. Low enough that
+# it does not tie errors a practitioner would tell apart (registration amendment 7).
+ERROR_FLOOR = 0.01
 BOOTSTRAP_RESAMPLES = 10_000
 CONFIDENCE = 0.95
 

@@ -226,7 +226,7 @@ def test_an_unsolved_study_leaves_its_claim_inconclusive_with_its_interval(monke
     monkeypatch.setattr(ledger, "CHECKS", {k: lambda: "check" for k in ledger.CHECKS})
     row = next(r for r in ledger.ledger() if r["id"] == "rmsprop-vanishing")
     assert row["verdict"] == "inconclusive" and row["seeds"] == 10
-    assert "solved by no optimizer" in row["source"]
+    assert "solved by neither SGD nor RMSprop" in row["source"]
     assert "inconclusive by registration" in row["source"]
 
 
@@ -340,3 +340,24 @@ def test_protocol_text_is_the_latest_amendments_and_names_an_unknown_key():
     assert "as of" in ledger_tables.protocol_text("clipping")  # amended: the amendment's text
     with pytest.raises(ValueError, match=r"key='nowhere' is not .* valid: \["):
         ledger_tables.protocol_text("nowhere")
+
+
+def test_a_tier_figure_counts_only_the_studies_an_optimizer_it_compares_solves(monkeypatch):
+    solved_by = {"s1": {"adam"}, "s2": {"sgd", "momentum"}, "s3": set()}
+    source = ledger.TierSource(
+        tuple(solved_by), ledger.evidence.STUDIES_DIR, ledger.evidence.EVIDENCE_DIR
+    )
+    monkeypatch.setattr(
+        ledger, "tune_successes", lambda study, v, **k: np.array([v in solved_by[study], False])
+    )
+    assert ledger.solved_studies(source) == ["s1", "s2"]
+    assert ledger.solved_studies(source, ("sgd", "momentum")) == ["s2"]  # not s1: both censored
+    assert ledger.solved_studies(source, ("sgd", "adam")) == ["s1", "s2"]
+    assert ledger.solved_studies(source, ("rmsprop",)) == []
+
+
+def test_errors_are_floored_at_one_percent_of_the_trivial_predictors_before_a_ratio(monkeypatch):
+    assert protocol.ERROR_FLOOR == 0.01
+    monkeypatch.setattr(ledger, "eval_errors", lambda study, v: np.array([0.0, 0.005, 0.05, 0.5]))
+    floored = ledger._floored_errors("any")
+    assert all(list(e) == [0.01, 0.01, 0.05, 0.5] for e in floored.values())
