@@ -150,10 +150,11 @@ class Prose:
         body = re.sub(r"\{([\w:-]+)\}(?=`)", r"{{\1}}", body)
         return body.format_map(_Facts(facts, findings, self.path))
 
-    def exercises(self, namespace: dict[str, Any]) -> list[str]:
+    def exercises(self) -> list[str]:
         """The '### Exercise' blocks as Markdown: each statement, then its solution folded. A
-        solution is the block's ```python fence, executed in `namespace` (the page's kernel), with
-        its printed output under it, so nbval checks it like any other output."""
+        solution is the block's ```python fence, executed in a namespace of its own (nothing
+        injected, nothing left by another solution), so the code shown runs as copied; its
+        printed output is shown under it, and nbval checks it like any other output."""
         blocks = re.split(r"^### +(.+?) *$", self.sections.get("Exercises", ""), flags=re.M)[1:]
         shown = []
         for heading, body in zip(blocks[0::2], blocks[1::2], strict=True):
@@ -164,7 +165,7 @@ class Prose:
                 continue
             solution, printed = found.group(1), io.StringIO()
             with contextlib.redirect_stdout(printed):
-                exec(compile(solution, f"<{self.path}: {heading}>", "exec"), namespace)
+                exec(compile(solution, f"<{self.path}: {heading}>", "exec"), {"__name__": heading})
             shown.append(
                 f":::{{admonition}} Solution to {heading.lower()}\n:class: dropdown\n\n"
                 f"```python\n{solution}```\n\nOutput:\n\n```text\n{printed.getvalue()}```\n:::"
@@ -560,19 +561,5 @@ class Page:
         ]
 
     def exercises(self) -> list[str]:
-        """The exercises, their solutions executed with the names a solution may use unimported:
-        np, math, torch, rnnopt.figures, make_optimizer, trajectory, LANDSCAPES, and this page's
-        task_objects."""
-        from rnnopt import figures
-
-        namespace = {
-            "np": np,
-            "math": math,
-            "torch": torch,
-            "figures": figures,
-            "make_optimizer": make_optimizer,
-            "trajectory": trajectory,
-            "LANDSCAPES": LANDSCAPES,
-            "task_objects": getattr(self, "task_objects", {}),
-        }
-        return self.text.exercises(namespace)
+        """The exercises, each solution executed on its own (rnnopt.page.Prose.exercises)."""
+        return self.text.exercises()

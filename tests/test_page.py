@@ -285,3 +285,13 @@ def test_a_contrast_that_is_the_same_method_is_named_as_its_other_rate(tmp_path)
     assert table_caption.endswith("times at the other learning rate.")
     assert len(page.cost()) == 1  # one row: the contrast's state and code are the same
     assert page.facts["state_floats"] == "0 floats"
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "rmsprop", "adam"])
+def test_each_exercise_solution_runs_as_copied_with_its_own_imports(name):
+    from pathlib import Path
+
+    text = Prose(Path(__file__).parents[1] / "chapters" / "text" / f"{name}.md")
+    shown = text.exercises()  # each solution in a namespace of its own: a missing import fails
+    solutions = [block for block in shown if block.startswith(":::{admonition} Solution")]
+    assert solutions and all("Output:" in block for block in solutions)
