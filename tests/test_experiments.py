@@ -32,6 +32,14 @@ def test_sgd_on_the_steep_coordinate_flips_sign_when_its_step_overshoots():
     assert flips == 1.0 and calm == 0.0
 
 
+def test_a_coordinate_wiped_out_by_a_step_of_one_over_lambda_does_not_count_as_reversing():
+    # lr = 1/λ_max = 0.01 sets the steep coordinate to rounding residue in one step; the sign
+    # of that residue is not an oscillation of the method.
+    assert experiments.measure_ravine("sgd", lr=0.01, seed=0)["flip_fraction"] == 0.0
+    steep = np.array([[1.0], [-0.5], [1e-17], [-1e-17], [2e-17]])
+    assert experiments.reversals(steep).ravel().tolist() == [True, False, False, False]
+
+
 def test_the_convex_problem_is_solved_by_a_good_rate_and_not_by_a_tiny_one():
     assert experiments.measure_convex("sgd", 0.01, seed=0)["excess_fraction"] < 0.01
     assert experiments.measure_convex("sgd", 1e-6, seed=0)["excess_fraction"] > 0.9
