@@ -66,14 +66,22 @@ class Figure:
 @cache
 def registration(path: str | Path | None = None) -> dict[str, Any]:
     """The registration with its amendments applied in date order: an amendment's `claims`
-    entries replace the fields they name, and its `tier_studies` the tier's list (the original
-    entries stay in the file as written)."""
+    entries replace the fields they name, its `experiments` the descriptions they name, and its
+    `tier_studies` the tier's list (the original entries stay in the file as written)."""
     data = yaml.safe_load(Path(path or REGISTRATION).read_text(encoding="utf-8"))
     claims = {c["id"]: dict(c) for c in data["claims"]}
     protocol_ = dict(data["protocol"])
+    experiments = dict(data.get("experiments") or {})
     for amendment in sorted(data.get("amendments") or [], key=lambda a: str(a["date"])):
         if "tier_studies" in amendment:
             protocol_["tier_studies"] = list(amendment["tier_studies"])
+        for name, text in (amendment.get("experiments") or {}).items():
+            if name not in experiments:
+                raise ValueError(
+                    f"amendment of {amendment['date']} describes unknown experiment {name!r}; "
+                    f"valid: {', '.join(experiments)}"
+                )
+            experiments[name] = text
         for claim_id, changes in (amendment.get("claims") or {}).items():
             if claim_id not in claims:
                 raise ValueError(
@@ -81,7 +89,8 @@ def registration(path: str | Path | None = None) -> dict[str, Any]:
                     f"{claim_id!r}; valid: {', '.join(claims)}"
                 )
             claims[claim_id].update(changes)
-    return {**data, "protocol": protocol_, "claims": list(claims.values())}
+    return {**data, "protocol": protocol_, "claims": list(claims.values()),
+            "experiments": experiments}  # fmt: skip
 
 
 def _experiment(name: str) -> dict[str, Any]:

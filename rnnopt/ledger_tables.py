@@ -69,12 +69,13 @@ def claims() -> dict[str, dict[str, Any]]:
     return {c["id"]: c for c in ledger.registration()["claims"]}
 
 
-def protocol_text(key: str) -> str:
+def protocol_text(key: str, path: str | Path | None = None) -> str:
     """The registration's protocol text `key`, as its latest amendment states it (the
-    registration keeps the original and appends amendments; a key may first appear in one)."""
+    registration keeps the original and appends amendments; a key may first appear in one).
+    `path`: another registration file (default: data/registration.yaml)."""
     import yaml
 
-    data = yaml.safe_load(ledger.REGISTRATION.read_text(encoding="utf-8"))
+    data = yaml.safe_load(Path(path or ledger.REGISTRATION).read_text(encoding="utf-8"))
     text, when = data["protocol"].get(key), data["registered"]
     for amendment in sorted(data.get("amendments") or [], key=lambda a: str(a["date"])):
         if key in (amendment.get("protocol") or {}):

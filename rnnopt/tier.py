@@ -123,11 +123,14 @@ def tune_successes(
 
 def expected_runs(study: Study, grid_sizes: dict[str, int] | None = None) -> int:
     """Runs the study takes with each variant's grid at its current size (its starting grid
-    if it has not run): grid × tuning seeds, plus the evaluated rates × evaluation seeds."""
+    if it has not run): grid × tuning seeds, plus the evaluated rates × evaluation seeds. With
+    `evaluate: grid` those are the rates within a decade of the chosen one (amendment 1): at
+    most 2 × GRID_STEPS_PER_DECADE + 1 of the grid."""
     total = 0
     for variant in study.variants:
         size = (grid_sizes or {}).get(variant.label, len(variant.grid))
-        evaluated = size if study.evaluate == "grid" else 1
+        within_a_decade = 2 * protocol.GRID_STEPS_PER_DECADE + 1
+        evaluated = min(size, within_a_decade) if study.evaluate == "grid" else 1
         total += size * len(study.tuning_seeds) + evaluated * len(study.evaluation_seeds)
     return total
 
