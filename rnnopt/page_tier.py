@@ -334,3 +334,93 @@ def facts(page: Page) -> dict[str, Any]:
         page.facts[f"tier_{key}_success"] = f"{mine.success:.0%}"
     page.facts["tier"] = page.tier
     return page.facts
+
+
+# --- SGD's batch size: equal steps, equal samples, equal time (the sgd-batch study) -----------
+
+BATCH_STUDY = "sgd-batch"
+
+
+def _run_rows(study: str, variant: str, root: Path) -> list[dict[str, Any]]:
+    """The evaluation runs' result rows at the chosen rate, in seed order."""
+    from rnnopt.store import load_results
+
+    tuned = tier.tuned_record(study, variant, root)
+    rows = {
+        r["seed"]: r
+        for r in load_results(root / study / variant / "eval")
+        if r["lr"] == tuned["lr"]
+    }
+    missing = [s for s in tuned["evaluation_seeds"] if s not in rows]
+    if missing:
+        raise tier.Pending(f"{study}/{variant} lacks evaluation seeds {missing}")
+    return [rows[s] for s in tuned["evaluation_seeds"]]
+
+
+def equal_time_errors(root: Path | None = None, studies_dir: Path | None = None) -> np.ndarray:
+    """Per evaluation seed, batch 1's relative error at the evaluation nearest the CPU time
+    batch 16 took to finish on that seed, taking a constant time per step of each run (the
+    registration's sgd-batch experiment)."""
+    root = Path(root or evidence.EVIDENCE_DIR)
+    spec = evidence.load_study(Path(studies_dir or evidence.STUDIES_DIR) / f"{BATCH_STUDY}.yaml")
+    baseline, higher = evidence.task_scale(spec, "eval")
+    short = _run_rows(BATCH_STUDY, "batch-16", root)
+    long = _run_rows(BATCH_STUDY, "batch-1-long", root)
+    histories = tier._histories(BATCH_STUDY, "batch-1-long", "eval", root)
+    errors = []
+    for a, b, history in zip(short, long, histories, strict=True):
+        seconds = {
+            name: tier._cpu_seconds(root / BATCH_STUDY / name / "eval", row)
+            for name, row in (("batch-16", a), ("batch-1-long", b))
+        }
+        step = b["steps_done"] * seconds["batch-16"] / seconds["batch-1-long"]
+        at = int(np.argmin(np.abs(np.asarray(history.eval_step) - step)))
+        metric = history.eval_metric[at]
+        errors.append(min(protocol.relative_error(metric, baseline, higher), 1.0))
+    return np.array(errors)
+
+
+def batch_table(root: Path | None = None, studies_dir: Path | None = None) -> tuple[str, str]:
+    """(the problem in words, the table): SGD at batch 1, 16 and 256 over equal steps, batch 1
+    over as many samples as batch 16 and at batch 16's time: relative error with its interval,
+    and each against batch 16, paired by seed. Raises tier.Pending until the study is stored."""
+    from rnnopt import plots
+
+    root = Path(root or evidence.EVIDENCE_DIR)
+    studies_dir = Path(studies_dir or evidence.STUDIES_DIR)
+    spec = evidence.load_study(studies_dir / f"{BATCH_STUDY}.yaml")
+    errors = {
+        v.label: tier.eval_errors(BATCH_STUDY, v.label, root=root, studies_dir=studies_dir)
+        for v in spec.variants
+    }
+    errors["batch-1-time"] = equal_time_errors(root, studies_dir)
+    reference = errors["batch-16"]
+    described = {
+        "batch-1": "batch 1, equal steps",
+        "batch-16": "batch 16 (the reference)",
+        "batch-256": "batch 256, equal steps",
+        "batch-1-long": "batch 1, equal samples (16× the steps)",
+        "batch-1-time": "batch 1, equal CPU time (read from the equal-samples runs)",
+    }
+    lines = []
+    for name in ("batch-1", "batch-16", "batch-256", "batch-1-long", "batch-1-time"):
+        values = errors[name]
+        low, high = protocol.bootstrap_interval(values)
+        if name == "batch-16":
+            paired = "1 (reference)"
+        else:
+            ratio = float(np.mean(values) / np.mean(reference))
+            r_low, r_high = protocol.paired_interval(values, reference)
+            paired = f"{ratio:.2f} [{r_low:.2f}, {r_high:.2f}]"
+        variant = name if name != "batch-1-time" else "batch-1-long"
+        lr = tier.tuned_record(BATCH_STUDY, variant, root)["lr"]
+        lines.append([described[name], f"{lr:.3g}",
+                      f"{np.mean(values):.3f} [{low:.3f}, {high:.3f}]", paired])  # fmt: skip
+    headers = ["SGD", "tuned lr", "relative error [95 % CI]", "over batch 16's [paired CI]"]
+    long = next(v for v in spec.variants if v.label == "batch-1-long")
+    problem = (
+        f"{spec.task['name']} ({spec.task.get('mode', '')}), {spec.model.get('core', 'elman')} "
+        f"{spec.model['hidden_size']}, {spec.train['steps']:,} steps; batch 1 also over "
+        f"{long.train['steps']:,}"
+    )
+    return problem, plots.markdown_table(headers, lines)
