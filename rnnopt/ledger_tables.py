@@ -196,9 +196,32 @@ def entry(row: dict[str, Any], claim: dict[str, Any]) -> str:
         lines += [f"- Measured: {measured(row)} (95 % interval)."]
     lines += [f"- Supports the claim: {row['direction']} values; {rule(claim)}."]
     lines += [f"- Why these thresholds: {' '.join(claim.get('why', '').split())}"]
+    lines += [amendments_line(row["id"])]
     if row["verdict"] != "pending":
         lines += [f"- Source: {row['source']}."]
     return "\n".join(lines)
+
+
+def amendments_line(claim_id: str, path: str | Path | None = None) -> str:
+    """Which registration amendments changed this claim (by number, as How we measure lists
+    them), and which of them came after the runs it judges (the registration's `after_runs`)."""
+    import yaml
+
+    data = yaml.safe_load(Path(path or ledger.REGISTRATION).read_text(encoding="utf-8"))
+    amendments = data.get("amendments") or []
+    named = [k for k, a in enumerate(amendments, start=1) if claim_id in (a.get("claims") or {})]
+    after = sorted(
+        {a["after_runs"][claim_id] for a in amendments if claim_id in a.get("after_runs", {})}
+    )
+    if not named and not after:
+        return "- Amendments: none; the claim is decided as first registered."
+    said = f"- Amendments: {', '.join(map(str, named))}" if named else "- Amendments: none by name"
+    if after:
+        said += (
+            f"; made after the runs it judges: amendment {', '.join(map(str, after))} "
+            "(the reasons are on the How we measure page)"
+        )
+    return said + "."
 
 
 def forest(rows: list[dict[str, Any]], algorithm: str):

@@ -55,7 +55,7 @@ PARAMETERS = (  # the template's parameters cell, in its order
     "optimizer", "hyper", "contrast", "contrast_hyper", "text_file", "tier", "evaluation_dir",
     "surfaces", "tol_2d", "well_lr_grid", "tasks", "hidden_size", "steps", "batch_size",
     "clip_grad_norm", "eval_every", "final_fraction", "seeds", "lr", "contrast_lr", "lr_task",
-    "lr_grid", "lr_seeds", "sweep_contrast", "window_margin", "baseline_margin", "workers",
+    "lr_grid", "lr_seeds", "sweep_contrast", "baseline_margin", "workers",
     "threads",
 )  # fmt: skip  # a surface's options that are not the surface's own
 

@@ -55,8 +55,6 @@ def check(page: Page) -> None:
     checks.check_seeds("lr_seeds", page.lr_seeds)
     checks.check_list("lr_grid", page.lr_grid, _positive, increasing=True)
     checks.check_choice("sweep_contrast", page.sweep_contrast, (True, False))
-    checks.check_number("window_margin", page.window_margin, low=0, high=1, low_open=True,
-                        high_open=True)  # fmt: skip
     checks.check_number("baseline_margin", page.baseline_margin, low=0, high=1, high_open=True)
     if not page.tasks:
         return
@@ -189,21 +187,16 @@ def summarise(page: Page, rows: list, histories: list) -> tuple[np.ndarray, np.n
     return np.array(mean), np.array(failed)
 
 
-def window(page: Page, mean: np.ndarray, failed: np.ndarray, baseline: float, common=False):
-    """(best, low, high) grid indices: the contiguous rates around the best whose mean final loss
-    is at most a limit; None if no rate ends below the baseline. The limit is within
-    window_margin of the optimizer's own baseline-to-best gap, or (common=True), the same for
-    every optimizer, (1 - baseline_margin) x baseline."""
+def useful_range(page: Page, mean: np.ndarray, failed: np.ndarray, baseline: float):
+    """(best, low, high) grid indices: the contiguous rates around the best whose mean final
+    loss beats the baseline by baseline_margin (the same limit for every optimizer); None if
+    the best does not."""
     if np.all(failed):
         return None
     best = int(np.nanargmin(np.where(failed, np.nan, mean)))
-    if not mean[best] < baseline:
+    limit = (1 - page.baseline_margin) * baseline
+    if not mean[best] <= limit:
         return None
-    limit = mean[best] + page.window_margin * (baseline - mean[best])
-    if common:
-        limit = (1 - page.baseline_margin) * baseline
-        if not mean[best] <= limit:
-            return None
     inside = ~failed & (np.nan_to_num(mean, nan=math.inf) <= limit)
     low = high = best
     while low > 0 and inside[low - 1]:
@@ -213,8 +206,21 @@ def window(page: Page, mean: np.ndarray, failed: np.ndarray, baseline: float, co
     return best, low, high
 
 
+def decade_cost(grid: list[float], mean: np.ndarray, failed: np.ndarray, baseline: float):
+    """The live sweep's version of the ledger's figure for learning-rate sensitivity
+    (rnnopt.ledger.random_rate_cost_of): with each rate's relative error r = mean final loss /
+    baseline (capped at 1; a failed rate scores 1), the mean r over the sweep's rates within a
+    decade of the best minus r at the best. Returns (cost, indices of those rates, whether the
+    grid ends inside that decade)."""
+    relative = np.where(failed, 1.0, np.minimum(np.nan_to_num(mean, nan=1.0) / baseline, 1.0))
+    best = int(np.argmin(relative))
+    near = [i for i, lr in enumerate(grid) if abs(math.log10(lr / grid[best])) <= 1 + 1e-9]
+    cut = grid[best] / grid[0] < 10 - 1e-9 or grid[-1] / grid[best] < 10 - 1e-9
+    return float(np.mean(relative[near]) - relative[best]), near, cut
+
+
 def sensitivity(page: Page) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Sweep lr_grid on lr_task; fill the window facts and findings; role -> (mean, failed)."""
+    """Sweep lr_grid on lr_task; fill the sensitivity facts and findings; role -> (mean, failed)."""
     grid = {"lr": page.lr_grid, "seed": page.lr_seeds}
     page.lr_runs = {"main": sweep(page, page.lr_task, page.optimizer, page.hyper, grid)}
     if page.sweep_contrast:
@@ -223,54 +229,66 @@ def sensitivity(page: Page) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         )
     page.lr_baseline = baseline = page.task_objects[page.lr_task].baseline()["loss"]
     page.sensitivity = {role: summarise(page, *runs) for role, runs in page.lr_runs.items()}
-    widths, useful_widths = {}, {}
+    costs, useful_widths = {}, {}
+    grid_ = page.lr_grid
     for role, (mean, failed) in page.sensitivity.items():
         tag = "" if role == "main" else "contrast_"
-        found = window(page, mean, failed, baseline)
-        failing = [r for r, f in zip(page.lr_grid, failed, strict=True) if f]
+        failing = [r for r, f in zip(grid_, failed, strict=True) if f]
         page.facts[f"{tag}first_failed_lr"] = fmt(failing[0]) if failing else "none"
-        if found is None:
-            widths[role] = useful_widths[role] = 0.0
-            page.facts.update({f"{tag}{k}": "—" for k in ("useful_low", "useful_high",
-                                                            "best_loss", "window_low",
-                                                            "window_high")})  # fmt: skip
-            page.facts.update({f"{tag}useful": "0", f"{tag}best_lr": "none", f"{tag}window": "0"})
-            continue
-        useful = window(page, mean, failed, baseline, common=True)
-        grid_ = page.lr_grid
-        useful_widths[role] = (
-            0.0 if useful is None else math.log10(grid_[useful[2]] / grid_[useful[1]])
-        )
-        best, low, high = found
-        widths[role] = math.log10(grid_[high] / grid_[low])
+        cost, near, cut = decade_cost(grid_, mean, failed, baseline)
+        costs[role] = cost
         page.facts.update(
             {
-                f"{tag}useful": f"{useful_widths[role]:.1f}",
-                f"{tag}useful_low": "—" if useful is None else fmt(grid_[useful[1]]),
-                f"{tag}useful_high": "—" if useful is None else fmt(grid_[useful[2]]),
-                f"{tag}best_lr": fmt(grid_[best]),
-                f"{tag}best_loss": fmt(mean[best]),
-                f"{tag}window": f"{widths[role]:.1f}",
-                f"{tag}window_low": fmt(grid_[low]),
-                f"{tag}window_high": fmt(grid_[high]),
+                f"{tag}decade_cost": fmt(cost),
+                f"{tag}decade_rates": f"{len(near)} rates from {fmt(grid_[near[0]])} to "
+                f"{fmt(grid_[near[-1]])}" + (" (the grid ends inside the decade)" if cut else ""),
             }
         )
-        page.findings[f"{tag}best_beats_baseline"] = True
+        found = useful_range(page, mean, failed, baseline)
+        if found is None:
+            useful_widths[role] = 0.0
+            page.facts.update({f"{tag}{k}": "—" for k in ("useful_low", "useful_high")})
+            page.facts[f"{tag}useful"] = "0"
+        else:
+            best, low, high = found
+            useful_widths[role] = math.log10(grid_[high] / grid_[low])
+            at_edge = low == 0 or high == len(grid_) - 1  # the range may go on beyond the grid
+            page.facts.update(
+                {
+                    f"{tag}useful": ("at least " if at_edge else "") + f"{useful_widths[role]:.1f}",
+                    f"{tag}useful_low": fmt(grid_[low]),
+                    f"{tag}useful_high": fmt(grid_[high]),
+                }
+            )
+        usable = np.where(failed, np.nan, mean)
+        if np.all(failed):
+            page.facts.update({f"{tag}best_lr": "none", f"{tag}best_loss": "—"})
+        else:
+            best = int(np.nanargmin(usable))
+            page.facts.update(
+                {f"{tag}best_lr": fmt(grid_[best]), f"{tag}best_loss": fmt(mean[best])}
+            )
+            page.findings[f"{tag}best_beats_baseline"] = bool(mean[best] < baseline)
     page.facts.update(
-        window_margin=f"{round(100 * page.window_margin)} %",
+        clipping="do not clip the gradient"
+        if page.clip_grad_norm is None
+        else f"clip the gradient's global norm at {fmt(page.clip_grad_norm)}, which bounds "
+        f"SGD's step by {fmt(page.clip_grad_norm)} times the learning rate",
         lr_task=page.lr_task,
         lr_seeds=len(page.lr_seeds),
-        lr_grid=f"{fmt(page.lr_grid[0])} to {fmt(page.lr_grid[-1])}",
+        lr_grid=f"{fmt(grid_[0])} to {fmt(grid_[-1])}",
+        lr_grid_step=fmt(math.log10(grid_[1] / grid_[0])) if len(grid_) > 1 else "—",
     )
-    page.findings["window_narrow"] = widths["main"] < 1.0  # less than a decade of usable rates
     page.findings["fails_in_grid"] = bool(page.sensitivity["main"][1].any())
     if page.sweep_contrast:
-        for key, measured in (("window_wider", widths), ("useful_wider", useful_widths)):
-            page.findings[key] = (
-                None
-                if measured["main"] == measured["contrast"]
-                else measured["main"] > measured["contrast"]
-            )
+        page.findings["useful_wider"] = (
+            None
+            if useful_widths["main"] == useful_widths["contrast"]
+            else useful_widths["main"] > useful_widths["contrast"]
+        )
+        page.findings["decade_cheaper"] = (
+            None if costs["main"] == costs["contrast"] else costs["main"] < costs["contrast"]
+        )
         best = {
             role: np.nanmin(np.where(failed, np.nan, mean))
             for role, (mean, failed) in page.sensitivity.items()
@@ -305,11 +323,11 @@ def sensitivity_table(page: Page) -> tuple[list[list[str]], str]:
             return page.facts[tag + key]
 
         summary += (
-            f" {label}: best lr {f('best_lr')} (final loss {f('best_loss')}); window "
-            f"{f('window_low')} to {f('window_high')} ({f('window')} decades); beats the "
-            f"baseline by {page.facts['baseline_margin']} from {f('useful_low')} to "
-            f"{f('useful_high')} ({f('useful')} decades); first failing lr: "
-            f"{f('first_failed_lr')}."
+            f" {label}: best lr {f('best_lr')} (final loss {f('best_loss')}); a random rate "
+            f"within a decade of it costs {f('decade_cost')} in relative error "
+            f"({f('decade_rates')}); beats the baseline by {page.facts['baseline_margin']} "
+            f"from {f('useful_low')} to {f('useful_high')} ({f('useful')} decades); first "
+            f"failing lr: {f('first_failed_lr')}."
         )
     return rows, summary
 
@@ -324,8 +342,8 @@ RULES = {  # how each finding is computed, in words; {contrast_name} etc. from t
     "escapes_more": "ended in the global minimum at more learning rates than {contrast_name}",
     "beats_baseline": "every seed's final loss is below (1 − {baseline_margin}) × the baseline",
     "beats_contrast": "lower final loss than {contrast_name} on every seed",
-    "window_narrow": "the learning-rate window is narrower than one decade",
-    "window_wider": "the learning-rate window is wider than {contrast_name}'s",
+    "decade_cheaper": "a random learning rate within a decade of the best costs less relative "
+    "error than it does for {contrast_name}",
     "useful_wider": "the range of learning rates that beat the baseline is wider than "
     "{contrast_name}'s",
     "fails_in_grid": "some learning rate of the grid failed",
@@ -395,7 +413,8 @@ def training_figure(page: Page):
 
 
 def sensitivity_figure(page: Page):
-    """(figure, name, caption): final held-out loss against the learning rate, with the window."""
+    """(figure, name, caption): final held-out loss against the learning rate, with the decade
+    either side of the best shaded."""
     import matplotlib.pyplot as plt
 
     from rnnopt import plots
@@ -412,12 +431,11 @@ def sensitivity_figure(page: Page):
             ax, page.lr_grid, mean, label, colour, failed=failed, low=low, high=high
         )
         lowest += [v for v, bad in zip(low, failed, strict=True) if not bad and math.isfinite(v)]
-    found = window(page, *page.sensitivity["main"], page.lr_baseline)
-    if found is not None:
-        ax.axvspan(
-            page.lr_grid[found[1]] / 10**0.1, page.lr_grid[found[2]] * 10**0.1, alpha=0.12,
-            color=page.main_color, label=f"{page.name}: window ({page.facts['window']} decades)",
-        )  # fmt: skip
+    _, near, _ = decade_cost(page.lr_grid, *page.sensitivity["main"], page.lr_baseline)
+    ax.axvspan(
+        page.lr_grid[near[0]] / 10**0.1, page.lr_grid[near[-1]] * 10**0.1, alpha=0.12,
+        color=page.main_color, label=f"{page.name}: a decade either side of its best",
+    )  # fmt: skip
     plots.plot_baseline(ax, page.lr_baseline, "baseline (learned nothing)")
     finite = [m for mean, _ in page.sensitivity.values() for m in mean if math.isfinite(m)]
     finite.append(page.lr_baseline)
@@ -428,8 +446,10 @@ def sensitivity_figure(page: Page):
     caption = (
         f"Final held-out loss on {page.lr_task} against the learning rate: mean of "
         f"{len(page.lr_seeds)} seeds per point, band: their range; a cross at the top marks a "
-        f"learning rate at which a seed failed. The shaded span is {page.name}'s window: the "
-        f"wider it is, the less the learning rate has to be tuned."
+        f"learning rate at which a seed failed. The shaded span is a decade either side of "
+        f"{page.name}'s best rate: a random rate in it costs {page.facts['decade_cost']} in "
+        f"relative error (final loss over the baseline, capped at 1), the live version of the "
+        f"ledger's sensitivity figure. Look at how high the curve climbs inside the span."
     )
     return fig, page.figure_name("lr"), caption
 

@@ -361,3 +361,14 @@ def test_errors_are_floored_at_one_percent_of_the_trivial_predictors_before_a_ra
     monkeypatch.setattr(ledger, "eval_errors", lambda study, v: np.array([0.0, 0.005, 0.05, 0.5]))
     floored = ledger._floored_errors("any")
     assert all(list(e) == [0.01, 0.01, 0.05, 0.5] for e in floored.values())
+
+
+def test_an_entry_says_which_amendments_changed_its_claim_and_which_came_after_its_runs():
+    raw = ledger.registration()  # amendments in file order, numbered from 1 as on the page
+    named = [
+        k for k, a in enumerate(raw["amendments"], 1) if "sgd-convex" in (a.get("claims") or {})
+    ]
+    line = ledger_tables.amendments_line("sgd-convex")
+    assert line.startswith(f"- Amendments: {', '.join(map(str, named))};")
+    assert "made after the runs it judges: amendment 5" in line
+    assert "after the runs" not in ledger_tables.amendments_line("adam-across")

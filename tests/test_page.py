@@ -73,7 +73,6 @@ def values(tmp_path, **changes):
         "lr_grid": [0.01, 0.1],
         "lr_seeds": [0],
         "sweep_contrast": False,
-        "window_margin": 0.2,
         "baseline_margin": 0.1,
         "workers": 1,
         "threads": 1,
@@ -295,3 +294,26 @@ def test_each_exercise_solution_runs_as_copied_with_its_own_imports(name):
     shown = text.exercises()  # each solution in a namespace of its own: a missing import fails
     solutions = [block for block in shown if block.startswith(":::{admonition} Solution")]
     assert solutions and all("Output:" in block for block in solutions)
+
+
+def test_the_live_sensitivity_is_the_ledgers_random_rate_cost_on_the_sweep():
+    from rnnopt import page_live
+
+    grid = [0.001, 0.00316, 0.01, 0.0316, 0.1, 0.316, 1.0]
+    mean = np.array([0.9, 0.5, 0.2, 0.1, 0.3, 2.0, np.nan])  # baseline 1: r = mean, capped
+    failed = np.array([False] * 6 + [True])
+    cost, near, cut = page_live.decade_cost(grid, mean, failed, baseline=1.0)
+    assert near == [1, 2, 3, 4, 5] and not cut  # 0.00316 to 0.316, a decade either side
+    assert cost == pytest.approx(np.mean([0.5, 0.2, 0.1, 0.3, 1.0]) - 0.1)
+    _, near, cut = page_live.decade_cost(grid[2:], mean[2:], failed[2:], baseline=1.0)
+    assert near == [0, 1, 2, 3] and cut  # the grid ends inside the decade below the best
+
+
+def test_the_range_that_beats_the_baseline_uses_one_bar_for_every_optimizer(tmp_path):
+    from rnnopt import page_live
+
+    page = Page(**values(tmp_path))
+    mean = np.array([0.95, 0.8, 0.5, 0.85, 0.99])
+    failed = np.zeros(5, bool)
+    assert page_live.useful_range(page, mean, failed, baseline=1.0) == (2, 1, 3)  # ≤ 0.9
+    assert page_live.useful_range(page, mean + 0.5, failed, baseline=1.0) is None
