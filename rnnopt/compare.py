@@ -31,7 +31,8 @@ class Row:
     median_steps: float  # Kaplan–Meier median of the steps to success (NaN: under half succeeded)
     step_seconds: float  # median time per training step, end to end
     state_bytes: float  # optimizer state per parameter entry
-    tunability: tuple[float, ...]  # expected best tuning error after k = 1, 2, ... draws
+    tunability: tuple[float, ...]  # expected best tuning error after k = 1, 2, ... draws from
+    # the searched rates within a decade of the chosen one (protocol.within_a_decade)
 
 
 def study_table(
@@ -56,7 +57,8 @@ def study_table(
         histories = tier.eval_histories(study, name, root)
         steps, succeeded = protocol.steps_to_success(histories, criterion, spec.train["steps"])
         low, high = protocol.bootstrap_interval(errors)
-        grid_errors = [float(v) for v in tuned["tuning_errors"].values()]
+        by_rate = {float(k): float(v) for k, v in tuned["tuning_errors"].items()}
+        grid_errors = [by_rate[lr] for lr in protocol.within_a_decade(list(by_rate), tuned["lr"])]
         optimizer = (specs or {}).get(name) or spec.variant(name).optimizer["name"]
         rows.append(
             Row(

@@ -83,7 +83,8 @@ def load(source: ledger.TierSource, optimizers: Sequence[str] = FOUR) -> dict[st
                 result.errors[name] = tier.eval_errors(study, name, root=root,
                                                        studies_dir=source.studies_dir)  # fmt: skip
                 stage = root / study / name / "tune"
-                result.tuning[name] = tuning_errors(spec, stage, tuned["grid"])
+                near = protocol.within_a_decade(tuned["grid"], tuned["lr"])
+                result.tuning[name] = tuning_errors(spec, stage, near)
             result.solved = ledger.is_solved(study, source, optimizers)
         except tier.Pending as pending:
             result.pending, result.rows = str(pending), []

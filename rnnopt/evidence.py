@@ -305,9 +305,7 @@ def run_variant(
     tuned, grid, edge, extensions = found.tuned, found.grid, found.edge, found.extensions
     # evaluate: grid also runs every rate within a decade of the chosen one (the sensitivity
     # claims need their errors on the evaluation seeds too).
-    best = protocol.lattice_index(tuned.lr)
-    decade = protocol.GRID_STEPS_PER_DECADE
-    near = [lr for lr in grid if abs(protocol.lattice_index(lr) - best) <= decade]
+    near = protocol.within_a_decade(grid, tuned.lr)
     rates = near if study.evaluate == "grid" else [tuned.lr]
     _run_stage(
         study, variant, "eval", rates, study.evaluation_seeds, root / "eval", workers, scheduler

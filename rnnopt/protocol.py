@@ -52,6 +52,7 @@ __all__ = [
     "expected_best",
     "lr_lattice",
     "lattice_index",
+    "within_a_decade",
     "Tuned",
     "tune",
     "extend_grid",
@@ -433,6 +434,15 @@ class Tuned:
     lr: float
     errors: dict[float, float]  # learning rate -> mean relative error over the tuning seeds
     edge: str | None  # None (interior), 'low' or 'high'
+
+
+def within_a_decade(rates: Sequence[float], center: float) -> list[float]:
+    """The lattice rates of `rates` at most a decade from `center` (at most
+    2 × GRID_STEPS_PER_DECADE + 1 of them): where the sensitivity figures and the tunability
+    curves look, one window of the same width for every optimizer, however far its grid was
+    widened."""
+    middle = lattice_index(center)
+    return [lr for lr in rates if abs(lattice_index(lr) - middle) <= GRID_STEPS_PER_DECADE]
 
 
 def tune(errors_by_lr: Mapping[float, Sequence[float]]) -> Tuned:
