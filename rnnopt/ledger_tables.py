@@ -196,10 +196,32 @@ def entry(row: dict[str, Any], claim: dict[str, Any]) -> str:
         lines += [f"- Measured: {measured(row)} (95 % interval)."]
     lines += [f"- Supports the claim: {row['direction']} values; {rule(claim)}."]
     lines += [f"- Why these thresholds: {' '.join(claim.get('why', '').split())}"]
+    if row["id"] in CONTEXT and row["verdict"] != "pending":
+        lines += [f"- Beside it: {CONTEXT[row['id']]()}"]
     lines += [amendments_line(row["id"])]
     if row["verdict"] != "pending":
         lines += [f"- Source: {row['source']}."]
     return "\n".join(lines)
+
+
+def _stuck_elsewhere() -> str:
+    """sgd-local-minima's figure for the other three, so that an absolute claim about SGD is
+    read against what the surface does to every optimizer (shown, not decided)."""
+    shares = []
+    for name in FOUR[1:]:
+        stuck = 1.0 - ledger.experiment_values("surfaces", name, "global_fraction")
+        low, high = protocol.bootstrap_interval(stuck)
+        shares.append(f"{plots.label(name)} {format_number(float(stuck.mean()))} "
+                      f"[{format_number(low)}, {format_number(high)}]")  # fmt: skip
+    return (
+        "the same figure for the other three, each at its own rate best for escaping: "
+        + ", ".join(shares)
+        + ". The claim is about SGD alone; these say how hard the surface is for every method."
+    )
+
+
+# Context shown beside a claim's verdict: the same measurement for the other optimizers.
+CONTEXT = {"sgd-local-minima": _stuck_elsewhere}
 
 
 def amendments_line(claim_id: str, path: str | Path | None = None) -> str:

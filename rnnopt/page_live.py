@@ -408,8 +408,20 @@ def training_figure(page: Page):
         f"Held-out loss of an Elman network ({page.hidden_size} units) trained with {who}; line: "
         f"mean over {len(page.seeds)} seeds, band: their range. The dashed black line is the "
         f"task's trivial baseline: a curve that stays on it has learned nothing about the inputs."
+        f" {clipping_words(page)}"
     )
     return fig, page.figure_name("training"), caption
+
+
+def clipping_words(page: Page) -> str:
+    """The live runs' clipping in a sentence for a caption (it is a parameter of the page, not
+    the evidence tier's policy, which How we measure states)."""
+    if page.clip_grad_norm is None:
+        return "The gradient is not clipped."
+    return (
+        f"The gradient's global norm is clipped at {fmt(page.clip_grad_norm)} (this page's "
+        "parameter; the evidence tier clips at ten times the initial median norm instead)."
+    )
 
 
 def sensitivity_figure(page: Page):
@@ -449,7 +461,8 @@ def sensitivity_figure(page: Page):
         f"learning rate at which a seed failed. The shaded span is a decade either side of "
         f"{page.name}'s best rate: a random rate in it costs {page.facts['decade_cost']} in "
         f"relative error (final loss over the baseline, capped at 1), the live version of the "
-        f"ledger's sensitivity figure. Look at how high the curve climbs inside the span."
+        f"ledger's sensitivity figure. {clipping_words(page)} Look at how high the curve climbs "
+        f"inside the span."
     )
     return fig, page.figure_name("lr"), caption
 

@@ -372,3 +372,12 @@ def test_an_entry_says_which_amendments_changed_its_claim_and_which_came_after_i
     assert line.startswith(f"- Amendments: {', '.join(map(str, named))};")
     assert "made after the runs it judges: amendment 5" in line
     assert "after the runs" not in ledger_tables.amendments_line("adam-across")
+
+
+def test_an_absolute_claim_about_sgd_is_shown_beside_the_same_figure_for_the_other_three():
+    row = next(r for r in ledger.ledger() if r["id"] == "sgd-local-minima")
+    text = ledger_tables.entry(row, ledger_tables.claims()["sgd-local-minima"])
+    beside = next(line for line in text.splitlines() if line.startswith("- Beside it:"))
+    for name in ("Momentum", "RMSprop", "Adam"):
+        stuck = 1 - ledger.experiment_values("surfaces", name.lower(), "global_fraction")
+        assert f"{name} {ledger.format_number(float(stuck.mean()))} [" in beside
