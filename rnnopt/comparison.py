@@ -335,8 +335,10 @@ def cost(path: str | Path) -> dict:
 
 def cost_table(data: dict, labels: Mapping[str, str]) -> list[list[str]]:
     """Per optimizer: ms per step (mean of the rounds, 95 % BCa), the ratio to SGD with the
-    rounds paired (each round times the four in turn) and the state bytes per parameter."""
+    rounds paired (each round times the four in turn), the state bytes per parameter, and,
+    where measured, the update's own ms per step (the optimizer's share of the step)."""
     times = {k: np.asarray(v) for k, v in data["seconds_per_step"].items()}
+    own = data.get("update_seconds_per_step")
     shown = []
     for name, t in times.items():
         low, high = protocol.bootstrap_interval(t * 1e3)
@@ -347,6 +349,10 @@ def cost_table(data: dict, labels: Mapping[str, str]) -> list[list[str]]:
         state = data["state_bytes_per_parameter"][name]
         shown.append([labels.get(name, name), f"{sig(t.mean() * 1e3)} [{sig(low)}, {sig(high)}]",
                       ratio, sig(state)])  # fmt: skip
+        if own is not None:
+            update = np.asarray(own[name]) * 1e3
+            share = update.mean() / (t.mean() * 1e3)
+            shown[-1].append(f"{sig(update.mean())} ({sig(100 * share)} % of the step)")
     return shown
 
 

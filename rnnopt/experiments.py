@@ -290,12 +290,16 @@ def measure_nonstationary(optimizer: str, lr: float, seed: int) -> dict[str, flo
 # --- The cost of a step ---------------------------------------------------------------------
 
 
-def measure_cost(rounds: int = 20, steps: int = 20, warmup: int = 5) -> dict:
+def measure_cost(rounds: int = 40, steps: int = 20, warmup: int = 5) -> dict:
     """Time per training step (batch, forward, backward, clipping, optimizer step) of the
-    text-lstm model for each optimizer, interleaved round by round; one torch thread."""
+    text-lstm model for each optimizer, in CPU time of this process (one torch thread), and the
+    optimizer step's own share. Rounds interleave the optimizers in an order shuffled afresh
+    each round (registration amendment 11), so that a drift of the machine during a round does
+    not fall on the same optimizer every time; each round keeps the median of its steps."""
     torch.set_num_threads(1)
     task = make_task("text", seq_len=50)
     rng = np.random.default_rng(0)
+    order = np.random.default_rng(1)
     setups, clips = {}, {}
     for name in OPTIMIZERS:
         torch.manual_seed(0)
@@ -303,24 +307,33 @@ def measure_cost(rounds: int = 20, steps: int = 20, warmup: int = 5) -> dict:
         clips[name] = protocol.clip_threshold(task, model, 64)
         setups[name] = (model, make_optimizer(name, model.parameters(), lr=1e-3))
     times: dict[str, list[float]] = {name: [] for name in OPTIMIZERS}
+    updates: dict[str, list[float]] = {name: [] for name in OPTIMIZERS}
     for round_ in range(rounds + 1):  # round 0 warms every model up once and is not kept
-        for name, (model, opt) in setups.items():
-            samples = []
+        for name in order.permutation(list(OPTIMIZERS)):
+            model, opt = setups[name]
+            samples, own = [], []
             for step in range(warmup + steps):
-                start = time.perf_counter()
+                start = time.process_time()
                 x, y = task.train_batch(64, rng)
                 opt.zero_grad(set_to_none=True)
                 task.loss(model(x), y).backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clips[name])
+                before_update = time.process_time()
                 opt.step()
+                end = time.process_time()
                 if step >= warmup:
-                    samples.append(time.perf_counter() - start)
+                    samples.append(end - start)
+                    own.append(end - before_update)
             if round_ > 0:
                 times[name].append(float(np.median(samples)))
+                updates[name].append(float(np.median(own)))
     state = {name: protocol.state_bytes_per_parameter(name) for name in OPTIMIZERS}
     data = {
         "seconds_per_step": times,
+        "update_seconds_per_step": updates,
         "state_bytes_per_parameter": state,
+        "clock": "process CPU time (time.process_time), one torch thread",
+        "order": "shuffled afresh every round (numpy Generator seeded 1)",
         "rounds": rounds,
         "steps": steps,
         "warmup": warmup,

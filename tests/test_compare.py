@@ -243,6 +243,9 @@ def test_the_cost_table_pairs_the_rounds_and_counts_state(tmp_path):
     assert shown["sgd"][2] == "1 (reference)" and shown["adam"][3] == "8"
     low, high = protocol.paired_interval(times["adam"], times["sgd"])
     assert shown["adam"][2].endswith(f"[{low:.3g}, {high:.3g}]")
+    data["update_seconds_per_step"] = {"sgd": [0.001] * 4, "adam": [0.0024] * 4}
+    shown = {r[0]: r for r in comparison.cost_table(data, {})}
+    assert shown["adam"][4] == "2.4 (19.2 % of the step)"  # 2.4 ms of its 12.5 ms
 
 
 def test_the_states_sentence_names_what_is_there_and_says_what_is_empty():
