@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from conftest import make_tier, tiny_study
 
-from rnnopt import compare, comparison, evidence, ledger, protocol, tier
+from rnnopt import compare, comparison, evidence, ledger, protocol, store, tier
 
 DIGITS = evidence.STUDIES_DIR / "digits-elman.yaml"  # a real spec, read before any patch
+STUDIES, EVIDENCE = evidence.STUDIES_DIR, evidence.EVIDENCE_DIR  # the real tier, likewise
 TINY = tiny_study(hidden=8, steps=60, evaluation_seeds=(100, 101, 102, 103))
 
 
@@ -283,3 +284,27 @@ def test_the_algorithm_page_shows_the_stored_studies_and_names_the_pending_ones(
     facts = page_tier.facts(page)
     assert facts["tier_absent_error"] == "pending"
     assert facts["tier_tiny_error"] == f"{rows['tiny'][1].error:.3f}"
+
+
+def test_sgds_batch_table_reads_batch_1_at_batch_16s_cpu_time():
+    from rnnopt import page_tier
+
+    try:
+        problem, table = page_tier.batch_table(EVIDENCE, STUDIES)
+    except tier.Pending as pending:
+        pytest.skip(f"the sgd-batch study is still being computed: {pending}")
+    errors = page_tier.equal_time_errors(EVIDENCE, STUDIES)
+    root = EVIDENCE / "sgd-batch"
+    short = page_tier._run_rows("sgd-batch", "batch-16", EVIDENCE)
+    long = page_tier._run_rows("sgd-batch", "batch-1-long", EVIDENCE)
+    spec = evidence.load_study(STUDIES / "sgd-batch.yaml")
+    baseline, higher = evidence.task_scale(spec, "eval")
+    for k, (a, b) in enumerate(zip(short, long, strict=True)):
+        t16 = tier._cpu_seconds(root / "batch-16" / "eval", a)
+        t1 = tier._cpu_seconds(root / "batch-1-long" / "eval", b)
+        history = store.load_history(root / "batch-1-long" / "eval", b["run_id"])
+        at = int(np.argmin(np.abs(np.array(history.eval_step) - b["steps_done"] * t16 / t1)))
+        expected = min(protocol.relative_error(history.eval_metric[at], baseline, higher), 1.0)
+        assert errors[k] == pytest.approx(expected)
+    assert "equal CPU time" in table and "batch 16 (the reference)" in table
+    assert f"{spec.train['steps']:,} steps" in problem

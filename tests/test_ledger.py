@@ -51,7 +51,7 @@ def test_amendments_replace_the_fields_they_name_and_keep_the_rest():
     original = {c["id"]: c for c in raw["claims"]}
     last: dict[tuple[str, str], object] = {}  # a later amendment of a field wins
     for amendment in sorted(raw["amendments"], key=lambda a: str(a["date"])):
-        for claim_id, changes in amendment["claims"].items():
+        for claim_id, changes in (amendment.get("claims") or {}).items():
             last.update({(claim_id, field): value for field, value in changes.items()})
             assert amended[claim_id]["claim"] == original[claim_id]["claim"]
     for (claim_id, field), value in last.items():
