@@ -250,7 +250,7 @@ def sentence(result: Result, labels: Mapping[str, str]) -> str:
             "reaches 1: a tie."
         )
     ratios = ratios_to_best(result)
-    closest = min((n for n in ratios if n != ranked["best"]), key=lambda n: ratios[n][1])
+    closest = min((n for n in ratios if n != ranked["best"]), key=lambda n: ratios[n][0])
     ratio, low, high = ratios[closest]
     return (
         f"{said}; the nearest, {labels.get(closest, closest)}, has {sig(ratio)} times its "

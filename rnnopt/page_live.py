@@ -237,8 +237,11 @@ def sensitivity(page: Page) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         page.facts[f"{tag}first_failed_lr"] = fmt(failing[0]) if failing else "none"
         cost, near, cut = decade_cost(grid_, mean, failed, baseline)
         costs[role] = cost
+        best_relative = float(np.min(np.where(failed, 1.0, np.minimum(
+            np.nan_to_num(mean, nan=1.0) / baseline, 1.0))))  # fmt: skip
         page.facts.update(
             {
+                f"{tag}best_relative": fmt(best_relative),
                 f"{tag}decade_cost": fmt(cost),
                 f"{tag}decade_rates": f"{len(near)} rates from {fmt(grid_[near[0]])} to "
                 f"{fmt(grid_[near[-1]])}" + (" (the grid ends inside the decade)" if cut else ""),
@@ -272,8 +275,12 @@ def sensitivity(page: Page) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     page.facts.update(
         clipping="do not clip the gradient"
         if page.clip_grad_norm is None
-        else f"clip the gradient's global norm at {fmt(page.clip_grad_norm)}, which bounds "
-        f"SGD's step by {fmt(page.clip_grad_norm)} times the learning rate",
+        else f"clip the gradient's global norm at {fmt(page.clip_grad_norm)}, which caps "
+        + (
+            "SGD's step at the learning rate"
+            if page.clip_grad_norm == 1
+            else f"SGD's step at {fmt(page.clip_grad_norm)} times the learning rate"
+        ),  # fmt: skip
         lr_task=page.lr_task,
         lr_seeds=len(page.lr_seeds),
         lr_grid=f"{fmt(grid_[0])} to {fmt(grid_[-1])}",

@@ -69,6 +69,11 @@ def tables(page: Page) -> dict[str, list[compare.Row]]:
     return page.rows
 
 
+def tier_name(page: Page) -> str:
+    """The tier as the pages name it: "quick", or "evidence" for the parameter value "full"."""
+    return {"full": "evidence"}.get(page.tier, page.tier)
+
+
 def overview(page: Page) -> str:
     """Which tier this is and how much of it is stored, in words (the section's first lines)."""
     stored, total = len(page.rows), len(page.source.studies)
@@ -186,7 +191,8 @@ def curves_figure(page: Page):
     shown = _roles(page)
     who = f"{page.name} (solid) and {page.contrast_name} (dashed)" if len(shown) > 1 else page.name
     caption = (
-        f"{who} on the {page.tier} tier, {'each ' if len(shown) > 1 else ''}at the learning rate "
+        f"{who} on the {tier_name(page)} tier, {'each ' if len(shown) > 1 else ''}at the "
+        f"learning rate "
         f"chosen on the tuning seeds: the held-out metric during training on "
         f"the {seeds} evaluation seeds (line: mean, band: range over the seeds). The dotted "
         f"line is the task's success criterion; look at which curves cross it, and when."
@@ -241,7 +247,8 @@ def sensitivity_figure(page: Page):
         ax.set_ylabel("relative error (tuning seeds)")
     axes[0, 0].legend(fontsize=7.5, loc="lower left")
     caption = (
-        f"The learning-rate search of the {page.tier} tier: relative error (1: learned nothing, "
+        f"The learning-rate search of the {tier_name(page)} tier: relative error (1: learned "
+        f"nothing, "
         f"0: perfect; diverged runs score 1) on the validation half, mean of the tuning seeds "
         f"(band: their range), for "
         + " and ".join(label for _, label, _ in _roles(page))
@@ -332,7 +339,7 @@ def facts(page: Page) -> dict[str, Any]:
         mine = next(r for r in page.rows[study] if r.optimizer == page.label)
         page.facts[f"tier_{key}_error"] = f"{mine.error:.3f}"
         page.facts[f"tier_{key}_success"] = f"{mine.success:.0%}"
-    page.facts["tier"] = page.tier
+    page.facts["tier"] = tier_name(page)
     return page.facts
 
 
