@@ -44,6 +44,11 @@ class Result:
     tuning: dict[str, dict[float, list[float]]] = field(default_factory=dict)  # per tuning seed
     floor: float = protocol.ERROR_FLOOR  # errors are floored here before a ratio
     solved: bool = False  # ledger.is_solved: some optimizer succeeded on a tuning seed
+    # ratios_to_best, computed once: the ranking, the standing of each row and the sentence
+    # all read it, and each interval is a 10,000-resample bootstrap
+    ratios: dict[str, tuple[float, float, float]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def seeds(self) -> int:
@@ -126,13 +131,14 @@ def ratios_to_best(result: Result) -> dict[str, tuple[float, float, float]]:
     paired by seed (seed s is the same initial weights and data stream for all four), with its
     BCa interval: {name: (ratio, low, high)}. Paired, because the seeds' shared luck cancels,
     where two marginal intervals would overlap for a gap the pairs resolve."""
-    errors = floored(result)
-    best = min(result.rows, key=lambda r: r.error).optimizer
-    out = {}
-    for name, values in errors.items():
-        ratio = float(protocol.ratio_of_means(values[None], errors[best][None])[0])
-        out[name] = (ratio, *protocol.paired_interval(values, errors[best]))
-    return out
+    if result.ratios is None:
+        errors = floored(result)
+        best = min(result.rows, key=lambda r: r.error).optimizer
+        result.ratios = {}
+        for name, values in errors.items():
+            ratio = float(protocol.ratio_of_means(values[None], errors[best][None])[0])
+            result.ratios[name] = (ratio, *protocol.paired_interval(values, errors[best]))
+    return result.ratios
 
 
 def ranking(result: Result) -> dict[str, list[str] | str] | None:

@@ -11,6 +11,11 @@ training setting it changes (a batch size), and a starting grid of learning rate
 3. run the chosen rate — or, with `evaluate: grid`, every rate — on the evaluation seeds
    (…/<variant>/eval/), and record the choice in …/<variant>/tuned.json.
 
+A grid may instead start around the rate another study chose (`lr: {around: STUDY}`), a study
+may run only the variants that solved the rung below it (`only_if_solved: STUDY`), and no variant
+starts whose projected cost would take the tier past its budget; a variant not run says why in
+…/<variant>/skipped.json (registration amendment 12).
+
 Every stage is an ordinary sweep (spec.yaml, runs/, results.csv, provenance.json), so a killed
 tier resumes where it stopped and `rnnopt sweep` can rerun any stage by hand. Variants run in
 parallel, one process each, one torch thread per run; `scheduler=` sends the runs to Dask.
@@ -54,6 +59,7 @@ STUDY_KEYS = (
     "tuning_seeds",
     "evaluation_seeds",
     "claims",
+    "only_if_solved",
 )
 VARIANT_KEYS = ("optimizer", "train", "lr")
 
@@ -63,7 +69,10 @@ class Variant:
     label: str
     optimizer: dict[str, Any]  # name and fixed hyperparameters (not lr)
     train: dict[str, Any]  # training settings this variant changes (e.g. batch_size)
-    grid: tuple[float, ...]  # the starting learning-rate grid
+    grid: tuple[float, ...]  # the starting learning-rate grid (empty with `around`)
+    # `lr: {around: STUDY}`: the starting grid is the three lattice rates centred on the rate
+    # STUDY chose for this variant (amendment 12), read when the variant starts
+    around: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,9 @@ class Study:
     tuning_seeds: tuple[int, ...] = protocol.TUNING_SEEDS
     evaluation_seeds: tuple[int, ...] = protocol.EVALUATION_SEEDS
     claims: tuple[str, ...] = field(default=())
+    # A rung of a ladder: a variant runs only if it met the success criterion on some
+    # evaluation seed of this study, the rung below (amendment 12)
+    only_if_solved: str | None = None
 
     def variant(self, label: str) -> Variant:
         for variant in self.variants:
@@ -133,12 +145,23 @@ def load_study(path: str | Path) -> Study:
                     f"no lr here: the study tunes it (give {where}.lr: {{from: RATE, to: RATE}})",
                 )
             )
-        grid = _grid(entry.get("lr"), where, problems)
+        lr = entry.get("lr")
+        around = lr.get("around") if isinstance(lr, dict) and set(lr) == {"around"} else None
+        if around is not None and not isinstance(around, str):
+            problems.append(invalid(f"{where}.lr.around", around, "a study name"))
+        grid = [] if around is not None else _grid(lr, where, problems)
         variants.append(
             Variant(
-                str(label), dict(entry["optimizer"]), dict(entry.get("train") or {}), tuple(grid)
+                str(label),
+                dict(entry["optimizer"]),
+                dict(entry.get("train") or {}),
+                tuple(grid),
+                around if isinstance(around, str) else None,
             )
         )
+    only_if_solved = raw.get("only_if_solved")
+    if only_if_solved is not None and not isinstance(only_if_solved, str):
+        problems.append(invalid("only_if_solved", only_if_solved, "a study name"))
     if problems:
         raise SpecError([f"{path.name}: {p}" for p in problems])
     return Study(
@@ -153,6 +176,7 @@ def load_study(path: str | Path) -> Study:
         tuning_seeds=tuple(raw.get("tuning_seeds", protocol.TUNING_SEEDS)),
         evaluation_seeds=tuple(raw.get("evaluation_seeds", protocol.EVALUATION_SEEDS)),
         claims=tuple(raw.get("claims", ())),
+        only_if_solved=only_if_solved,
     )
 
 
@@ -160,7 +184,11 @@ def _grid(value: Any, where: str, problems: list[str]) -> list[float]:
     """`lr: {from: a, to: b}`: every lattice rate from a to b (both on the lattice)."""
     if not isinstance(value, dict) or set(value) != {"from", "to"}:
         problems.append(
-            invalid(f"{where}.lr", value, "{from: RATE, to: RATE}, rates on the 1/3-decade lattice")
+            invalid(
+                f"{where}.lr",
+                value,
+                "{from: RATE, to: RATE} (rates on the 1/3-decade lattice) or {around: STUDY}",
+            )
         )
         return []
     try:
@@ -180,6 +208,8 @@ def _grid(value: Any, where: str, problems: list[str]) -> list[float]:
 # chosen rate reported on the test half, so no reported number scored the choice that made it.
 HELD_OUT = {"tune": "validation", "eval": "test"}
 CLIP = "protocol"  # a study's train.clip_grad_norm that asks for protocol.clip_threshold
+PROTOCOL = CLIP  # likewise train.diverge_factor: protocol.DIVERGE_FACTOR
+SUCCESS = "success"  # train.stop_at_metric: stop at the task's success criterion
 
 
 def task_options(study: Study, stage: str) -> dict[str, Any]:
@@ -208,7 +238,35 @@ def train_options(study: Study, variant: Variant) -> dict[str, Any]:
             json.dumps(study.model, sort_keys=True),
             int(train["batch_size"]),
         )
+    if train.get("diverge_factor") == PROTOCOL:
+        train["diverge_factor"] = protocol.DIVERGE_FACTOR
+    if train.get("stop_at_metric") == SUCCESS:  # the task's success criterion (amendment 12)
+        train["stop_at_metric"] = protocol.SUCCESS[study.task["name"]].threshold
     return train
+
+
+def starting_grid(
+    study: Study, variant: Variant, out_root: str | Path = EVIDENCE_DIR
+) -> list[float]:
+    """The variant's starting grid; with `around`, the three lattice rates centred on the rate
+    that study chose for the same variant (it must be finished first)."""
+    if variant.around is None:
+        return list(variant.grid)
+    path = Path(out_root) / variant.around / variant.label / "tuned.json"
+    if not path.exists():
+        raise ValueError(
+            f"{study.name}/{variant.label} starts around the rate {variant.around!r} chose, "
+            f"and {path} does not exist yet: run {variant.around} first"
+        )
+    centre = protocol.lattice_index(float(json.loads(path.read_text())["lr"]))
+    return [protocol.lr_lattice(k) for k in (centre - 1, centre, centre + 1)]
+
+
+def dependencies(study: Study, label: str) -> set[tuple[str, str]]:
+    """The (study, variant) pairs that must be finished before this variant can start."""
+    variant = study.variant(label)
+    needs = {(variant.around, label)} if variant.around else set()
+    return needs | ({(study.only_if_solved, label)} if study.only_if_solved else set())
 
 
 def sweep_spec(
@@ -286,11 +344,24 @@ def run_variant(
     out_root: str | Path = EVIDENCE_DIR,
     workers: int = 1,
     scheduler: str | None = None,
+    studies_dir: str | Path = STUDIES_DIR,
 ) -> dict[str, Any]:
-    """Tune one variant of `study` and evaluate it; return (and store) the tuning record."""
+    """Tune one variant of `study` and evaluate it; return (and store) the tuning record, or
+    the record of why it is not run (`skipped.json`). `studies_dir`: where the tier's other
+    studies are (the rung below, the budget)."""
     variant = study.variant(label)
     baseline, higher = task_scale(study, "tune")
     root = Path(out_root) / study.name / variant.label
+    # Decided afresh each time (a budget raised by a later amendment lets a variant run).
+    reason = None
+    if not (root / "tuned.json").exists():
+        reason = _reason_not_to_run(study, label, out_root, studies_dir)
+    if reason is not None:
+        record = {"study": study.name, "variant": label, "skipped": reason}
+        root.mkdir(parents=True, exist_ok=True)
+        write_atomic(root / "skipped.json", json.dumps(record, indent=1) + "\n")
+        return record
+    (root / "skipped.json").unlink(missing_ok=True)
 
     def tuning_errors(grid: list[float]) -> dict[float, list[float]]:
         rows = _run_stage(
@@ -301,7 +372,7 @@ def run_variant(
             for lr, seeds in relative_errors(rows, baseline, higher).items()
         }
 
-    found = protocol.search(variant.grid, tuning_errors, margin=study.margin)
+    found = protocol.search(starting_grid(study, variant, out_root), tuning_errors, study.margin)
     tuned, grid, edge, extensions = found.tuned, found.grid, found.edge, found.extensions
     # evaluate: grid also runs every rate within a decade of the chosen one (the sensitivity
     # claims need their errors on the evaluation seeds too).
@@ -327,6 +398,27 @@ def run_variant(
     }
     write_atomic(root / "tuned.json", json.dumps(record, indent=1) + "\n")
     return record
+
+
+def _reason_not_to_run(
+    study: Study, label: str, out_root: str | Path, studies_dir: str | Path = STUDIES_DIR
+) -> str | None:
+    """Why a variant not started yet is not to be run (amendment 12), or None: a ladder rung
+    whose rung below it failed on every evaluation seed, or a projected cost past the budget."""
+    from rnnopt import tier
+
+    out_root, studies_dir = Path(out_root), Path(studies_dir)
+    below = study.only_if_solved
+    if below is not None and not tier.eval_successes(below, label, out_root, studies_dir).any():
+        return f"not run: it met the success criterion on no evaluation seed of {below}"
+    spent = tier.spent_cpu_hours(out_root, studies_dir)
+    cost = tier.variant_cost_hours(study, label, out_root, studies_dir)
+    if spent + cost > protocol.TIER_BUDGET_CPU_HOURS:
+        return (
+            f"not run: {spent:.1f} CPU-hours spent and about {cost:.1f} more projected for it "
+            f"would exceed the tier's budget of {protocol.TIER_BUDGET_CPU_HOURS:g}"
+        )
+    return None
 
 
 def provenance(
@@ -356,7 +448,9 @@ def _pipeline(
 ) -> tuple[str, str, float]:
     start = time.perf_counter()
     study = load_study(path)
-    run_variant(study, label, out_root, workers=1, scheduler=scheduler)
+    run_variant(
+        study, label, out_root, workers=1, scheduler=scheduler, studies_dir=Path(path).parent
+    )
     return study.name, label, time.perf_counter() - start
 
 
@@ -394,13 +488,32 @@ def run_evidence(
             mp_context=executors._process_context(start=True),
             initializer=executors._start_worker,
         )
+    # A variant that starts from another's result (`around`, `only_if_solved`) is submitted
+    # once that one is finished; the others in priority order, at once.
+    waiting = {
+        (Path(path).stem, label): (path, dependencies(load_study(path), label))
+        for path, label in jobs
+    }
+    finished: set[tuple[str, str]] = set()
     with pool:
-        futures = [
-            pool.submit(_pipeline, path, label, str(out_root), scheduler) for path, label in jobs
-        ]
-        for future in concurrent.futures.as_completed(futures):
-            study, label, seconds = future.result()
-            print(f"{study}/{label}: done in {seconds:.0f} s", flush=True)
+        running: dict[concurrent.futures.Future, tuple[str, str]] = {}
+        while waiting or running:
+            for key, (path, needs) in list(waiting.items()):
+                if all(
+                    n in finished or n not in waiting and n not in running.values() for n in needs
+                ):
+                    del waiting[key]
+                    future = pool.submit(_pipeline, path, key[1], str(out_root), scheduler)
+                    running[future] = key
+            if not running:
+                raise ValueError(f"studies wait on one another: {sorted(waiting)}")
+            done, _ = concurrent.futures.wait(
+                running, return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in done:
+                finished.add(running.pop(future))
+                study, label, seconds = future.result()
+                print(f"{study}/{label}: done in {seconds:.0f} s", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

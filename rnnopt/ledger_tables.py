@@ -211,15 +211,22 @@ def entry(row: dict[str, Any], claim: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _mean_with_interval(label: str, values: np.ndarray) -> str:
+    """'label mean [low, high]': a mean with its 95 % bootstrap interval, as the ledger rounds."""
+    low, high = protocol.bootstrap_interval(values)
+    mean = format_number(float(values.mean()))
+    return f"{label} {mean} [{format_number(low)}, {format_number(high)}]"
+
+
 def _stuck_elsewhere() -> str:
     """sgd-local-minima's figure for the other three, so that an absolute claim about SGD is
     read against what the surface does to every optimizer (shown, not decided)."""
-    shares = []
-    for name in FOUR[1:]:
-        stuck = 1.0 - ledger.experiment_values("surfaces", name, "global_fraction")
-        low, high = protocol.bootstrap_interval(stuck)
-        shares.append(f"{plots.label(name)} {format_number(float(stuck.mean()))} "
-                      f"[{format_number(low)}, {format_number(high)}]")  # fmt: skip
+    shares = [
+        _mean_with_interval(
+            plots.label(name), 1.0 - ledger.experiment_values("surfaces", name, "global_fraction")
+        )
+        for name in FOUR[1:]
+    ]
     return (
         "the same figure for the other three, each at its own rate best for escaping: "
         + ", ".join(shares)
@@ -229,12 +236,10 @@ def _stuck_elsewhere() -> str:
 
 def _each_beta() -> str:
     """momentum-beta-tuning's figure takes the worst β over the best; each β's own error."""
-    shown = []
-    for beta in ("0.5", "0.9", "0.99"):
-        errors = ledger.eval_errors("momentum-beta", f"beta-{beta}")
-        low, high = protocol.bootstrap_interval(errors)
-        shown.append(f"β = {beta}: {format_number(float(errors.mean()))} "
-                     f"[{format_number(low)}, {format_number(high)}]")  # fmt: skip
+    shown = [
+        _mean_with_interval(f"β = {beta}:", ledger.eval_errors("momentum-beta", f"beta-{beta}"))
+        for beta in ("0.5", "0.9", "0.99")
+    ]
     return (
         "each β's mean relative error at its own tuned rate, "
         + "; ".join(shown)

@@ -348,22 +348,6 @@ def facts(page: Page) -> dict[str, Any]:
 BATCH_STUDY = "sgd-batch"
 
 
-def _run_rows(study: str, variant: str, root: Path) -> list[dict[str, Any]]:
-    """The evaluation runs' result rows at the chosen rate, in seed order."""
-    from rnnopt.store import load_results
-
-    tuned = tier.tuned_record(study, variant, root)
-    rows = {
-        r["seed"]: r
-        for r in load_results(root / study / variant / "eval")
-        if r["lr"] == tuned["lr"]
-    }
-    missing = [s for s in tuned["evaluation_seeds"] if s not in rows]
-    if missing:
-        raise tier.Pending(f"{study}/{variant} lacks evaluation seeds {missing}")
-    return [rows[s] for s in tuned["evaluation_seeds"]]
-
-
 def equal_time_errors(root: Path | None = None, studies_dir: Path | None = None) -> np.ndarray:
     """Per evaluation seed, batch 1's relative error at the evaluation nearest the CPU time
     batch 16 took to finish on that seed, taking a constant time per step of each run (the
@@ -371,13 +355,13 @@ def equal_time_errors(root: Path | None = None, studies_dir: Path | None = None)
     root = Path(root or evidence.EVIDENCE_DIR)
     spec = evidence.load_study(Path(studies_dir or evidence.STUDIES_DIR) / f"{BATCH_STUDY}.yaml")
     baseline, higher = evidence.task_scale(spec, "eval")
-    short = _run_rows(BATCH_STUDY, "batch-16", root)
-    long = _run_rows(BATCH_STUDY, "batch-1-long", root)
-    histories = tier._histories(BATCH_STUDY, "batch-1-long", "eval", root)
+    short = tier.stage_rows(BATCH_STUDY, "batch-16", "eval", root)
+    long = tier.stage_rows(BATCH_STUDY, "batch-1-long", "eval", root)
+    histories = tier.stage_histories(BATCH_STUDY, "batch-1-long", "eval", root)
     errors = []
     for a, b, history in zip(short, long, histories, strict=True):
         seconds = {
-            name: tier._cpu_seconds(root / BATCH_STUDY / name / "eval", row)
+            name: tier.cpu_seconds(root / BATCH_STUDY / name / "eval", row)
             for name, row in (("batch-16", a), ("batch-1-long", b))
         }
         step = b["steps_done"] * seconds["batch-16"] / seconds["batch-1-long"]

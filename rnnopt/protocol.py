@@ -76,6 +76,12 @@ NOTHING_LEARNED = 0.99  # a grid whose every rate scores at least this learned n
 # so that a run that learned the task almost perfectly does not divide by ~0. Low enough that
 # it does not tie errors a practitioner would tell apart (registration amendment 7).
 ERROR_FLOOR = 0.01
+# A run whose held-out loss climbs above this many times its loss at step 0 is stopped and
+# counted as diverged (registration amendment 12): its error is the cap, 1, either way.
+DIVERGE_FACTOR = 100.0
+# The evidence tier's compute budget (issue 8): no variant starts whose projected CPU time
+# would take the tier past it (amendment 12).
+TIER_BUDGET_CPU_HOURS = 24.0
 BOOTSTRAP_RESAMPLES = 10_000
 CONFIDENCE = 0.95
 

@@ -112,7 +112,7 @@ def parameters(section: str, name: str | None = None) -> dict[str, Any]:
 # other than their default, so that adding them renamed no stored run (a run's id hashes its
 # configuration).
 LATER_OPTIONS = {
-    "train": {"log_every": 1, "stop_at_metric": None},
+    "train": {"log_every": 1, "stop_at_metric": None, "diverge_factor": None},
     "model": {"recurrent_init": "uniform"},
     "task": {"held_out": "all"},
 }

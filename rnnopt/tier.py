@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,16 @@ def _roots(root: Path | None, studies_dir: Path | None) -> tuple[Path, Path]:
     return Path(root or evidence.EVIDENCE_DIR), Path(studies_dir or evidence.STUDIES_DIR)
 
 
+class NotRun(Pending):
+    """The variant was not run, and will not be: its skipped.json says why (amendment 12)."""
+
+
 def tuned_record(study: str, variant: str, root: Path | None = None) -> dict[str, Any]:
     """`tuned.json` of a finished variant: its final grid, the chosen rate, edge or interior."""
     path = _roots(root, None)[0] / study / variant / "tuned.json"
+    skipped = path.with_name("skipped.json")
+    if skipped.exists():
+        raise NotRun(f"{study}/{variant}: {json.loads(skipped.read_text())['skipped']}")
     if not path.exists():
         raise Pending(f"{study}/{variant} is not finished")
     return json.loads(path.read_text())
@@ -67,22 +75,31 @@ def eval_errors(
     return np.array([by_seed[s] for s in tuned["evaluation_seeds"]])
 
 
-def _histories(study: str, variant: str, stage: str, root: Path | None) -> list[History]:
-    """A stage's runs at the chosen rate, in seed order (stage "tune" or "eval")."""
+def stage_rows(study: str, variant: str, stage: str, root: Path | None = None) -> list[dict]:
+    """A stage's result rows at the chosen rate, in seed order (stage "tune" or "eval")."""
     root = _roots(root, None)[0]
     tuned = tuned_record(study, variant, root)
     seeds = tuned["tuning_seeds" if stage == "tune" else "evaluation_seeds"]
-    directory = root / study / variant / stage
-    rows = {r["seed"]: r for r in load_results(directory) if r["lr"] == tuned["lr"]}
+    rows = {
+        r["seed"]: r for r in load_results(root / study / variant / stage) if r["lr"] == tuned["lr"]
+    }
     missing = [s for s in seeds if s not in rows]
     if missing:
         raise Pending(f"{study}/{variant} lacks {stage} seeds {missing}")
-    return [load_history(directory, rows[s]["run_id"]) for s in seeds]
+    return [rows[s] for s in seeds]
+
+
+def stage_histories(
+    study: str, variant: str, stage: str, root: Path | None = None
+) -> list[History]:
+    """A stage's runs at the chosen rate, in seed order (stage "tune" or "eval")."""
+    directory = _roots(root, None)[0] / study / variant / stage
+    return [load_history(directory, r["run_id"]) for r in stage_rows(study, variant, stage, root)]
 
 
 def eval_histories(study: str, variant: str, root: Path | None = None) -> list[History]:
     """The evaluation runs' histories at the chosen rate, in seed order."""
-    return _histories(study, variant, "eval", root)
+    return stage_histories(study, variant, "eval", root)
 
 
 def criterion_of(study: str, studies_dir: Path | None = None) -> protocol.Criterion:
@@ -113,7 +130,7 @@ def tune_successes(
     return np.array(
         [
             protocol.success_step(h, criterion) is not None
-            for h in _histories(study, variant, "tune", root)
+            for h in stage_histories(study, variant, "tune", root)
         ]
     )
 
@@ -121,18 +138,20 @@ def tune_successes(
 # --- What the tier costs --------------------------------------------------------------------
 
 
+def variant_runs(study: Study, variant: evidence.Variant, grid_size: int | None = None) -> int:
+    """Runs a variant takes with its grid at `grid_size` rates (default: its starting grid; an
+    `around` grid has three): grid × tuning seeds, plus the evaluated rates × evaluation seeds.
+    With `evaluate: grid` those are the rates within a decade of the chosen one (amendment 1):
+    at most 2 × GRID_STEPS_PER_DECADE + 1 of the grid."""
+    size = grid_size or (3 if variant.around else len(variant.grid))
+    within_a_decade = 2 * protocol.GRID_STEPS_PER_DECADE + 1
+    evaluated = min(size, within_a_decade) if study.evaluate == "grid" else 1
+    return size * len(study.tuning_seeds) + evaluated * len(study.evaluation_seeds)
+
+
 def expected_runs(study: Study, grid_sizes: dict[str, int] | None = None) -> int:
-    """Runs the study takes with each variant's grid at its current size (its starting grid
-    if it has not run): grid × tuning seeds, plus the evaluated rates × evaluation seeds. With
-    `evaluate: grid` those are the rates within a decade of the chosen one (amendment 1): at
-    most 2 × GRID_STEPS_PER_DECADE + 1 of the grid."""
-    total = 0
-    for variant in study.variants:
-        size = (grid_sizes or {}).get(variant.label, len(variant.grid))
-        within_a_decade = 2 * protocol.GRID_STEPS_PER_DECADE + 1
-        evaluated = min(size, within_a_decade) if study.evaluate == "grid" else 1
-        total += size * len(study.tuning_seeds) + evaluated * len(study.evaluation_seeds)
-    return total
+    """Runs the study takes with each variant's grid at its current size (`variant_runs`)."""
+    return sum(variant_runs(study, v, (grid_sizes or {}).get(v.label)) for v in study.variants)
 
 
 def seconds_per_step(study: Study, steps: int = 30) -> float:
@@ -144,7 +163,9 @@ def seconds_per_step(study: Study, steps: int = 30) -> float:
     history = run(
         task=study.task,
         model=study.model,
-        optimizer={**variant.optimizer, "lr": variant.grid[0]},
+        # (an `around` grid is not known before its neighbour finishes; the rate barely
+        # changes a step's time)
+        optimizer={**variant.optimizer, "lr": variant.grid[0] if variant.grid else 1e-3},
         train_options={**train, "steps": steps, "log_every": 1, "eval_every": None},
         seed=0,
         threads=1,
@@ -174,7 +195,7 @@ def measure_step_times(
     return times
 
 
-def _cpu_seconds(stage: Path, row: dict[str, Any]) -> float:
+def cpu_seconds(stage: Path, row: dict[str, Any]) -> float:
     """A run's CPU time (older records kept only their wall-clock time)."""
     return float(
         json.loads((stage / "runs" / f"{row['run_id']}.json").read_text()).get(
@@ -183,52 +204,155 @@ def _cpu_seconds(stage: Path, row: dict[str, Any]) -> float:
     )
 
 
+@dataclass
+class _Stored:
+    """What a variant has stored: its runs' CPU seconds, its grid size once tuned, whether it is
+    finished (tuned) or was not run (skipped.json)."""
+
+    cpu: list[float]
+    grid_size: int | None
+    finished: bool
+    skipped: bool
+
+
+def _stored(out_root: Path, study: Study, label: str) -> _Stored:
+    root = out_root / study.name / label
+    cpu = [
+        cpu_seconds(root / stage, r)
+        for stage in ("tune", "eval")
+        if (root / stage / "results.csv").exists()
+        for r in load_results(root / stage)
+    ]
+    tuned = root / "tuned.json"
+    size = len(json.loads(tuned.read_text())["grid"]) if tuned.exists() else None
+    return _Stored(cpu, size, tuned.exists(), (root / "skipped.json").exists())
+
+
+def _left(study: Study, variant: evidence.Variant, stored: _Stored) -> int:
+    """Runs a variant still has to do (none once finished or not run)."""
+    if stored.finished or stored.skipped:
+        return 0
+    return max(variant_runs(study, variant, stored.grid_size) - len(stored.cpu), 0)
+
+
+@dataclass
+class _Projection:
+    step_times: dict[str, float]
+    measure: bool
+    studies_dir: Path
+    medians: dict[str, float]  # the median CPU seconds of a run, per study with stored runs
+    cores: dict[str, str]
+
+    def step_time(self, name: str) -> float:
+        if name not in self.step_times:
+            if not self.measure:
+                return math.nan
+            self.step_times[name] = seconds_per_step(load_study(self.studies_dir / f"{name}.yaml"))
+        return self.step_times[name]
+
+    def calibration(self, core: str) -> float:
+        """Stored runs take longer than step time × steps (evaluations, logging, a machine
+        that is not idle): the median ratio over the studies with runs stored on the same core
+        (else on any core), so a study not started is projected at what runs really cost."""
+        for same in (True, False):
+            ratios = [
+                median / (self.step_time(n) * self._steps(n))
+                for n, median in self.medians.items()
+                if not same or self.cores[n] == core
+            ]
+            ratios = [r for r in ratios if math.isfinite(r)]
+            if ratios:
+                return float(np.median(ratios))
+        return 1.0
+
+    def _steps(self, name: str) -> int:
+        return int(load_study(self.studies_dir / f"{name}.yaml").train["steps"])
+
+    def per_run(self, study: Study) -> float:
+        if study.name in self.medians:
+            return self.medians[study.name]
+        core = str(study.model.get("core", "elman"))
+        return self.step_time(study.name) * study.train["steps"] * self.calibration(core)
+
+
+def _projection(
+    studies_dir: Path, out_root: Path, measure: bool
+) -> tuple[_Projection, dict[str, Study], dict[str, dict[str, _Stored]]]:
+    stored_times = step_times_path(out_root)
+    step_times = (
+        json.loads(stored_times.read_text())["seconds_per_step"] if stored_times.exists() else {}
+    )
+    studies = {n: load_study(studies_dir / f"{n}.yaml") for n in study_names(studies_dir)}
+    stored = {
+        n: {v.label: _stored(out_root, s, v.label) for v in s.variants} for n, s in studies.items()
+    }
+    medians = {
+        n: float(np.median(cpu))
+        for n, by_variant in stored.items()
+        if (cpu := [c for st in by_variant.values() for c in st.cpu])
+    }
+    cores = {n: str(s.model.get("core", "elman")) for n, s in studies.items()}
+    return _Projection(step_times, measure, studies_dir, medians, cores), studies, stored
+
+
 def cost_table(
     studies_dir: str | Path | None = None, out_root: str | Path | None = None, measure: bool = True
 ) -> tuple[list[list[Any]], float, float]:
-    """Per study: runs stored and expected, CPU-hours spent and the projected total.
+    """Per study: variants done, runs stored and expected, CPU seconds per run, CPU-hours spent
+    and projected; and the tier's totals (hours).
 
     A study with stored runs is projected from their median CPU time; one not started from
-    its step time × steps: the step time stored by `measure_step_times` (on an idle machine),
-    else, with `measure`, one measured now (a loaded machine inflates it)."""
+    its step time × steps × the calibration (`_Projection.calibration`): the step time stored
+    by `measure_step_times` (on an idle machine), else, with `measure`, one measured now."""
     out_root, studies_dir = _roots(out_root, studies_dir)
-    stored = step_times_path(out_root)
-    step_times = json.loads(stored.read_text())["seconds_per_step"] if stored.exists() else {}
+    projection, studies, stored = _projection(studies_dir, out_root, measure)
     rows, spent_total, projected_total = [], 0.0, 0.0
-    for name in study_names(studies_dir):
-        study = load_study(Path(studies_dir) / f"{name}.yaml")
-        walls, sizes, finished = [], {}, 0
-        for variant in study.variants:
-            root = Path(out_root) / name / variant.label
-            for stage in ("tune", "eval"):
-                if (root / stage / "results.csv").exists():
-                    walls += [_cpu_seconds(root / stage, r) for r in load_results(root / stage)]
-            if (root / "tuned.json").exists():
-                sizes[variant.label] = len(json.loads((root / "tuned.json").read_text())["grid"])
-                finished += 1
-        expected = max(expected_runs(study, sizes), len(walls))
-        if walls:
-            per_run = float(np.median(walls))
-        elif name in step_times:
-            per_run = step_times[name] * study.train["steps"]
-        elif measure:
-            per_run = seconds_per_step(study) * study.train["steps"]
-        else:
-            per_run = math.nan
-        spent = sum(walls)
-        projected = spent + per_run * (expected - len(walls))
+    for name, study in studies.items():
+        mine = stored[name]
+        spent = sum(c for st in mine.values() for c in st.cpu)
+        count = sum(len(st.cpu) for st in mine.values())
+        left = sum(_left(study, v, mine[v.label]) for v in study.variants)
+        per_run = projection.per_run(study)
+        projected = spent + per_run * left if left else spent
         spent_total, projected_total = spent_total + spent, projected_total + projected
+        done = sum(st.finished for st in mine.values())
+        skipped = sum(st.skipped for st in mine.values())
         rows.append(
             [
                 name,
-                f"{finished}/{len(study.variants)}",
-                f"{len(walls)}/{expected}",
+                f"{done}/{len(study.variants)}" + (f" ({skipped} not run)" if skipped else ""),
+                f"{count}/{count + left}",
                 f"{per_run:.0f}",
                 f"{spent / 3600:.2f}",
                 f"{projected / 3600:.1f}",
             ]
         )
     return rows, spent_total / 3600, projected_total / 3600
+
+
+def spent_cpu_hours(
+    out_root: str | Path | None = None, studies_dir: str | Path | None = None
+) -> float:
+    """CPU-hours of every run stored under `out_root` (the evidence tier's studies)."""
+    out_root, studies_dir = _roots(out_root, studies_dir)
+    return (
+        sum(
+            sum(_stored(out_root, s, v.label).cpu)
+            for s in (load_study(studies_dir / f"{n}.yaml") for n in study_names(studies_dir))
+            for v in s.variants
+        )
+        / 3600
+    )
+
+
+def variant_cost_hours(
+    study: Study, label: str, out_root: str | Path | None = None, studies_dir: Path | None = None
+) -> float:
+    """The projected CPU-hours of the runs a variant still has to do (as `cost_table`)."""
+    out_root, studies_dir = _roots(out_root, studies_dir)
+    projection, _, _ = _projection(studies_dir, out_root, measure=True)
+    left = _left(study, study.variant(label), _stored(out_root, study, label))
+    return projection.per_run(study) * left / 3600 if left else 0.0
 
 
 def write_report(path: str | Path | None = None) -> None:
@@ -279,8 +403,11 @@ python -m rnnopt.evidence --scheduler tcp://host:8786   # on a Dask cluster
 
 CPU-hours of training (the process time of each run, one torch thread) on a 2-core
 machine; "projected" adds, for the runs still to do, the study's median run time so far (or,
-for a study not started, a step's time measured now × its steps). The budget is 24 CPU-hours,
-about 12 hours of wall time with 2 workers.
+for a study not started, its step time × its steps × the median ratio of stored runs' CPU time
+to that product, on the same core). The budget is {protocol.TIER_BUDGET_CPU_HOURS:g} CPU-hours,
+about {protocol.TIER_BUDGET_CPU_HOURS / 2:g} hours of wall time with 2 workers: no variant
+starts whose projected cost would take the tier past it (registration amendment 12), and a
+variant not run says why in `<study>/<variant>/skipped.json`.
 
 {table}
 

@@ -113,6 +113,8 @@ def check_train_option(key: str, value: Any) -> Any:
         return check_positive_or_none(key, value)
     if key == "stop_at_metric":
         return check_number(key, value, allow_none=True)
+    if key == "diverge_factor":
+        return check_number(key, value, low=1, low_open=True, allow_none=True)
     raise ValueError(invalid("train option", key, "a train option", TRAIN_KEYS))
 
 
@@ -127,6 +129,7 @@ def train(
     eval_every: int | None = None,
     log_every: int = 1,
     stop_at_metric: float | None = None,
+    diverge_factor: float | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
     threads: int | None = 1,
@@ -145,7 +148,10 @@ def train(
     runs stay small on disk; the same configuration still gives the same numbers). With
     `stop_at_metric`, the run ends at the first evaluation whose held-out metric reaches it
     (at or below it when lower is better, at or above it otherwise): a run that has met its
-    success criterion need not spend the rest of its budget.
+    success criterion need not spend the rest of its budget. With `diverge_factor`, a run whose
+    held-out loss at an evaluation exceeds that many times its loss at step 0 is stopped and
+    counted as diverged, as a non-finite loss is: a run that far above where it started has
+    blown up, and the rest of its budget would only confirm it.
     """
     steps = check_train_option("steps", steps)
     batch_size = check_train_option("batch_size", batch_size)
@@ -153,6 +159,7 @@ def train(
     clip_grad_norm = check_train_option("clip_grad_norm", clip_grad_norm)
     log_every = check_train_option("log_every", log_every)
     stop_at_metric = check_train_option("stop_at_metric", stop_at_metric)
+    diverge_factor = check_train_option("diverge_factor", diverge_factor)
     seed = check_int("seed", seed, 0, SEED_MAX)
     if threads is not None:
         threads = check_int("threads", threads, 1)
@@ -223,6 +230,9 @@ def train(
             return False
         return metric >= stop_at_metric if task.higher_is_better else metric <= stop_at_metric
 
+    def blown_up(loss: float) -> bool:
+        return diverge_factor is not None and loss > diverge_factor * history.eval_loss[0]
+
     bar = None
     if progress:
         from tqdm import tqdm  # plain text bar (tqdm.auto needs ipywidgets in a kernel)
@@ -254,7 +264,7 @@ def train(
                 bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
             if step == steps or (eval_every is not None and step % eval_every == 0):
                 evaluate(step)
-                if not math.isfinite(history.eval_loss[-1]):
+                if not math.isfinite(history.eval_loss[-1]) or blown_up(history.eval_loss[-1]):
                     return stop(step)
                 if step < steps and reached(history.eval_metric[-1]):
                     flush()
@@ -285,7 +295,15 @@ def build_model(task: Task, hidden_size: int = 64, **model: Any) -> SequenceMode
     )
 
 
-TRAIN_KEYS = ("steps", "batch_size", "clip_grad_norm", "eval_every", "log_every", "stop_at_metric")
+TRAIN_KEYS = (
+    "steps",
+    "batch_size",
+    "clip_grad_norm",
+    "eval_every",
+    "log_every",
+    "stop_at_metric",
+    "diverge_factor",
+)
 
 
 def run(

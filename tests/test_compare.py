@@ -295,13 +295,13 @@ def test_sgds_batch_table_reads_batch_1_at_batch_16s_cpu_time():
         pytest.skip(f"the sgd-batch study is still being computed: {pending}")
     errors = page_tier.equal_time_errors(EVIDENCE, STUDIES)
     root = EVIDENCE / "sgd-batch"
-    short = page_tier._run_rows("sgd-batch", "batch-16", EVIDENCE)
-    long = page_tier._run_rows("sgd-batch", "batch-1-long", EVIDENCE)
+    short = tier.stage_rows("sgd-batch", "batch-16", "eval", EVIDENCE)
+    long = tier.stage_rows("sgd-batch", "batch-1-long", "eval", EVIDENCE)
     spec = evidence.load_study(STUDIES / "sgd-batch.yaml")
     baseline, higher = evidence.task_scale(spec, "eval")
     for k, (a, b) in enumerate(zip(short, long, strict=True)):
-        t16 = tier._cpu_seconds(root / "batch-16" / "eval", a)
-        t1 = tier._cpu_seconds(root / "batch-1-long" / "eval", b)
+        t16 = tier.cpu_seconds(root / "batch-16" / "eval", a)
+        t1 = tier.cpu_seconds(root / "batch-1-long" / "eval", b)
         history = store.load_history(root / "batch-1-long" / "eval", b["run_id"])
         at = int(np.argmin(np.abs(np.array(history.eval_step) - b["steps_done"] * t16 / t1)))
         expected = min(protocol.relative_error(history.eval_metric[at], baseline, higher), 1.0)

@@ -17,6 +17,7 @@ import random
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import make_tier, tiny_study
@@ -143,7 +144,10 @@ def test_the_tier_is_complete():
         f"{n}/{v.label}"
         for n in names
         for v in evidence.load_study(evidence.STUDIES_DIR / f"{n}.yaml").variants
-        if not (evidence.EVIDENCE_DIR / n / v.label / "tuned.json").exists()
+        if not any(
+            (evidence.EVIDENCE_DIR / n / v.label / record).exists()
+            for record in ("tuned.json", "skipped.json")  # finished, or not run and why
+        )
     ]
     if missing:
         pytest.skip(
@@ -238,3 +242,80 @@ def test_a_study_not_started_is_projected_from_the_stored_step_times(tmp_path):
     runs = tier.expected_runs(study)
     assert rows[0][3] == f"{0.5 * study.train['steps']:.0f}"
     assert projected == pytest.approx(0.5 * study.train["steps"] * runs / 3600)
+
+
+def test_a_grid_around_another_study_starts_at_the_three_rates_centred_on_its_choice(tmp_path):
+    # The neighbour and the study that starts from it run in one call: the runner holds the
+    # second back until the first has chosen (it would otherwise find no tuned.json).
+    spec = TINY.replace("{from: 0.1, to: 0.215}", "{around: tiny}").replace(
+        "{from: 0.01, to: 0.0215}", "{around: tiny}"
+    )
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "next.yaml").write_text("priority: 0\n" + spec)  # listed first
+    make_tier(tmp_path, TINY)
+    for variant in ("sgd", "adam"):
+        chosen = json.loads((tmp_path / "out" / "tiny" / variant / "tuned.json").read_text())
+        record = json.loads((tmp_path / "out" / "next" / variant / "tuned.json").read_text())
+        k = protocol.lattice_index(chosen["lr"])
+        start = [protocol.lr_lattice(i) for i in (k - 1, k, k + 1)]
+        assert set(start) <= set(record["grid"])
+        assert record["extensions"] > 0 or record["grid"] == start
+
+
+def test_a_grid_around_a_study_not_finished_is_refused_naming_it(tmp_path):
+    (tmp_path / "next.yaml").write_text(TINY.replace("{from: 0.1, to: 0.215}", "{around: tiny}"))
+    study = evidence.load_study(tmp_path / "next.yaml")
+    with pytest.raises(ValueError, match=r"next/sgd starts around the rate 'tiny' chose.*run tiny"):
+        evidence.starting_grid(study, study.variant("sgd"), tmp_path / "out")
+
+
+def test_a_ladder_rung_runs_only_the_optimizers_that_solved_the_rung_below(tmp_path):
+    # 20 steps solve nothing (MSE <= 0.01): every variant of the next rung is reported as not
+    # run, with the reason, and read as such; none of its runs exists.
+    from rnnopt import tier
+
+    make_tier(tmp_path, TINY)
+    assert not tier.eval_successes("tiny", "sgd", tmp_path / "out", tmp_path / "specs").any()
+    rung = "only_if_solved: tiny\n" + TINY.replace("seq_len: 5", "seq_len: 6")
+    make_tier(tmp_path, rung, name="longer")
+    for variant in ("sgd", "adam"):
+        record = json.loads((tmp_path / "out" / "longer" / variant / "skipped.json").read_text())
+        assert "on no evaluation seed of tiny" in record["skipped"]
+        with pytest.raises(tier.NotRun, match="longer/.*: not run"):
+            tier.tuned_record("longer", variant, tmp_path / "out")
+    assert not list((tmp_path / "out" / "longer").rglob("runs/*.json"))
+
+
+def test_no_variant_starts_whose_projected_cost_would_pass_the_budget(tmp_path, monkeypatch):
+    make_tier(tmp_path, TINY)
+    (tmp_path / "specs" / "next.yaml").write_text(TINY.replace("seq_len: 5", "seq_len: 6"))
+    study = evidence.load_study(tmp_path / "specs" / "next.yaml")
+    where = (tmp_path / "out", tmp_path / "specs")
+    assert evidence._reason_not_to_run(study, "sgd", *where) is None
+    monkeypatch.setattr(protocol, "TIER_BUDGET_CPU_HOURS", 0.0)
+    reason = evidence._reason_not_to_run(study, "sgd", *where)
+    assert reason.startswith("not run:") and "budget of 0" in reason
+
+
+def test_a_study_not_started_is_projected_at_what_stored_runs_really_cost(tmp_path):
+    # A stored study's runs took twice its step time × steps: one not started on the same core
+    # is projected at twice its own step time × steps, not at the bare product.
+    from rnnopt import tier
+
+    make_tier(tmp_path, TINY)
+    (tmp_path / "specs" / "next.yaml").write_text(TINY.replace("steps: 20", "steps: 40"))
+    runs = [tmp_path / "out" / "tiny" / v / s for v in ("sgd", "adam") for s in ("tune", "eval")]
+    seconds = [tier.cpu_seconds(stage, r) for stage in runs for r in load_results(stage)]
+    step = float(np.median(seconds)) / (
+        2 * 20
+    )  # the step time at which tiny's runs cost twice step × steps
+    path = tier.step_times_path(tmp_path / "out")
+    path.parent.mkdir()
+    path.write_text(json.dumps({"seconds_per_step": {"tiny": step, "next": 0.01}}))
+    rows, _, _ = tier.cost_table(tmp_path / "specs", tmp_path / "out", measure=False)
+    shown = {r[0]: r for r in rows}
+    assert shown["next"][3] == f"{2 * 0.01 * 40:.0f}"
+    assert (
+        shown["next"][2]
+        == f"0/{tier.expected_runs(evidence.load_study(tmp_path / 'specs' / 'next.yaml'))}"
+    )

@@ -187,3 +187,36 @@ def test_stop_at_metric_must_be_a_finite_number():
             seed=0,
             **{**SMALL, "train_options": {**SMALL["train_options"], "stop_at_metric": math.nan}},
         )
+
+
+def test_diverge_factor_stops_a_run_whose_held_out_loss_climbs_that_far_above_its_start():
+    # Clipped SGD at lr 10 climbs far above its starting held-out loss without ever turning
+    # non-finite: only the factor calls it diverged, at the first evaluation above it.
+    options = {**SMALL["train_options"], "clip_grad_norm": 1.0}
+    full = run(optimizer={"name": "sgd", "lr": 10.0}, seed=0, **{**SMALL, "train_options": options})
+    ratios = [loss / full.eval_loss[0] for loss in full.eval_loss]
+    assert not full.diverged and max(ratios) > 2
+    factor = 0.99 * max(ratios)
+    first = next(step for step, r in zip(full.eval_step, ratios, strict=True) if r > factor)
+    stopped = run(
+        optimizer={"name": "sgd", "lr": 10.0},
+        seed=0,
+        **{**SMALL, "train_options": {**options, "diverge_factor": factor}},
+    )
+    assert stopped.diverged and stopped.diverged_step == first
+    assert stopped.loss == full.loss[: len(stopped.loss)]  # the same run until it is stopped
+    spared = run(
+        optimizer={"name": "sgd", "lr": 10.0},
+        seed=0,
+        **{**SMALL, "train_options": {**options, "diverge_factor": 1.01 * max(ratios)}},
+    )
+    assert not spared.diverged and spared.eval_loss == full.eval_loss
+
+
+def test_diverge_factor_must_exceed_one():
+    with pytest.raises(ValueError, match=r"diverge_factor=0\.5 is invalid"):
+        run(
+            optimizer={"name": "sgd", "lr": 0.1},
+            seed=0,
+            **{**SMALL, "train_options": {**SMALL["train_options"], "diverge_factor": 0.5}},
+        )
