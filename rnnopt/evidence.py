@@ -345,17 +345,19 @@ def run_variant(
     workers: int = 1,
     scheduler: str | None = None,
     studies_dir: str | Path = STUDIES_DIR,
+    budget: bool = False,
 ) -> dict[str, Any]:
     """Tune one variant of `study` and evaluate it; return (and store) the tuning record, or
     the record of why it is not run (`skipped.json`). `studies_dir`: where the tier's other
-    studies are (the rung below, the budget)."""
+    studies are (the rung below, the budget). `budget`: keep to the tier's budget (the tier
+    does; an `rnnopt evaluate` of another optimizer spends its own time)."""
     variant = study.variant(label)
     baseline, higher = task_scale(study, "tune")
     root = Path(out_root) / study.name / variant.label
     # Decided afresh each time (a budget raised by a later amendment lets a variant run).
     reason = None
     if not (root / "tuned.json").exists():
-        reason = _reason_not_to_run(study, label, out_root, studies_dir)
+        reason = _reason_not_to_run(study, label, out_root, studies_dir, budget)
     if reason is not None:
         record = {"study": study.name, "variant": label, "skipped": reason}
         root.mkdir(parents=True, exist_ok=True)
@@ -401,7 +403,11 @@ def run_variant(
 
 
 def _reason_not_to_run(
-    study: Study, label: str, out_root: str | Path, studies_dir: str | Path = STUDIES_DIR
+    study: Study,
+    label: str,
+    out_root: str | Path,
+    studies_dir: str | Path = STUDIES_DIR,
+    budget: bool = True,
 ) -> str | None:
     """Why a variant not started yet is not to be run (amendment 12), or None: a ladder rung
     whose rung below it failed on every evaluation seed, or a projected cost past the budget."""
@@ -411,6 +417,8 @@ def _reason_not_to_run(
     below = study.only_if_solved
     if below is not None and not tier.eval_successes(below, label, out_root, studies_dir).any():
         return f"not run: it met the success criterion on no evaluation seed of {below}"
+    if not budget:
+        return None
     spent = tier.spent_cpu_hours(out_root, studies_dir)
     cost = tier.variant_cost_hours(study, label, out_root, studies_dir)
     if spent + cost > protocol.TIER_BUDGET_CPU_HOURS:
@@ -449,7 +457,13 @@ def _pipeline(
     start = time.perf_counter()
     study = load_study(path)
     run_variant(
-        study, label, out_root, workers=1, scheduler=scheduler, studies_dir=Path(path).parent
+        study,
+        label,
+        out_root,
+        workers=1,
+        scheduler=scheduler,
+        studies_dir=Path(path).parent,
+        budget=True,
     )
     return study.name, label, time.perf_counter() - start
 

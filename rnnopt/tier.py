@@ -355,6 +355,25 @@ def variant_cost_hours(
     return projection.per_run(study) * left / 3600 if left else 0.0
 
 
+def budget_reached(rows: list[list[Any]]) -> str:
+    """Where, at the projection of `cost_table`'s rows (in the order the tier runs them), the
+    budget runs out: the guard of amendment 12 will not start what would pass it."""
+    total = 0.0
+    for row in rows:
+        total += float(row[5])
+        if total > protocol.TIER_BUDGET_CPU_HOURS:
+            return (
+                f"At this projection the budget of {protocol.TIER_BUDGET_CPU_HOURS:g} CPU-hours "
+                f"runs out during {row[0]}: the variants that would pass it are not started, and "
+                "say so in their skipped.json. Projections of studies not started shrink or grow "
+                "as their first runs are stored."
+            )
+    return (
+        f"At this projection the tier fits its budget of {protocol.TIER_BUDGET_CPU_HOURS:g} "
+        "CPU-hours."
+    )
+
+
 def write_report(path: str | Path | None = None) -> None:
     """data/evidence/README.md: the layout, the commands, and the cost table (computed)."""
     from rnnopt.plots import markdown_table
@@ -412,5 +431,6 @@ variant not run says why in `<study>/<variant>/skipped.json`.
 {table}
 
 Spent so far: {spent:.1f} CPU-hours; projected for the whole tier: {projected:.1f} CPU-hours.
+{budget_reached(rows)}
 """
     write_atomic(path, text)

@@ -319,3 +319,15 @@ def test_a_study_not_started_is_projected_at_what_stored_runs_really_cost(tmp_pa
         shown["next"][2]
         == f"0/{tier.expected_runs(evidence.load_study(tmp_path / 'specs' / 'next.yaml'))}"
     )
+
+
+def test_the_cost_report_says_in_which_study_the_budget_runs_out():
+    from rnnopt import tier
+
+    rows = [
+        ["a", "", "", "", "", "10.0"],
+        ["b", "", "", "", "", "10.0"],
+        ["c", "", "", "", "", "5.0"],
+    ]
+    assert "runs out during c" in tier.budget_reached(rows)
+    assert "fits its budget" in tier.budget_reached(rows[:2])
