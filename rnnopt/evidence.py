@@ -162,6 +162,21 @@ def load_study(path: str | Path) -> Study:
     only_if_solved = raw.get("only_if_solved")
     if only_if_solved is not None and not isinstance(only_if_solved, str):
         problems.append(invalid("only_if_solved", only_if_solved, "a study name"))
+    # A study this one depends on must exist beside it, with the same variants.
+    labels = sorted(str(k) for k in (raw.get("variants") or {}))
+    others = sorted(p.stem for p in path.parent.glob("*.yaml") if p != path)
+    for where, name in [("only_if_solved", only_if_solved)] + [
+        (f"variants.{v.label}.lr.around", v.around) for v in variants
+    ]:
+        if not isinstance(name, str):
+            continue
+        if name not in others:
+            problems.append(invalid(where, name, f"a study in {path.parent}", others))
+            continue
+        theirs = yaml.safe_load((path.parent / f"{name}.yaml").read_text(encoding="utf-8"))
+        missing = [v for v in labels if v not in (theirs.get("variants") or {})]
+        if missing:
+            problems.append(invalid(where, name, f"a study with the variants {labels}", others))
     if problems:
         raise SpecError([f"{path.name}: {p}" for p in problems])
     return Study(
@@ -310,6 +325,31 @@ def relative_errors(
     return errors
 
 
+def _stops_at_success(study: Study) -> bool:
+    return study.train.get("stop_at_metric") == SUCCESS
+
+
+def tuning_scores(
+    study: Study, rows: Sequence[dict], baseline: float, higher_is_better: bool
+) -> dict[float, dict[int, float]]:
+    """{lr: {seed: score}} on which the tuning chooses: the run's relative error, except in a
+    study whose runs stop at success (amendment 12), where errors at the stop would make the
+    choice among rates that all succeed noise. There a run that succeeds scores the success
+    level times its steps over the budget (fewer steps, lower score), and one that never does
+    its relative error, which lies above the success level: success beats failure, the
+    sooner the better."""
+    scores = relative_errors(rows, baseline, higher_is_better)
+    if not _stops_at_success(study):
+        return scores
+    criterion = protocol.SUCCESS[study.task["name"]]
+    level = protocol.relative_error(criterion.threshold, baseline, higher_is_better)
+    for row in rows:
+        if row["status"] == "ok" and criterion.met(float(row["final_metric"])):
+            steps = int(row["steps_done"]) / int(study.train["steps"])
+            scores[float(row["lr"])][int(row["seed"])] = level * steps
+    return scores
+
+
 def _run_stage(
     study: Study,
     variant: Variant,
@@ -344,25 +384,15 @@ def run_variant(
     out_root: str | Path = EVIDENCE_DIR,
     workers: int = 1,
     scheduler: str | None = None,
-    studies_dir: str | Path = STUDIES_DIR,
-    budget: bool = False,
 ) -> dict[str, Any]:
-    """Tune one variant of `study` and evaluate it; return (and store) the tuning record, or
-    the record of why it is not run (`skipped.json`). `studies_dir`: where the tier's other
-    studies are (the rung below, the budget). `budget`: keep to the tier's budget (the tier
-    does; an `rnnopt evaluate` of another optimizer spends its own time)."""
+    """Tune one variant of `study` and evaluate it; return (and store) the tuning record.
+    Which variants run — the rung below solved, the budget kept — is `run_evidence`'s decision;
+    an `rnnopt evaluate` of another optimizer spends its own time."""
     variant = study.variant(label)
     baseline, higher = task_scale(study, "tune")
     root = Path(out_root) / study.name / variant.label
-    # Decided afresh each time (a budget raised by a later amendment lets a variant run).
-    reason = None
-    if not (root / "tuned.json").exists():
-        reason = _reason_not_to_run(study, label, out_root, studies_dir, budget)
-    if reason is not None:
-        record = {"study": study.name, "variant": label, "skipped": reason}
-        root.mkdir(parents=True, exist_ok=True)
-        write_atomic(root / "skipped.json", json.dumps(record, indent=1) + "\n")
-        return record
+    # Whether to run it at all is the tier's decision (run_evidence), made afresh each time it
+    # resumes: a variant run here is no longer one it left out.
     (root / "skipped.json").unlink(missing_ok=True)
 
     def tuning_errors(grid: list[float]) -> dict[float, list[float]]:
@@ -371,7 +401,7 @@ def run_variant(
         )
         return {
             lr: list(seeds.values())
-            for lr, seeds in relative_errors(rows, baseline, higher).items()
+            for lr, seeds in tuning_scores(study, rows, baseline, higher).items()
         }
 
     found = protocol.search(starting_grid(study, variant, out_root), tuning_errors, study.margin)
@@ -397,34 +427,65 @@ def run_variant(
         "evaluation_seeds": list(study.evaluation_seeds),
         "evaluated_rates": rates,
         "baseline_metric": baseline,
+        "tuning_score": "time to success" if _stops_at_success(study) else "relative error",
     }
     write_atomic(root / "tuned.json", json.dumps(record, indent=1) + "\n")
     return record
 
 
+def _skip(study: Study, label: str, out_root: str | Path, reason: str) -> dict[str, Any]:
+    root = Path(out_root) / study.name / label
+    record = {"study": study.name, "variant": label, "skipped": reason}
+    root.mkdir(parents=True, exist_ok=True)
+    write_atomic(root / "skipped.json", json.dumps(record, indent=1) + "\n")
+    return record
+
+
 def _reason_not_to_run(
-    study: Study,
-    label: str,
-    out_root: str | Path,
-    studies_dir: str | Path = STUDIES_DIR,
-    budget: bool = True,
+    study: Study, label: str, out_root: str | Path, studies_dir: str | Path = STUDIES_DIR
 ) -> str | None:
-    """Why a variant not started yet is not to be run (amendment 12), or None: a ladder rung
-    whose rung below it failed on every evaluation seed, or a projected cost past the budget."""
+    """Why a variant not finished is not to be run (amendment 12), or None: a ladder rung whose
+    rung below failed on every evaluation seed (or was not run), or a grid that starts around a
+    neighbour that was not run."""
     from rnnopt import tier
 
     out_root, studies_dir = Path(out_root), Path(studies_dir)
-    below = study.only_if_solved
+    if (out_root / study.name / label / "tuned.json").exists():
+        return None
+    variant, below = study.variant(label), study.only_if_solved
+    for name in filter(None, (below, variant.around)):
+        if (out_root / name / label / "skipped.json").exists():
+            return f"not run: {name}/{label}, which it depends on, was not run"
     if below is not None and not tier.eval_successes(below, label, out_root, studies_dir).any():
         return f"not run: it met the success criterion on no evaluation seed of {below}"
-    if not budget:
-        return None
+    return None
+
+
+def _budget_refusal(
+    study: Study, out_root: str | Path, studies_dir: str | Path, reserved: float = 0.0
+) -> str | None:
+    """Why a study not started yet is not started (amendment 12), or None: the CPU-hours spent,
+    plus those reserved by the variants running now, plus the study's projected cost would pass
+    the tier's budget. A study once started is finished, so none is left half run."""
+    from rnnopt import tier
+
+    out_root, studies_dir = Path(out_root), Path(studies_dir)
+    started = [
+        out_root / study.name / v.label / part
+        for v in study.variants
+        for part in ("tune", "eval", "tuned.json")
+    ]
+    if any(p.exists() for p in started):
+        return None  # started: runs or a choice stored (a skipped.json alone is not a start)
     spent = tier.spent_cpu_hours(out_root, studies_dir)
-    cost = tier.variant_cost_hours(study, label, out_root, studies_dir)
-    if spent + cost > protocol.TIER_BUDGET_CPU_HOURS:
+    cost = sum(
+        tier.variant_cost_hours(study, v.label, out_root, studies_dir) for v in study.variants
+    )
+    if not spent + reserved + cost <= protocol.TIER_BUDGET_CPU_HOURS:  # (a NaN cost refuses)
         return (
-            f"not run: {spent:.1f} CPU-hours spent and about {cost:.1f} more projected for it "
-            f"would exceed the tier's budget of {protocol.TIER_BUDGET_CPU_HOURS:g}"
+            f"not run: {spent:.1f} CPU-hours spent, {reserved:.1f} reserved by the variants "
+            f"running and about {cost:.1f} projected for this study would pass the tier's "
+            f"budget of {protocol.TIER_BUDGET_CPU_HOURS:g}"
         )
     return None
 
@@ -456,15 +517,7 @@ def _pipeline(
 ) -> tuple[str, str, float]:
     start = time.perf_counter()
     study = load_study(path)
-    run_variant(
-        study,
-        label,
-        out_root,
-        workers=1,
-        scheduler=scheduler,
-        studies_dir=Path(path).parent,
-        budget=True,
-    )
+    run_variant(study, label, out_root, workers=1, scheduler=scheduler)
     return study.name, label, time.perf_counter() - start
 
 
@@ -502,30 +555,50 @@ def run_evidence(
             mp_context=executors._process_context(start=True),
             initializer=executors._start_worker,
         )
-    # A variant that starts from another's result (`around`, `only_if_solved`) is submitted
-    # once that one is finished; the others in priority order, at once.
+    # The highest-priority variant whose dependencies (`around`, `only_if_solved`) are finished
+    # goes next, at most `workers` at once locally (so a rung that waits on the one below does
+    # not queue behind every later study); each study not yet started must fit the budget.
     waiting = {
         (Path(path).stem, label): (path, dependencies(load_study(path), label))
         for path, label in jobs
     }
-    finished: set[tuple[str, str]] = set()
+    limit = workers if scheduler is None else len(jobs)
+    admitted: dict[str, str | None] = {}  # study -> why it is not run (None: it runs)
     with pool:
-        running: dict[concurrent.futures.Future, tuple[str, str]] = {}
+        running: dict[concurrent.futures.Future, tuple[tuple[str, str], float]] = {}
         while waiting or running:
             for key, (path, needs) in list(waiting.items()):
-                if all(
-                    n in finished or n not in waiting and n not in running.values() for n in needs
-                ):
-                    del waiting[key]
-                    future = pool.submit(_pipeline, path, key[1], str(out_root), scheduler)
-                    running[future] = key
+                busy = {k for k, _ in running.values()}
+                if len(running) >= limit:
+                    break
+                if any(n in waiting or n in busy for n in needs):
+                    continue
+                del waiting[key]
+                study = load_study(path)
+                if study.name not in admitted:
+                    reserved = sum(hours for _, hours in running.values())
+                    admitted[study.name] = _budget_refusal(study, out_root, studies_dir, reserved)
+                reason = admitted[study.name] or _reason_not_to_run(
+                    study, key[1], out_root, studies_dir
+                )
+                if reason is not None:
+                    _skip(study, key[1], out_root, reason)
+                    print(f"{study.name}/{key[1]}: {reason}", flush=True)
+                    continue
+                from rnnopt import tier
+
+                hours = tier.variant_cost_hours(study, key[1], out_root, studies_dir)
+                future = pool.submit(_pipeline, path, key[1], str(out_root), scheduler)
+                running[future] = (key, hours)
             if not running:
-                raise ValueError(f"studies wait on one another: {sorted(waiting)}")
+                if waiting:
+                    raise ValueError(f"studies wait on one another: {sorted(waiting)}")
+                break
             done, _ = concurrent.futures.wait(
                 running, return_when=concurrent.futures.FIRST_COMPLETED
             )
             for future in done:
-                finished.add(running.pop(future))
+                running.pop(future)
                 study, label, seconds = future.result()
                 print(f"{study}/{label}: done in {seconds:.0f} s", flush=True)
 

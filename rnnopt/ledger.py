@@ -341,10 +341,20 @@ def _tier(
 ) -> Figure:
     """A tier figure over the studies that one of `among` (the optimizers it compares) solves."""
     source = source or evidence_tier()
+    not_run = set()  # studies the tier's rules left out (their skipped.json says why)
     for study in source.studies:  # every study stored first: no verdict from part of the tier
         for name in source.optimizers:
-            tier.tuned_record(study, name, source.root_of(name))
-    studies = solved_studies(source, among)
+            try:
+                tier.tuned_record(study, name, source.root_of(name))
+            except tier.NotRun:
+                not_run.add(study)
+    kept = TierSource(
+        tuple(s for s in source.studies if s not in not_run),
+        source.studies_dir,
+        source.root,
+        source.extra,
+    )
+    studies = solved_studies(kept, among)
     if not studies:
         raise Unsolved(f"no tier study is solved by {', '.join(among)}")
     samples = [samples_of(s) for s in studies]
@@ -355,7 +365,9 @@ def _tier(
         low,
         high,
         len(next(iter(samples[0].values()))),
-        f"{len(studies)} solved tier studies: " + ", ".join(studies),
+        f"{len(studies)} solved tier studies: "
+        + ", ".join(studies)
+        + (f" (not run: {', '.join(sorted(not_run))})" if not_run else ""),
     )
 
 

@@ -213,6 +213,7 @@ class _Stored:
     grid_size: int | None
     finished: bool
     skipped: bool
+    tuning_rates: int = 0  # rates with tuning runs stored (a grid widened so far)
 
 
 def _stored(out_root: Path, study: Study, label: str) -> _Stored:
@@ -225,14 +226,26 @@ def _stored(out_root: Path, study: Study, label: str) -> _Stored:
     ]
     tuned = root / "tuned.json"
     size = len(json.loads(tuned.read_text())["grid"]) if tuned.exists() else None
-    return _Stored(cpu, size, tuned.exists(), (root / "skipped.json").exists())
+    rates = (
+        len({r["lr"] for r in load_results(root / "tune")})
+        if (root / "tune" / "results.csv").exists()
+        else 0
+    )
+    return _Stored(cpu, size, tuned.exists(), (root / "skipped.json").exists(), rates)
 
 
-def _left(study: Study, variant: evidence.Variant, stored: _Stored) -> int:
-    """Runs a variant still has to do (none once finished or not run)."""
-    if stored.finished or stored.skipped:
+def _left(
+    study: Study, variant: evidence.Variant, stored: _Stored, widening: int = 0, priced=False
+) -> int:
+    """Runs a variant still has to do: none once finished, or once not run unless `priced`
+    (what it would cost if it ran). An unfinished grid is projected at its start plus
+    `widening`, the median number of rates widening added to the finished grids, or at the
+    rates it has already run if more."""
+    if stored.finished or (stored.skipped and not priced):
         return 0
-    return max(variant_runs(study, variant, stored.grid_size) - len(stored.cpu), 0)
+    start = 3 if variant.around else len(variant.grid)
+    size = max(start + widening, stored.tuning_rates)
+    return max(variant_runs(study, variant, size) - len(stored.cpu), 0)
 
 
 @dataclass
@@ -242,6 +255,8 @@ class _Projection:
     studies_dir: Path
     medians: dict[str, float]  # the median CPU seconds of a run, per study with stored runs
     cores: dict[str, str]
+    plain: set[str]  # studies whose variants keep the study's training settings
+    widening: int  # median rates added to a finished grid by widening
 
     def step_time(self, name: str) -> float:
         if name not in self.step_times:
@@ -258,7 +273,8 @@ class _Projection:
             ratios = [
                 median / (self.step_time(n) * self._steps(n))
                 for n, median in self.medians.items()
-                if not same or self.cores[n] == core
+                # (a variant with its own steps or batch, as sgd-batch's, would skew the ratio)
+                if n in self.plain and (not same or self.cores[n] == core)
             ]
             ratios = [r for r in ratios if math.isfinite(r)]
             if ratios:
@@ -292,7 +308,16 @@ def _projection(
         if (cpu := [c for st in by_variant.values() for c in st.cpu])
     }
     cores = {n: str(s.model.get("core", "elman")) for n, s in studies.items()}
-    return _Projection(step_times, measure, studies_dir, medians, cores), studies, stored
+    plain = {n for n, s in studies.items() if not any(v.train for v in s.variants)}
+    added = [
+        st.grid_size - (3 if v.around else len(v.grid))
+        for n, s in studies.items()
+        for v in s.variants
+        if (st := stored[n][v.label]).finished
+    ]
+    widening = int(np.median(added)) if added else 0
+    projection = _Projection(step_times, measure, studies_dir, medians, cores, plain, widening)
+    return projection, studies, stored
 
 
 def cost_table(
@@ -311,7 +336,7 @@ def cost_table(
         mine = stored[name]
         spent = sum(c for st in mine.values() for c in st.cpu)
         count = sum(len(st.cpu) for st in mine.values())
-        left = sum(_left(study, v, mine[v.label]) for v in study.variants)
+        left = sum(_left(study, v, mine[v.label], projection.widening) for v in study.variants)
         per_run = projection.per_run(study)
         projected = spent + per_run * left if left else spent
         spent_total, projected_total = spent_total + spent, projected_total + projected
@@ -350,8 +375,9 @@ def variant_cost_hours(
 ) -> float:
     """The projected CPU-hours of the runs a variant still has to do (as `cost_table`)."""
     out_root, studies_dir = _roots(out_root, studies_dir)
-    projection, _, _ = _projection(studies_dir, out_root, measure=True)
-    left = _left(study, study.variant(label), _stored(out_root, study, label))
+    projection, _, stored = _projection(studies_dir, out_root, measure=True)
+    mine = stored[study.name][label] if study.name in stored else _stored(out_root, study, label)
+    left = _left(study, study.variant(label), mine, projection.widening, priced=True)
     return projection.per_run(study) * left / 3600 if left else 0.0
 
 

@@ -149,9 +149,10 @@ def train(
     `stop_at_metric`, the run ends at the first evaluation whose held-out metric reaches it
     (at or below it when lower is better, at or above it otherwise): a run that has met its
     success criterion need not spend the rest of its budget. With `diverge_factor`, a run whose
-    held-out loss at an evaluation exceeds that many times its loss at step 0 is stopped and
-    counted as diverged, as a non-finite loss is: a run that far above where it started has
-    blown up, and the rest of its budget would only confirm it.
+    held-out loss at an evaluation exceeds that many times its loss at step 0, while its metric
+    is no better than the task's trivial predictor's, is stopped and counted as diverged, as a
+    non-finite loss is: it has blown up, it scores as the trivial predictor already, and the
+    rest of its budget would only confirm it.
     """
     steps = check_train_option("steps", steps)
     batch_size = check_train_option("batch_size", batch_size)
@@ -230,8 +231,15 @@ def train(
             return False
         return metric >= stop_at_metric if task.higher_is_better else metric <= stop_at_metric
 
-    def blown_up(loss: float) -> bool:
-        return diverge_factor is not None and loss > diverge_factor * history.eval_loss[0]
+    # The trivial predictor's held-out metric, needed only to recognise a blown-up run.
+    trivial = None if diverge_factor is None else float(task.baseline()["metric"])
+
+    def blown_up(loss: float, metric: float) -> bool:
+        # Both: the loss far above its start, and the metric no better than the trivial
+        # predictor's, so the run's relative error is already the cap, 1 (protocol.run_error).
+        if diverge_factor is None or not loss > diverge_factor * history.eval_loss[0]:
+            return False
+        return metric <= trivial if task.higher_is_better else metric >= trivial
 
     bar = None
     if progress:
@@ -264,7 +272,9 @@ def train(
                 bar.set_postfix(loss=f"{loss.item():.4g}", refresh=False)
             if step == steps or (eval_every is not None and step % eval_every == 0):
                 evaluate(step)
-                if not math.isfinite(history.eval_loss[-1]) or blown_up(history.eval_loss[-1]):
+                if not math.isfinite(history.eval_loss[-1]) or blown_up(
+                    history.eval_loss[-1], history.eval_metric[-1]
+                ):
                     return stop(step)
                 if step < steps and reached(history.eval_metric[-1]):
                     flush()

@@ -23,7 +23,7 @@ import torch
 from conftest import make_tier, tiny_study
 
 from rnnopt import evidence, protocol
-from rnnopt.sweep import expand, load_results, load_run, load_spec
+from rnnopt.sweep import SpecError, expand, load_results, load_run, load_spec
 from rnnopt.train import run
 
 TINY = tiny_study()
@@ -263,13 +263,14 @@ def test_a_grid_around_another_study_starts_at_the_three_rates_centred_on_its_ch
 
 
 def test_a_grid_around_a_study_not_finished_is_refused_naming_it(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY)
     (tmp_path / "next.yaml").write_text(TINY.replace("{from: 0.1, to: 0.215}", "{around: tiny}"))
     study = evidence.load_study(tmp_path / "next.yaml")
     with pytest.raises(ValueError, match=r"next/sgd starts around the rate 'tiny' chose.*run tiny"):
         evidence.starting_grid(study, study.variant("sgd"), tmp_path / "out")
 
 
-def test_a_ladder_rung_runs_only_the_optimizers_that_solved_the_rung_below(tmp_path):
+def test_a_ladder_rung_skips_the_optimizers_that_failed_the_rung_below(tmp_path):
     # 20 steps solve nothing (MSE <= 0.01): every variant of the next rung is reported as not
     # run, with the reason, and read as such; none of its runs exists.
     from rnnopt import tier
@@ -286,15 +287,86 @@ def test_a_ladder_rung_runs_only_the_optimizers_that_solved_the_rung_below(tmp_p
     assert not list((tmp_path / "out" / "longer").rglob("runs/*.json"))
 
 
-def test_no_variant_starts_whose_projected_cost_would_pass_the_budget(tmp_path, monkeypatch):
+def test_no_study_starts_past_the_budget_and_one_refused_is_reconsidered_on_resume(
+    tmp_path, monkeypatch
+):
+    # The guard runs in the runner's own process, so a budget patched here is the one it reads.
+    from rnnopt import tier
+
     make_tier(tmp_path, TINY)
     (tmp_path / "specs" / "next.yaml").write_text(TINY.replace("seq_len: 5", "seq_len: 6"))
-    study = evidence.load_study(tmp_path / "specs" / "next.yaml")
-    where = (tmp_path / "out", tmp_path / "specs")
-    assert evidence._reason_not_to_run(study, "sgd", *where) is None
-    monkeypatch.setattr(protocol, "TIER_BUDGET_CPU_HOURS", 0.0)
-    reason = evidence._reason_not_to_run(study, "sgd", *where)
-    assert reason.startswith("not run:") and "budget of 0" in reason
+    spent = tier.spent_cpu_hours(tmp_path / "out", tmp_path / "specs")
+    monkeypatch.setattr(protocol, "TIER_BUDGET_CPU_HOURS", spent + 1e-9)
+    evidence.run_evidence(studies_dir=tmp_path / "specs", out_root=tmp_path / "out", workers=1)
+    for variant in ("sgd", "adam"):
+        record = json.loads((tmp_path / "out" / "next" / variant / "skipped.json").read_text())
+        assert record["skipped"].startswith("not run:") and "budget of" in record["skipped"]
+    assert not list((tmp_path / "out" / "next").rglob("runs/*.json"))
+    # A budget raised later lets the refused study run, and its refusal goes.
+    monkeypatch.setattr(protocol, "TIER_BUDGET_CPU_HOURS", 1e9)
+    evidence.run_evidence(studies_dir=tmp_path / "specs", out_root=tmp_path / "out", workers=1)
+    for variant in ("sgd", "adam"):
+        assert (tmp_path / "out" / "next" / variant / "tuned.json").exists()
+        assert not (tmp_path / "out" / "next" / variant / "skipped.json").exists()
+
+
+def test_a_ladder_rung_runs_the_optimizers_that_solved_the_rung_below(tmp_path, monkeypatch):
+    # With a criterion every run meets (MSE <= 1), the rung below is solved and the rung runs.
+    from rnnopt import tier
+
+    make_tier(tmp_path, TINY)
+    monkeypatch.setitem(protocol.SUCCESS, "adding", protocol.Criterion(1.0, False))
+    assert tier.eval_successes("tiny", "sgd", tmp_path / "out", tmp_path / "specs").all()
+    make_tier(
+        tmp_path, "only_if_solved: tiny\n" + TINY.replace("seq_len: 5", "seq_len: 6"), "longer"
+    )
+    for variant in ("sgd", "adam"):
+        assert (tmp_path / "out" / "longer" / variant / "tuned.json").exists()
+
+
+def test_a_study_may_depend_only_on_a_study_beside_it_with_the_same_variants(tmp_path):
+    (tmp_path / "other.yaml").write_text(tiny_study(variants=("sgd",)))
+    (tmp_path / "rung.yaml").write_text("only_if_solved: absent\n" + TINY)
+    with pytest.raises(SpecError, match=r"only_if_solved=.absent. is invalid: expected a study"):
+        evidence.load_study(tmp_path / "rung.yaml")
+    (tmp_path / "rung.yaml").write_text("only_if_solved: other\n" + TINY)
+    with pytest.raises(SpecError, match=r"expected a study with the variants \['adam', 'sgd'\]"):
+        evidence.load_study(tmp_path / "rung.yaml")
+
+
+def test_protocol_settings_of_a_study_resolve_to_the_protocols_numbers(tmp_path):
+    spec = TINY.replace("log_every: 5}", "log_every: 5, diverge_factor: protocol,\n"
+                        "       stop_at_metric: success}")  # fmt: skip
+    (tmp_path / "s.yaml").write_text(spec)
+    study = evidence.load_study(tmp_path / "s.yaml")
+    train = evidence.train_options(study, study.variant("sgd"))
+    assert train["diverge_factor"] == protocol.DIVERGE_FACTOR == 100
+    assert train["stop_at_metric"] == protocol.SUCCESS["adding"].threshold
+
+
+def test_a_study_that_stops_at_success_tunes_on_time_to_success(tmp_path):
+    # Two rates that both succeed: the one that got there sooner wins, whatever the error at the
+    # stop; a rate that never succeeds scores its error, above the success level.
+    spec = TINY.replace("log_every: 5}", "log_every: 5, stop_at_metric: success}")
+    (tmp_path / "s.yaml").write_text(spec)
+    study = evidence.load_study(tmp_path / "s.yaml")
+    baseline, steps = 1 / 6, study.train["steps"]
+    rows = [
+        {"lr": 0.1, "seed": 0, "status": "ok", "final_metric": 0.001, "steps_done": steps},
+        {"lr": 0.215, "seed": 0, "status": "ok", "final_metric": 0.009, "steps_done": steps // 2},
+        {"lr": 0.464, "seed": 0, "status": "ok", "final_metric": 0.05, "steps_done": steps},
+    ]
+    scores = evidence.tuning_scores(study, rows, baseline, False)
+    level = 0.01 / baseline
+    assert scores[0.215][0] == pytest.approx(level / 2) and scores[0.1][0] == pytest.approx(level)
+    assert scores[0.464][0] == pytest.approx(0.05 / baseline) and 0.05 / baseline > level
+    plain = evidence.load_study(tmp_path / "s.yaml")
+    assert evidence.tuning_scores(
+        evidence.Study(**{**plain.__dict__, "train": {**plain.train, "stop_at_metric": None}}),
+        rows,
+        baseline,
+        False,
+    )[0.215][0] == pytest.approx(0.009 / baseline)
 
 
 def test_a_study_not_started_is_projected_at_what_stored_runs_really_cost(tmp_path):
@@ -306,19 +378,23 @@ def test_a_study_not_started_is_projected_at_what_stored_runs_really_cost(tmp_pa
     (tmp_path / "specs" / "next.yaml").write_text(TINY.replace("steps: 20", "steps: 40"))
     runs = [tmp_path / "out" / "tiny" / v / s for v in ("sgd", "adam") for s in ("tune", "eval")]
     seconds = [tier.cpu_seconds(stage, r) for stage in runs for r in load_results(stage)]
-    step = float(np.median(seconds)) / (
-        2 * 20
-    )  # the step time at which tiny's runs cost twice step × steps
+    step = float(np.median(seconds)) / (2 * 20)  # tiny's runs cost twice step × steps
     path = tier.step_times_path(tmp_path / "out")
     path.parent.mkdir()
-    path.write_text(json.dumps({"seconds_per_step": {"tiny": step, "next": 0.01}}))
+    path.write_text(json.dumps({"seconds_per_step": {"tiny": step, "next": 0.1}}))
     rows, _, _ = tier.cost_table(tmp_path / "specs", tmp_path / "out", measure=False)
     shown = {r[0]: r for r in rows}
-    assert shown["next"][3] == f"{2 * 0.01 * 40:.0f}"
-    assert (
-        shown["next"][2]
-        == f"0/{tier.expected_runs(evidence.load_study(tmp_path / 'specs' / 'next.yaml'))}"
-    )
+    assert shown["next"][3] == "8"  # 2 × 0.1 s × 40 steps (without the factor 2: "4")
+    # Its grids are projected widened as much as tiny's were (the median over its variants).
+    tiny = evidence.load_study(tmp_path / "specs" / "tiny.yaml")
+    added = [
+        len(json.loads((tmp_path / "out" / "tiny" / v.label / "tuned.json").read_text())["grid"])
+        - len(v.grid)
+        for v in tiny.variants
+    ]
+    nxt = evidence.load_study(tmp_path / "specs" / "next.yaml")
+    runs = sum(tier.variant_runs(nxt, v, len(v.grid) + int(np.median(added))) for v in nxt.variants)
+    assert shown["next"][2] == f"0/{runs}"
 
 
 def test_the_cost_report_says_in_which_study_the_budget_runs_out():
