@@ -220,3 +220,22 @@ def test_diverge_factor_must_exceed_one():
             seed=0,
             **{**SMALL, "train_options": {**SMALL["train_options"], "diverge_factor": 0.5}},
         )
+
+
+def test_a_run_far_above_its_start_but_better_than_the_trivial_predictor_is_not_stopped():
+    # The blow-up stop needs both: the loss above the factor and a metric no better than the
+    # trivial predictor's (only then is the run's relative error already the cap). The same
+    # clipped SGD run, scored against a trivial predictor far worse than it, runs to the end.
+    def history(trivial: float | None) -> History:
+        task = make_task("adding", seq_len=10, eval_size=200)
+        if trivial is not None:
+            task.baseline = lambda: {"loss": trivial, "metric": trivial}
+        torch.manual_seed(0)
+        model = build_model(task, hidden_size=16)
+        optimizer = torch.optim.SGD(model.parameters(), lr=10.0)
+        options = {"steps": 30, "batch_size": 16, "eval_every": 10, "clip_grad_norm": 1.0}
+        return train(model, task, optimizer, diverge_factor=2.0, seed=0, **options)
+
+    stopped, spared = history(None), history(1e12)
+    assert stopped.diverged and stopped.steps_done < 30
+    assert not spared.diverged and spared.steps_done == 30
