@@ -78,7 +78,7 @@ clean:
 # The evidence tier (data/evidence/, from data/specs/evidence/ and data/registration.yaml): every
 # study tuned and evaluated by rnnopt.protocol, then the experiments that are not sweeps (the step
 # cost last, when nothing else runs), then the cost report. Resumable: finished runs are skipped.
-# About 24 CPU-hours from nothing (12 hours with 2 workers); SCHEDULER=tcp://host:8786 for Dask.
+# At most 40 CPU-hours from nothing (about 20 hours with 2 workers); SCHEDULER=tcp://host:8786 for Dask.
 evidence: $(STAMP)
 	$(PY) -m rnnopt.evidence --workers 2 $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 	$(PY) -m rnnopt.experiments convex-lsq surfaces ravine nonstationary cost

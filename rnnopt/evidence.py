@@ -34,7 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
@@ -44,6 +44,9 @@ from rnnopt.checks import invalid
 from rnnopt.store import write_atomic
 from rnnopt.sweep import SpecError, run_sweep
 from rnnopt.tasks import make_task
+
+if TYPE_CHECKING:
+    from rnnopt import tier
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDIES_DIR = ROOT / "data" / "specs" / "evidence"
@@ -73,6 +76,11 @@ class Variant:
     # `lr: {around: STUDY}`: the starting grid is the three lattice rates centred on the rate
     # STUDY chose for this variant (amendment 12), read when the variant starts
     around: str | None = None
+
+    @property
+    def start_size(self) -> int:
+        """Rates in the starting grid (`starting_grid`), known before `around` is resolved."""
+        return 3 if self.around else len(self.grid)
 
 
 @dataclass(frozen=True)
@@ -274,7 +282,8 @@ def starting_grid(
             f"and {path} does not exist yet: run {variant.around} first"
         )
     centre = protocol.lattice_index(float(json.loads(path.read_text())["lr"]))
-    return [protocol.lr_lattice(k) for k in (centre - 1, centre, centre + 1)]
+    half = variant.start_size // 2
+    return [protocol.lr_lattice(k) for k in range(centre - half, centre + half + 1)]
 
 
 def dependencies(study: Study, label: str) -> set[tuple[str, str]]:
@@ -462,11 +471,16 @@ def _reason_not_to_run(
 
 
 def _budget_refusal(
-    study: Study, out_root: str | Path, studies_dir: str | Path, reserved: float = 0.0
+    study: Study,
+    out_root: str | Path,
+    studies_dir: str | Path,
+    reserved: float = 0.0,
+    priced: tier.Projection | None = None,
 ) -> str | None:
     """Why a study not started yet is not started (amendment 12), or None: the CPU-hours spent,
     plus those reserved by the variants running now, plus the study's projected cost would pass
-    the tier's budget. A study once started is finished, so none is left half run."""
+    the tier's budget. A study once started is finished, so none is left half run. `priced` is
+    the store read once (`tier.projection`), read here if not given."""
     from rnnopt import tier
 
     out_root, studies_dir = Path(out_root), Path(studies_dir)
@@ -477,10 +491,9 @@ def _budget_refusal(
     ]
     if any(p.exists() for p in started):
         return None  # started: runs or a choice stored (a skipped.json alone is not a start)
-    spent = tier.spent_cpu_hours(out_root, studies_dir)
-    cost = sum(
-        tier.variant_cost_hours(study, v.label, out_root, studies_dir) for v in study.variants
-    )
+    priced = priced or tier.projection(out_root, studies_dir)
+    spent = priced.spent_hours()
+    cost = sum(priced.variant_hours(study, v.label, out_root) for v in study.variants)
     if not spent + reserved + cost <= protocol.TIER_BUDGET_CPU_HOURS:  # (a NaN cost refuses)
         return (
             f"not run: {spent:.1f} CPU-hours spent, {reserved:.1f} reserved by the variants "
@@ -533,6 +546,8 @@ def run_evidence(
     Locally, `workers` variants run at once, each in its own process; with `scheduler`,
     every run goes to the Dask cluster and the variants are submitted side by side.
     """
+    from rnnopt import tier  # (tier imports this module)
+
     available = study_names(studies_dir)
     names = list(available if not names else names)
     unknown = [n for n in names if n not in available]
@@ -567,6 +582,7 @@ def run_evidence(
     with pool:
         running: dict[concurrent.futures.Future, tuple[tuple[str, str], float]] = {}
         while waiting or running:
+            priced = None  # the store read once per pass (`tier.projection`), when first needed
             for key, (path, needs) in list(waiting.items()):
                 busy = {k for k, _ in running.values()}
                 if len(running) >= limit:
@@ -575,9 +591,12 @@ def run_evidence(
                     continue
                 del waiting[key]
                 study = load_study(path)
+                priced = priced or tier.projection(out_root, studies_dir)
                 if study.name not in admitted:
                     reserved = sum(hours for _, hours in running.values())
-                    admitted[study.name] = _budget_refusal(study, out_root, studies_dir, reserved)
+                    admitted[study.name] = _budget_refusal(
+                        study, out_root, studies_dir, reserved, priced
+                    )
                 reason = admitted[study.name] or _reason_not_to_run(
                     study, key[1], out_root, studies_dir
                 )
@@ -585,9 +604,7 @@ def run_evidence(
                     _skip(study, key[1], out_root, reason)
                     print(f"{study.name}/{key[1]}: {reason}", flush=True)
                     continue
-                from rnnopt import tier
-
-                hours = tier.variant_cost_hours(study, key[1], out_root, studies_dir)
+                hours = priced.variant_hours(study, key[1], Path(out_root))
                 future = pool.submit(_pipeline, path, key[1], str(out_root), scheduler)
                 running[future] = (key, hours)
             if not running:

@@ -80,8 +80,8 @@ ERROR_FLOOR = 0.01
 # counted as diverged (registration amendment 12): its error is the cap, 1, either way.
 DIVERGE_FACTOR = 100.0
 # The evidence tier's compute budget (issue 8): no variant starts whose projected CPU time
-# would take the tier past it (amendment 12).
-TIER_BUDGET_CPU_HOURS = 24.0
+# would take the tier past it (amendment 12; 40 since amendment 13, was 24).
+TIER_BUDGET_CPU_HOURS = 40.0
 BOOTSTRAP_RESAMPLES = 10_000
 CONFIDENCE = 0.95
 
@@ -496,8 +496,9 @@ def search(
     margin: int = 1,
 ) -> Search:
     """The protocol's search: run `grid` (errors_for(rates) -> {rate: errors on the tuning
-    seeds}), choose the best rate, and while it has fewer than `margin` rates on one side widen
-    the grid by two rates beyond that side and run again — at most MAX_EXTENSIONS times.
+    seeds}), choose the best rate, and while it (or a rate tied with it) has fewer than `margin`
+    rates on one side widen the grid by two rates beyond that side and run again — at most
+    MAX_EXTENSIONS times.
     `errors_for` receives the whole grid each time, so a resumable runner reuses what it has.
 
     A grid on which every rate's mean error is at least NOTHING_LEARNED has not found where the
@@ -511,8 +512,10 @@ def search(
     while True:
         errors = errors_for(list(grid))
         tuned = tune({lr: errors[lr] for lr in grid})
-        position = grid.index(tuned.lr)
-        edge = "low" if position < margin else "high" if len(grid) - 1 - position < margin else None
+        # A rate tied with the best is as good a choice (amendment 13): if one of them sits on
+        # an edge, the grid has not shown that the error rises beyond it.
+        tied = [i for i, lr in enumerate(grid) if tuned.errors[lr] == tuned.errors[tuned.lr]]
+        edge = "low" if tied[0] < margin else "high" if len(grid) - 1 - tied[-1] < margin else None
         if min(tuned.errors.values()) >= NOTHING_LEARNED:
             edge = "flat"
         limit = MAX_FLAT_EXTENSIONS if edge == "flat" else MAX_EXTENSIONS

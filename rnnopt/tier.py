@@ -143,7 +143,7 @@ def variant_runs(study: Study, variant: evidence.Variant, grid_size: int | None 
     `around` grid has three): grid × tuning seeds, plus the evaluated rates × evaluation seeds.
     With `evaluate: grid` those are the rates within a decade of the chosen one (amendment 1):
     at most 2 × GRID_STEPS_PER_DECADE + 1 of the grid."""
-    size = grid_size or (3 if variant.around else len(variant.grid))
+    size = grid_size or variant.start_size
     within_a_decade = 2 * protocol.GRID_STEPS_PER_DECADE + 1
     evaluated = min(size, within_a_decade) if study.evaluate == "grid" else 1
     return size * len(study.tuning_seeds) + evaluated * len(study.evaluation_seeds)
@@ -243,13 +243,17 @@ def _left(
     rates it has already run if more."""
     if stored.finished or (stored.skipped and not priced):
         return 0
-    start = 3 if variant.around else len(variant.grid)
-    size = max(start + widening, stored.tuning_rates)
+    size = max(variant.start_size + widening, stored.tuning_rates)
     return max(variant_runs(study, variant, size) - len(stored.cpu), 0)
 
 
 @dataclass
-class _Projection:
+class Projection:
+    """What the tier has spent and what its runs still to do will cost, from one read of the
+    store: `cost_table`, the budget guard (`evidence._budget_refusal`) and the runner share it."""
+
+    studies: dict[str, Study]
+    stored: dict[str, dict[str, _Stored]]  # study -> variant -> what it has stored
     step_times: dict[str, float]
     measure: bool
     studies_dir: Path
@@ -262,7 +266,7 @@ class _Projection:
         if name not in self.step_times:
             if not self.measure:
                 return math.nan
-            self.step_times[name] = seconds_per_step(load_study(self.studies_dir / f"{name}.yaml"))
+            self.step_times[name] = seconds_per_step(self.studies[name])
         return self.step_times[name]
 
     def calibration(self, core: str) -> float:
@@ -271,7 +275,7 @@ class _Projection:
         (else on any core), so a study not started is projected at what runs really cost."""
         for same in (True, False):
             ratios = [
-                median / (self.step_time(n) * self._steps(n))
+                median / (self.step_time(n) * self.studies[n].train["steps"])
                 for n, median in self.medians.items()
                 # (a variant with its own steps or batch, as sgd-batch's, would skew the ratio)
                 if n in self.plain and (not same or self.cores[n] == core)
@@ -281,19 +285,30 @@ class _Projection:
                 return float(np.median(ratios))
         return 1.0
 
-    def _steps(self, name: str) -> int:
-        return int(load_study(self.studies_dir / f"{name}.yaml").train["steps"])
-
     def per_run(self, study: Study) -> float:
+        """CPU seconds of one run of the study still to do."""
         if study.name in self.medians:
             return self.medians[study.name]
         core = str(study.model.get("core", "elman"))
         return self.step_time(study.name) * study.train["steps"] * self.calibration(core)
 
+    def spent_hours(self) -> float:
+        """CPU-hours of every run stored."""
+        return sum(sum(st.cpu) for mine in self.stored.values() for st in mine.values()) / 3600
 
-def _projection(
-    studies_dir: Path, out_root: Path, measure: bool
-) -> tuple[_Projection, dict[str, Study], dict[str, dict[str, _Stored]]]:
+    def variant_hours(self, study: Study, label: str, out_root: Path) -> float:
+        """The projected CPU-hours of the runs a variant still has to do, were it to run."""
+        mine = self.stored.get(study.name, {}).get(label) or _stored(out_root, study, label)
+        left = _left(study, study.variant(label), mine, self.widening, priced=True)
+        return self.per_run(study) * left / 3600 if left else 0.0
+
+
+def projection(
+    out_root: str | Path | None = None, studies_dir: str | Path | None = None, measure: bool = True
+) -> Projection:
+    """Read the store once: every study's stored runs, and what is needed to price the rest
+    (step times stored by `measure_step_times`, else, with `measure`, measured when asked)."""
+    out_root, studies_dir = _roots(out_root, studies_dir)
     stored_times = step_times_path(out_root)
     step_times = (
         json.loads(stored_times.read_text())["seconds_per_step"] if stored_times.exists() else {}
@@ -310,14 +325,15 @@ def _projection(
     cores = {n: str(s.model.get("core", "elman")) for n, s in studies.items()}
     plain = {n for n, s in studies.items() if not any(v.train for v in s.variants)}
     added = [
-        st.grid_size - (3 if v.around else len(v.grid))
+        st.grid_size - v.start_size
         for n, s in studies.items()
         for v in s.variants
         if (st := stored[n][v.label]).finished
     ]
     widening = int(np.median(added)) if added else 0
-    projection = _Projection(step_times, measure, studies_dir, medians, cores, plain, widening)
-    return projection, studies, stored
+    return Projection(
+        studies, stored, step_times, measure, studies_dir, medians, cores, plain, widening
+    )
 
 
 def cost_table(
@@ -327,19 +343,18 @@ def cost_table(
     and projected; and the tier's totals (hours).
 
     A study with stored runs is projected from their median CPU time; one not started from
-    its step time × steps × the calibration (`_Projection.calibration`): the step time stored
+    its step time × steps × the calibration (`Projection.calibration`): the step time stored
     by `measure_step_times` (on an idle machine), else, with `measure`, one measured now."""
-    out_root, studies_dir = _roots(out_root, studies_dir)
-    projection, studies, stored = _projection(studies_dir, out_root, measure)
-    rows, spent_total, projected_total = [], 0.0, 0.0
-    for name, study in studies.items():
-        mine = stored[name]
+    priced = projection(out_root, studies_dir, measure)
+    rows, projected_total = [], 0.0
+    for name, study in priced.studies.items():
+        mine = priced.stored[name]
         spent = sum(c for st in mine.values() for c in st.cpu)
         count = sum(len(st.cpu) for st in mine.values())
-        left = sum(_left(study, v, mine[v.label], projection.widening) for v in study.variants)
-        per_run = projection.per_run(study)
+        left = sum(_left(study, v, mine[v.label], priced.widening) for v in study.variants)
+        per_run = priced.per_run(study)
         projected = spent + per_run * left if left else spent
-        spent_total, projected_total = spent_total + spent, projected_total + projected
+        projected_total += projected
         done = sum(st.finished for st in mine.values())
         skipped = sum(st.skipped for st in mine.values())
         rows.append(
@@ -352,33 +367,7 @@ def cost_table(
                 f"{projected / 3600:.1f}",
             ]
         )
-    return rows, spent_total / 3600, projected_total / 3600
-
-
-def spent_cpu_hours(
-    out_root: str | Path | None = None, studies_dir: str | Path | None = None
-) -> float:
-    """CPU-hours of every run stored under `out_root` (the evidence tier's studies)."""
-    out_root, studies_dir = _roots(out_root, studies_dir)
-    return (
-        sum(
-            sum(_stored(out_root, s, v.label).cpu)
-            for s in (load_study(studies_dir / f"{n}.yaml") for n in study_names(studies_dir))
-            for v in s.variants
-        )
-        / 3600
-    )
-
-
-def variant_cost_hours(
-    study: Study, label: str, out_root: str | Path | None = None, studies_dir: Path | None = None
-) -> float:
-    """The projected CPU-hours of the runs a variant still has to do (as `cost_table`)."""
-    out_root, studies_dir = _roots(out_root, studies_dir)
-    projection, _, stored = _projection(studies_dir, out_root, measure=True)
-    mine = stored[study.name][label] if study.name in stored else _stored(out_root, study, label)
-    left = _left(study, study.variant(label), mine, projection.widening, priced=True)
-    return projection.per_run(study) * left / 3600 if left else 0.0
+    return rows, priced.spent_hours(), projected_total / 3600
 
 
 def budget_reached(rows: list[list[Any]]) -> str:

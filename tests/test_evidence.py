@@ -287,6 +287,15 @@ def test_a_ladder_rung_skips_the_optimizers_that_failed_the_rung_below(tmp_path)
     assert not list((tmp_path / "out" / "longer").rglob("runs/*.json"))
 
 
+def test_the_budget_the_runner_keeps_is_the_one_the_registration_states():
+    import re
+
+    from rnnopt import ledger_tables
+
+    stated = re.search(r"budget is ([\d.]+) CPU-hours", ledger_tables.protocol_text("budget"))
+    assert stated and float(stated.group(1)) == protocol.TIER_BUDGET_CPU_HOURS
+
+
 def test_no_study_starts_past_the_budget_and_one_refused_is_reconsidered_on_resume(
     tmp_path, monkeypatch
 ):
@@ -295,7 +304,7 @@ def test_no_study_starts_past_the_budget_and_one_refused_is_reconsidered_on_resu
 
     make_tier(tmp_path, TINY)
     (tmp_path / "specs" / "next.yaml").write_text(TINY.replace("seq_len: 5", "seq_len: 6"))
-    spent = tier.spent_cpu_hours(tmp_path / "out", tmp_path / "specs")
+    spent = tier.projection(tmp_path / "out", tmp_path / "specs", measure=False).spent_hours()
     monkeypatch.setattr(protocol, "TIER_BUDGET_CPU_HOURS", spent + 1e-9)
     evidence.run_evidence(studies_dir=tmp_path / "specs", out_root=tmp_path / "out", workers=1)
     for variant in ("sgd", "adam"):
@@ -400,10 +409,7 @@ def test_a_study_not_started_is_projected_at_what_stored_runs_really_cost(tmp_pa
 def test_the_cost_report_says_in_which_study_the_budget_runs_out():
     from rnnopt import tier
 
-    rows = [
-        ["a", "", "", "", "", "10.0"],
-        ["b", "", "", "", "", "10.0"],
-        ["c", "", "", "", "", "5.0"],
-    ]
+    part = f"{0.4 * protocol.TIER_BUDGET_CPU_HOURS:.1f}"  # 40 %, 40 % and 40 % of the budget
+    rows = [["a", "", "", "", "", part], ["b", "", "", "", "", part], ["c", "", "", "", "", part]]
     assert "runs out during c" in tier.budget_reached(rows)
     assert "fits its budget" in tier.budget_reached(rows[:2])

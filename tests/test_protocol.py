@@ -309,6 +309,18 @@ def test_a_grid_that_learned_nothing_is_widened_on_both_sides_not_trusted():
     assert len(nothing.grid) == 2 + 4 * protocol.MAX_FLAT_EXTENSIONS
 
 
+def test_a_best_rate_tied_with_an_edge_rate_does_not_count_as_interior():
+    # Errors fall to a floor at 0.01 and stay there: 0.00464 and 0.01 tie; the tie goes to the
+    # smaller rate, which has a rate on each side, but the grid's edge is as good as it.
+    def errors_for(grid):
+        return {lr: [max(1, -protocol.lattice_index(lr) - 6) / 10] for lr in grid}
+
+    found = protocol.search([0.001, 0.00215, 0.00464, 0.01], errors_for)
+    assert found.grid[-1] > 0.01 and found.extensions >= 1
+    assert found.tuned.lr == 0.00464  # still the smaller of the tied rates
+    assert found.edge == "high"  # the floor never ends within the limit, and it says so
+
+
 def test_a_margin_asks_for_that_many_rates_on_each_side_of_the_best():
     found = protocol.search(
         [0.1, 0.215, 0.464],
