@@ -176,7 +176,7 @@ def chosen_rate(result: Result, name: str, lr: float) -> str:
     edge = result.edges.get(name)
     if edge == "flat":
         return f"{sig(lr)} (nothing learned on the grid)"
-    return sig(lr) + ("" if edge is None else f" (on the {edge} edge)")
+    return sig(lr) + ("" if edge is None else f" (the search ended at the grid's {edge} edge)")
 
 
 def table(result: Result, labels: Mapping[str, str]) -> list[list[str]]:

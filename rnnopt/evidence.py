@@ -493,7 +493,11 @@ def _budget_refusal(
         return None  # started: runs or a choice stored (a skipped.json alone is not a start)
     priced = priced or tier.projection(out_root, studies_dir)
     spent = priced.spent_hours()
-    cost = sum(priced.variant_hours(study, v.label, out_root) for v in study.variants)
+    cost = sum(
+        priced.variant_hours(study, v.label, out_root)
+        for v in study.variants
+        if not tier.ruled_out(study, v.label, out_root, studies_dir)  # the ladder's rule first
+    )
     if not spent + reserved + cost <= protocol.TIER_BUDGET_CPU_HOURS:  # (a NaN cost refuses)
         return (
             f"not run: {spent:.1f} CPU-hours spent, {reserved:.1f} reserved by the variants "
@@ -580,7 +584,7 @@ def run_evidence(
     limit = workers if scheduler is None else len(jobs)
     admitted: dict[str, str | None] = {}  # study -> why it is not run (None: it runs)
     with pool:
-        running: dict[concurrent.futures.Future, tuple[tuple[str, str], float]] = {}
+        running: dict[concurrent.futures.Future, tuple[tuple[str, str], Study]] = {}
         while waiting or running:
             priced = None  # the store read once per pass (`tier.projection`), when first needed
             for key, (path, needs) in list(waiting.items()):
@@ -593,20 +597,22 @@ def run_evidence(
                 study = load_study(path)
                 priced = priced or tier.projection(out_root, studies_dir)
                 if study.name not in admitted:
-                    reserved = sum(hours for _, hours in running.values())
+                    # what the running variants still have to do (their stored runs are spent)
+                    reserved = sum(
+                        priced.variant_hours(s, k[1], Path(out_root)) for k, s in running.values()
+                    )
                     admitted[study.name] = _budget_refusal(
                         study, out_root, studies_dir, reserved, priced
                     )
-                reason = admitted[study.name] or _reason_not_to_run(
-                    study, key[1], out_root, studies_dir
+                reason = (
+                    _reason_not_to_run(study, key[1], out_root, studies_dir) or admitted[study.name]
                 )
                 if reason is not None:
                     _skip(study, key[1], out_root, reason)
                     print(f"{study.name}/{key[1]}: {reason}", flush=True)
                     continue
-                hours = priced.variant_hours(study, key[1], Path(out_root))
                 future = pool.submit(_pipeline, path, key[1], str(out_root), scheduler)
-                running[future] = (key, hours)
+                running[future] = (key, study)
             if not running:
                 if waiting:
                     raise ValueError(f"studies wait on one another: {sorted(waiting)}")

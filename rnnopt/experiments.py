@@ -183,9 +183,12 @@ def measure_surfaces(optimizer: str, lr: float, seed: int) -> dict[str, float]:
     return {"error": 1.0 - float(np.mean(escaped)), "global_fraction": float(np.mean(escaped))}
 
 
+RAVINE_STEEP = 100.0  # the ravine's curvature across (λ_max); along it, 1
+
+
 def ravine(p: torch.Tensor) -> torch.Tensor:
     """f(x, y) = ½(x² + 100 y²): curvature 1 along x, 100 along y (κ = 100)."""
-    return 0.5 * (p[..., 0] ** 2 + 100 * p[..., 1] ** 2)
+    return 0.5 * (p[..., 0] ** 2 + RAVINE_STEEP * p[..., 1] ** 2)
 
 
 # A sign change of the steep coordinate counts as a reversal only while it is larger than this

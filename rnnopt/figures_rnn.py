@@ -61,6 +61,8 @@ __all__ = [
     "atlas_table",
     "atlas_figure",
     "atlas_sentences",
+    "atlas_pending_sentence",
+    "atlas_look",
     "BEYOND_PARAMETERS",
     "check_beyond_parameters",
     "adding_spec",
@@ -148,8 +150,9 @@ def effective_steps(
     every: int = 10,
     **hyper: Any,
 ) -> dict[str, np.ndarray]:
-    """γ/(√v̂ + ε) of every weight during training with RMSprop or Adam (v̂ = v for RMSprop,
-    v/(1 − β₂^t) for Adam), summarised per group of WEIGHT_GROUPS as the 10th, 50th and 90th
+    """The effective learning rate γ/(√v̂ + ε) of every weight during training with RMSprop or
+    Adam: the step per unit of gradient (for Adam, of its average m̂), with v̂ = v for RMSprop and
+    v/(1 − β₂^t) for Adam; summarised per group of WEIGHT_GROUPS as the 10th, 50th and 90th
     percentile over the group's weights at each probed step; also 'step'."""
     if optimizer not in ("rmsprop", "adam", "adamw"):
         raise ValueError(f"optimizer={optimizer!r} has no per-weight step; valid: rmsprop, adam")
@@ -186,8 +189,8 @@ def effective_steps(
 
 def plot_effective_steps(results: Mapping[str, Mapping[str, np.ndarray]], lrs: Mapping[str, float]):
     """One panel per optimizer in ``results`` (from :func:`effective_steps`): the median
-    effective step of each weight group, with its 10–90 % band over the group's weights, and the
-    learning rate γ as a dashed line."""
+    effective learning rate of each weight group, with its 10–90 % band over the group's weights,
+    and the learning rate γ as a dashed line."""
     from rnnopt.plots import label
 
     fig, axes = _figure(3.0, ncols=len(results), sharey=True)
@@ -201,7 +204,7 @@ def plot_effective_steps(results: Mapping[str, Mapping[str, np.ndarray]], lrs: M
         ax.set_yscale("log")
         ax.set_xlabel("training step")
         ax.set_title(f"{label(name)}, γ = {lrs[name]:g}")
-    axes[0, 0].set_ylabel("effective step γ / (√v̂ + ε)")
+    axes[0, 0].set_ylabel("effective learning rate γ / (√v̂ + ε)")
     axes[0, 0].legend(fontsize=8)
     return fig
 
@@ -632,6 +635,32 @@ def atlas_sentences(rows: Sequence[AtlasRow]) -> list[str]:
             f"their seeds within {mine[0].budget:,} steps{solved}."
         )
     return sentences
+
+
+def atlas_pending_sentence(pending: Sequence[str], studies: Sequence[str] = ATLAS_STUDIES) -> str:
+    """What the atlas still waits for, in words: how many (T, optimizer) pairs, and only the
+    studies they belong to (a study with every pair stored is not named). ``pending``: the
+    messages of plateau_atlas, each starting with its "study/optimizer"."""
+    waiting = [s for s in studies if any(p.startswith(f"{s}/") for p in pending)]
+    waiting += sorted({p.split("/")[0] for p in pending if "/" in p} - set(studies))
+    pairs, are = ("pair", "is") if len(pending) == 1 else ("pairs", "are")
+    return (
+        f"pending: {len(pending)} (T, optimizer) {pairs} of {', '.join(waiting)} {are} not "
+        "stored yet; the command 'make evidence' computes them (and resumes where it stopped), "
+        "and this page shows them once stored:"
+    )
+
+
+def atlas_look(rows: Sequence[AtlasRow]) -> str:
+    """The figure's reading hint: how the plateau changes with T can only be seen once more than
+    one sequence length is stored."""
+    lengths = sorted({r.seq_len for r in rows})
+    if len(lengths) > 1:
+        return "Compare the fraction solved and the median steps from one T to the next."
+    return (
+        f"Only T = {lengths[0]} is stored so far, so the figure cannot yet show how the "
+        "plateau changes with T."
+    )
 
 
 # --- the chapter "Beyond the four": clipping and Nesterov runs -----------------------------

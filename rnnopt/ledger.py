@@ -93,7 +93,7 @@ def registration(path: str | Path | None = None) -> dict[str, Any]:
             "experiments": experiments}  # fmt: skip
 
 
-def _experiment(name: str) -> dict[str, Any]:
+def experiment_data(name: str) -> dict[str, Any]:
     path = evidence.EVIDENCE_DIR / name / "results.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     if "provenance" not in data:
@@ -102,7 +102,7 @@ def _experiment(name: str) -> dict[str, Any]:
 
 
 def experiment_values(name: str, variant: str, key: str) -> np.ndarray:
-    data = _experiment(name)
+    data = experiment_data(name)
     cell = data["measurements"][variant][repr(data["tuned"][variant]["lr"])]
     return np.array([cell[str(s)][key] for s in data["protocol"]["evaluation_seeds"]])
 
@@ -160,7 +160,7 @@ def batch_noise() -> Figure:
 def convex() -> Figure:
     """SGD's excess loss against that of the best of the other three on the tuning seeds (a
     reference that is never SGD itself, so the ratio is never 1 by construction)."""
-    data = _experiment("convex-lsq")
+    data = experiment_data("convex-lsq")
     others = [v for v in data["tuned"] if v != "sgd"]
     best = min(others, key=lambda v: _tuning_error(data["tuned"][v]))
     return _paired(

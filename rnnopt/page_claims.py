@@ -10,7 +10,6 @@ interval, the verdict and a link to the one place it is decided (the claims chap
 from __future__ import annotations
 
 import math
-import re
 from functools import cache
 from typing import Any
 
@@ -52,14 +51,15 @@ def word(row: dict[str, Any]) -> str:
     return WORDS[row["verdict"]]
 
 
-def missing(source: str) -> str:
-    """What a pending claim waits for, in words: 'its study sgd-batch is not stored yet' for the
-    ledger's 'sgd-batch/batch-16 is not finished' (the source as it is otherwise)."""
-    found = re.fullmatch(r"(?:experiment )?([\w.-]+)(/[\w.-]+)? is not finished", source)
-    if found:
-        kind = "study" if found.group(2) else "experiment"
-        return f"its {kind} {found.group(1)} is not stored yet"
-    return source
+def missing(row: dict[str, Any]) -> str:
+    """What a pending claim waits for, in the claims page's words: how much of its evidence is
+    stored (rnnopt.ledger_tables.stored_evidence: for a tier claim, how many of the tier's
+    studies) and the first thing missing, e.g. '2 of 8 tier studies stored (...); first missing:
+    adding-elman-T100/sgd is not finished'. Naming only the first missing study would understate
+    what a tier claim waits for."""
+    from rnnopt.ledger_tables import stored_evidence
+
+    return f"{stored_evidence(row)}; first missing: {row['source']}"
 
 
 def interval(row: dict[str, Any]) -> str:
@@ -67,7 +67,7 @@ def interval(row: dict[str, Any]) -> str:
     if row["kind"] == "definitional":
         return "—"
     if row["verdict"] == "pending":
-        return f"{PENDING}: {missing(row['source'])} (`make evidence`)"
+        return f"{PENDING}: {missing(row)} (`make evidence`)"
     values = [row.get(k) for k in ("estimate", "ci_low", "ci_high")]
     if any(not isinstance(v, (int, float)) or not math.isfinite(v) for v in values):
         return f"— ({row['source']})"
@@ -79,12 +79,13 @@ def interval(row: dict[str, Any]) -> str:
 
 def entry(row: dict[str, Any]) -> str:
     """The verdict, linked, with its figure: 'supported (1.5 [1.2, 1.9] over 10 seeds)',
-    'pending — its study x is not stored yet (`make evidence`)', or 'definitional'."""
+    'pending — 2 of 8 tier studies stored (...); first missing: ... (`make evidence`)', or
+    'definitional'."""
     verdict = link(row["id"], word(row))
     if row["kind"] == "definitional":
         return verdict
     if row["verdict"] == "pending":
-        return f"{verdict} — {missing(row['source'])} (`make evidence`)"
+        return f"{verdict} — {missing(row)} (`make evidence`)"
     return f"{verdict} ({interval(row)})"
 
 

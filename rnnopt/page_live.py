@@ -562,13 +562,16 @@ def pictures(page: Page) -> list[Any]:
         )  # fmt: skip
         ends = {group: effective[group][-1][1] for group in figures_rnn.WEIGHT_GROUPS}
         v = "\\hat v" if optimizer == "adam" else "v"  # RMSprop has no bias correction
+        # what the rate multiplies: Adam steps along its average of the gradient, RMSprop along it
+        unit = "of $\\hat m$, the averaged gradient" if optimizer == "adam" else "of gradient"
         shown.append((figures_rnn.plot_effective_steps({optimizer: effective}, {optimizer: rate}),
             page.figure_name("effective-steps"),
-            f"{name}'s effective step $\\gamma / (\\sqrt{{{v}}} + \\epsilon)$ per weight while "
-            f"the Elman network of the training section learns {page.lr_task} (one seed; line: "
-            f"median over a group's weights, band: 10th to 90th percentile; dashed: the learning "
-            f"rate). Look at the gaps between the groups: each weight gets its own step. After "
-            f"the last step the medians are {ends['input weights W_ih']:.2g} (input), "
+            f"{name}'s effective learning rate $\\gamma / (\\sqrt{{{v}}} + \\epsilon)$ per weight "
+            f"(the step per unit {unit}, not a step length) while the Elman network of the "
+            f"training section learns {page.lr_task} (one seed; line: median over a group's "
+            f"weights, band: 10th to 90th percentile; dashed: the learning rate). Look at the gaps "
+            f"between the groups: each weight gets its own learning rate. After the last step the "
+            f"medians are {ends['input weights W_ih']:.2g} (input), "
             f"{ends['recurrent weights W_hh']:.2g} (recurrent) and {ends['readout']:.2g} "
             f"(readout)."))  # fmt: skip
     return shown

@@ -79,7 +79,7 @@ ERROR_FLOOR = 0.01
 # A run whose held-out loss climbs above this many times its loss at step 0 is stopped and
 # counted as diverged (registration amendment 12): its error is the cap, 1, either way.
 DIVERGE_FACTOR = 100.0
-# The evidence tier's compute budget (issue 8): no variant starts whose projected CPU time
+# The evidence tier's compute budget (issue 8): no study starts whose projected CPU time
 # would take the tier past it (amendment 12; 40 since amendment 13, was 24).
 TIER_BUDGET_CPU_HOURS = 40.0
 BOOTSTRAP_RESAMPLES = 10_000
@@ -120,6 +120,27 @@ def final_relative_error(history: History, baseline: float, higher_is_better: bo
     return run_error(history.diverged, metric, baseline, higher_is_better)
 
 
+# What "overfitting" is read from beside the held-out error (adam-generalises-worse): the end of
+# the run against the training loss of its last tenth (the minibatch losses it logged there),
+# and against the best held-out loss the run ever had.
+GAP_TAIL = 0.1
+
+
+def generalisation_gap(history: History, tail: float = GAP_TAIL) -> float:
+    """Held-out loss after the last step minus the mean training (minibatch) loss logged over
+    the last `tail` of the run: how much worse the model does on data it was not trained on."""
+    if not 0 < tail <= 1:
+        raise ValueError(invalid("tail", tail, "a share of the run in (0, 1]"))
+    losses = history.loss[-max(1, round(tail * len(history.loss))) :]
+    return float(history.eval_loss[-1] - np.mean(losses))
+
+
+def held_out_rise(history: History) -> float:
+    """How far the held-out loss ended above its lowest value during the run, as a fraction of
+    that lowest value (0: it never turned up; 0.3: it ended 30 % above its best)."""
+    return float(history.eval_loss[-1] / min(history.eval_loss) - 1)
+
+
 # --- Clipping ------------------------------------------------------------------------------
 
 CLIP_FACTOR = 10.0  # Pascanu et al. (2013): clip between ½ and 10 times the typical norm
@@ -145,6 +166,12 @@ def clip_threshold(task: Any, model: Any, batch_size: int, batches: int = 20) ->
             norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), math.inf)))
     model.zero_grad(set_to_none=True)
     return float(f"{CLIP_FACTOR * float(np.median(norms)):.2g}")
+
+
+def clipped_share(history: History) -> float:
+    """The share of a run's training steps whose gradient was clipped: near 0 when clipping only
+    catches explosions, near 1 when it rescales every step (normalised gradient descent)."""
+    return history.clipped_steps / history.steps_done if history.steps_done else math.nan
 
 
 # --- Success and time to success ------------------------------------------------------------
@@ -486,8 +513,10 @@ class Search:
     tuned: Tuned
     grid: list[float]
     extensions: int
-    edge: str | None  # None when the chosen rate is interior with `margin` rates each side;
-    # 'low' / 'high' when it is still on that edge, 'flat' when no rate learned anything
+    edge: str | None  # None when the chosen rate (and every rate tied with it) has `margin`
+    # rates each side; 'low' / 'high' when the search ended without showing the error rise
+    # beyond that edge (the chosen rate, or one tied with it, is on it); 'flat' when no rate
+    # learned anything
 
 
 def search(
@@ -514,14 +543,18 @@ def search(
         tuned = tune({lr: errors[lr] for lr in grid})
         # A rate tied with the best is as good a choice (amendment 13): if one of them sits on
         # an edge, the grid has not shown that the error rises beyond it.
-        tied = [i for i, lr in enumerate(grid) if tuned.errors[lr] == tuned.errors[tuned.lr]]
-        edge = "low" if tied[0] < margin else "high" if len(grid) - 1 - tied[-1] < margin else None
+        # (isclose: a mean over seeds summed in another order may differ in its last bit)
+        best = tuned.errors[tuned.lr]
+        tied = [i for i, lr in enumerate(grid) if math.isclose(tuned.errors[lr], best)]
+        short = {"low": tied[0] < margin, "high": len(grid) - 1 - tied[-1] < margin}
+        sides = [side for side, is_short in short.items() if is_short]  # both when ties span it
+        edge = sides[0] if sides else None
         if min(tuned.errors.values()) >= NOTHING_LEARNED:
-            edge = "flat"
+            edge, sides = "flat", ["low", "high"]
         limit = MAX_FLAT_EXTENSIONS if edge == "flat" else MAX_EXTENSIONS
         if edge is None or extensions >= limit:
             return Search(tuned, list(grid), extensions, edge)
-        for side in ("low", "high") if edge == "flat" else (edge,):
+        for side in sides:
             grid = extend_grid(grid, side)
         extensions += 1
 
@@ -577,6 +610,15 @@ def verdict(low: float, high: float, direction: str, support: float, refute: flo
     else:
         raise ValueError(invalid("direction", direction, "a direction", ("higher", "lower")))
     return "inconclusive"
+
+
+def why_inconclusive(low: float, high: float, support: float, refute: float) -> str:
+    """Why an interval decides neither way: 'between' when it lies wholly between the two
+    thresholds (an effect measured well enough, and smaller than the claim needs, larger than
+    "none"), 'straddles' when it crosses a threshold (the seeds cannot tell)."""
+    if min(support, refute) <= low and high <= max(support, refute):
+        return "between"
+    return "straddles"
 
 
 # --- Cost ------------------------------------------------------------------------------------

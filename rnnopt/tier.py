@@ -102,6 +102,12 @@ def eval_histories(study: str, variant: str, root: Path | None = None) -> list[H
     return stage_histories(study, variant, "eval", root)
 
 
+def clipped_shares(study: str, variant: str, root: Path | None = None) -> np.ndarray:
+    """Per evaluation seed, the share of the run's steps whose gradient was clipped, at the
+    variant's tuned rate (`protocol.clipped_share`)."""
+    return np.array([protocol.clipped_share(h) for h in eval_histories(study, variant, root)])
+
+
 def criterion_of(study: str, studies_dir: Path | None = None) -> protocol.Criterion:
     spec = _roots(None, studies_dir)[1] / f"{study}.yaml"
     return protocol.SUCCESS[load_study(spec).task["name"]]
@@ -214,6 +220,7 @@ class _Stored:
     finished: bool
     skipped: bool
     tuning_rates: int = 0  # rates with tuning runs stored (a grid widened so far)
+    flat: bool = False  # an unfinished grid on which nothing has learned so far
 
 
 def _stored(out_root: Path, study: Study, label: str) -> _Stored:
@@ -226,12 +233,14 @@ def _stored(out_root: Path, study: Study, label: str) -> _Stored:
     ]
     tuned = root / "tuned.json"
     size = len(json.loads(tuned.read_text())["grid"]) if tuned.exists() else None
-    rates = (
-        len({r["lr"] for r in load_results(root / "tune")})
-        if (root / "tune" / "results.csv").exists()
-        else 0
-    )
-    return _Stored(cpu, size, tuned.exists(), (root / "skipped.json").exists(), rates)
+    rows = load_results(root / "tune") if (root / "tune" / "results.csv").exists() else []
+    flat = False
+    if rows and not tuned.exists():
+        # A grid that has learned nothing anywhere is widened on both sides (protocol.search).
+        errors = relative_errors(rows, *evidence.task_scale(study, "tune"))
+        flat = min(np.mean(list(e.values())) for e in errors.values()) >= protocol.NOTHING_LEARNED
+    rates = len({r["lr"] for r in rows})
+    return _Stored(cpu, size, tuned.exists(), (root / "skipped.json").exists(), rates, flat)
 
 
 def _left(
@@ -240,9 +249,11 @@ def _left(
     """Runs a variant still has to do: none once finished, or once not run unless `priced`
     (what it would cost if it ran). An unfinished grid is projected at its start plus
     `widening`, the median number of rates widening added to the finished grids, or at the
-    rates it has already run if more."""
+    rates it has already run if more; a grid on which nothing has learned yet at its widest."""
     if stored.finished or (stored.skipped and not priced):
         return 0
+    if stored.flat:  # widened on both sides, two rates each, as often as the protocol allows
+        widening = 4 * protocol.MAX_FLAT_EXTENSIONS
     size = max(variant.start_size + widening, stored.tuning_rates)
     return max(variant_runs(study, variant, size) - len(stored.cpu), 0)
 
@@ -303,6 +314,17 @@ class Projection:
         return self.per_run(study) * left / 3600 if left else 0.0
 
 
+def ruled_out(study: Study, label: str, out_root: Path, studies_dir: Path) -> bool:
+    """Whether the tier's rules (amendment 12: a rung below not solved, a neighbour not run)
+    already say this unfinished variant will not run; False while that is not known yet."""
+    if (out_root / study.name / label / "tuned.json").exists():
+        return False
+    try:
+        return evidence._reason_not_to_run(study, label, out_root, studies_dir) is not None
+    except Pending:
+        return False  # the rung below is not finished: it may yet be solved
+
+
 def projection(
     out_root: str | Path | None = None, studies_dir: str | Path | None = None, measure: bool = True
 ) -> Projection:
@@ -345,18 +367,26 @@ def cost_table(
     A study with stored runs is projected from their median CPU time; one not started from
     its step time × steps × the calibration (`Projection.calibration`): the step time stored
     by `measure_step_times` (on an idle machine), else, with `measure`, one measured now."""
+    out_root, studies_dir = _roots(out_root, studies_dir)
     priced = projection(out_root, studies_dir, measure)
     rows, projected_total = [], 0.0
     for name, study in priced.studies.items():
         mine = priced.stored[name]
         spent = sum(c for st in mine.values() for c in st.cpu)
         count = sum(len(st.cpu) for st in mine.values())
-        left = sum(_left(study, v, mine[v.label], priced.widening) for v in study.variants)
+        excluded = {
+            v.label for v in study.variants if ruled_out(study, v.label, out_root, studies_dir)
+        }
+        left = sum(
+            _left(study, v, mine[v.label], priced.widening)
+            for v in study.variants
+            if v.label not in excluded
+        )
         per_run = priced.per_run(study)
         projected = spent + per_run * left if left else spent
         projected_total += projected
         done = sum(st.finished for st in mine.values())
-        skipped = sum(st.skipped for st in mine.values())
+        skipped = len(excluded | {label for label, st in mine.items() if st.skipped})
         rows.append(
             [
                 name,

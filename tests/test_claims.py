@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnopt import ledger, ledger_tables, protocol, store
+from rnnopt import ledger, ledger_tables, protocol, store, tier
 from rnnopt.ledger import COLUMNS, FOUR
 from rnnopt.tier import Pending
 
@@ -284,10 +284,13 @@ def test_the_summary_table_has_the_sources_four_rows_and_registered_claims():
 
 def test_the_summary_table_shows_each_claims_verdict_and_interval_from_the_rows(stored):
     table = ledger_tables.summary_table(stored)
+    assert "(the learning rate only)" in table  # adam-less-tuning: only the rate was varied
     for _, _, good, bad in ledger_tables.SUMMARY:
         for claim_id in good + bad:
             row = next(r for r in stored if r["id"] == claim_id)
             shown = "definitional" if row["kind"] == "definitional" else row["verdict"]
+            if claim_id in ledger_tables.SCOPE and row["verdict"] != "pending":
+                shown += f" ({ledger_tables.SCOPE[claim_id].split(':')[0]})"
             assert f"{{ref}}`{shown} <claim-{claim_id}>`" in table
             if has_interval(row):
                 assert ledger.format_number(row["ci_low"]) in table
@@ -381,3 +384,44 @@ def test_an_absolute_claim_about_sgd_is_shown_beside_the_same_figure_for_the_oth
     for name in ("Momentum", "RMSprop", "Adam"):
         stuck = 1 - ledger.experiment_values("surfaces", name.lower(), "global_fraction")
         assert f"{name} {ledger.format_number(float(stuck.mean()))} [" in beside
+
+
+def test_an_inconclusive_entry_says_whether_its_interval_sits_between_the_thresholds():
+    row = dict(next(r for r in ledger.ledger() if r["id"] == "momentum-local-minima"))
+    claim = ledger_tables.claims()[row["id"]]
+    low, high = sorted((row["support_threshold"], row["refute_threshold"]))
+    row |= {"verdict": "inconclusive", "ci_low": low + 0.25 * (high - low)}
+    row |= {"ci_high": high - 0.25 * (high - low)}
+    assert "lies between the two thresholds" in ledger_tables.entry(row, claim)
+    row |= {"ci_low": low - (high - low), "ci_high": high + (high - low)}
+    assert "crosses a threshold" in ledger_tables.entry(row, claim)
+
+
+def test_the_overfitting_claim_shows_the_registered_generalisation_gap_beside_its_figure():
+    row = next(r for r in ledger.ledger() if r["id"] == "adam-generalises-worse")
+    text = ledger_tables.entry(row, ledger_tables.claims()[row["id"]])
+    beside = next(line for line in text.splitlines() if line.startswith("- Beside it:"))
+    for name in ("adam", "sgd"):
+        gaps = [protocol.generalisation_gap(h) for h in tier.eval_histories("overfit", name)]
+        shown = ledger.format_number(float(np.mean(gaps)))
+        assert f"{'Adam' if name == 'adam' else 'SGD'} {shown} [" in beside
+
+
+def test_the_damping_entry_places_sgds_tuned_rate_against_the_ravines_curvature():
+    from rnnopt import experiments
+
+    row = next(r for r in ledger.ledger() if r["id"] == "momentum-damps")
+    text = ledger_tables.entry(row, ledger_tables.claims()[row["id"]])
+    lr = ledger.experiment_data("ravine")["tuned"]["sgd"]["lr"]
+    product = ledger.format_number(lr * experiments.RAVINE_STEEP)
+    assert f"SGD's tuned rate is {ledger.format_number(lr)}, lr·λ_max = {product}" in text
+
+
+def test_an_entry_decided_on_a_tier_study_says_how_often_clipping_bound_there():
+    row = next(r for r in ledger.ledger() if r["id"] == "adam-less-tuning")
+    text = ledger_tables.entry(row, ledger_tables.claims()[row["id"]])
+    line = next(line for line in text.splitlines() if line.startswith("- Clipping:"))
+    share = float(np.median(tier.clipped_shares("digits-elman", "adam")))
+    assert f"Adam {100 * share:.0f} %" in line
+    convex = next(r for r in ledger.ledger() if r["id"] == "sgd-convex")  # not a tier study
+    assert "- Clipping:" not in ledger_tables.entry(convex, ledger_tables.claims()["sgd-convex"])

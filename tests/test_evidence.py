@@ -10,6 +10,7 @@ deterministic, so a prefix is as telling as the whole run).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -244,6 +245,36 @@ def test_a_study_not_started_is_projected_from_the_stored_step_times(tmp_path):
     assert projected == pytest.approx(0.5 * study.train["steps"] * runs / 3600)
 
 
+def test_the_cost_report_projects_nothing_for_a_rung_the_ladder_rule_has_ruled_out(tmp_path):
+    # tiny's runs never reach the adding criterion (MSE <= 0.01), so a rung above it will not
+    # run: the report counts its variants as not run and projects no cost for them.
+    from rnnopt import tier
+
+    make_tier(tmp_path, TINY)
+    rung = "only_if_solved: tiny\n" + TINY.replace("seq_len: 5", "seq_len: 6")
+    (tmp_path / "specs" / "longer.yaml").write_text(rung)
+    times = tier.step_times_path(tmp_path / "out")
+    times.parent.mkdir(parents=True)
+    times.write_text(json.dumps({"seconds_per_step": {"tiny": 0.5, "longer": 0.5}}))
+    rows, _, _ = tier.cost_table(tmp_path / "specs", tmp_path / "out", measure=False)
+    longer = next(r for r in rows if r[0] == "longer")
+    assert longer[1] == "0/2 (2 not run)" and longer[2] == "0/0" and float(longer[5]) == 0
+
+
+def test_the_cost_report_projects_a_grid_that_learned_nothing_at_its_widest(tmp_path):
+    # A tuning stage stored with every rate at the trivial predictor's error: the protocol will
+    # widen it on both sides, so it is priced at 4 x MAX_FLAT_EXTENSIONS more rates.
+    from rnnopt import tier
+
+    make_tier(tmp_path, TINY)
+    study = evidence.load_study(tmp_path / "specs" / "tiny.yaml")
+    stored = tier._stored(tmp_path / "out", study, "sgd")
+    flat = dataclasses.replace(stored, finished=False, flat=True, tuning_rates=2)
+    widest = len(study.variant("sgd").grid) + 4 * protocol.MAX_FLAT_EXTENSIONS
+    expected = tier.variant_runs(study, study.variant("sgd"), widest) - len(stored.cpu)
+    assert tier._left(study, study.variant("sgd"), flat) == expected
+
+
 def test_a_grid_around_another_study_starts_at_the_three_rates_centred_on_its_choice(tmp_path):
     # The neighbour and the study that starts from it run in one call: the runner holds the
     # second back until the first has chosen (it would otherwise find no tuned.json).
@@ -317,6 +348,24 @@ def test_no_study_starts_past_the_budget_and_one_refused_is_reconsidered_on_resu
     for variant in ("sgd", "adam"):
         assert (tmp_path / "out" / "next" / variant / "tuned.json").exists()
         assert not (tmp_path / "out" / "next" / variant / "skipped.json").exists()
+
+
+def test_a_rung_ruled_out_by_the_ladder_says_so_even_when_the_budget_is_spent(
+    tmp_path, monkeypatch
+):
+    # The ladder's rule is read before the budget, and prices the rung's ruled-out variants
+    # at nothing: the reason given is the rung below, not the money.
+    from rnnopt import tier
+
+    make_tier(tmp_path, TINY)
+    spent = tier.projection(tmp_path / "out", tmp_path / "specs", measure=False).spent_hours()
+    monkeypatch.setattr(protocol, "TIER_BUDGET_CPU_HOURS", spent + 1e-9)
+    make_tier(
+        tmp_path, "only_if_solved: tiny\n" + TINY.replace("seq_len: 5", "seq_len: 6"), "longer"
+    )
+    for variant in ("sgd", "adam"):
+        record = json.loads((tmp_path / "out" / "longer" / variant / "skipped.json").read_text())
+        assert "on no evaluation seed of tiny" in record["skipped"]
 
 
 def test_a_ladder_rung_runs_the_optimizers_that_solved_the_rung_below(tmp_path, monkeypatch):

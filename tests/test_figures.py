@@ -401,6 +401,23 @@ def test_plateau_atlas_of_an_empty_tier_is_all_pending(tmp_path):
     assert rows == [] and len(pending) == 4
 
 
+def test_the_atlas_pending_sentence_names_only_studies_with_pairs_missing():
+    pending = [f"adding-elman-T{t}/{name} is not finished" for t in (100, 200) for name in "ab"]
+    text = figures_rnn.atlas_pending_sentence(pending)
+    assert text.startswith("pending: 4 (T, optimizer) pairs of adding-elman-T100, ")
+    assert "adding-elman-T200 are not stored yet" in text and "T50" not in text
+    one = figures_rnn.atlas_pending_sentence(["other/sgd lacks evaluation seeds [100]"])
+    assert one.startswith("pending: 1 (T, optimizer) pair of other is not stored yet")
+
+
+def test_the_atlas_reading_hint_needs_more_than_one_sequence_length():
+    def row(seq_len):
+        return figures_rnn.AtlasRow("s", seq_len, "sgd", 0.1, 10, 3, 1, 0.0, 1.0, 5, 5, 5)
+
+    assert figures_rnn.atlas_look([row(50), row(50)]).startswith("Only T = 50 is stored")
+    assert "from one T to the next" in figures_rnn.atlas_look([row(50), row(100)])
+
+
 def test_stayed_above_baseline_is_every_evaluation_after_step_0():
     above = [_adding_history([0, 50, 100], [0.1, 0.3, 0.2])]
     assert figures_rnn.stayed_above_baseline(above, 0.16)

@@ -217,7 +217,7 @@ def test_the_claims_come_from_the_ledger_with_a_link_to_their_entry(monkeypatch)
          "figure": "a | ratio", "estimate": 1.5, "ci_low": 1.2, "ci_high": 1.9, "seeds": 10,
          "verdict": "supported", "source": "s"},
         {"id": "x-slow", "claim": "X is slow.", "algorithm": "x", "kind": "empirical",
-         "figure": "b", "estimate": "", "ci_low": "", "ci_high": "", "seeds": "",
+         "experiment": "x", "figure": "b", "estimate": "", "ci_low": "", "ci_high": "", "seeds": "",
          "verdict": "pending", "source": "x/y is not finished"},
         {"id": "x-def", "claim": "X is X.", "algorithm": "x", "kind": "definitional",
          "figure": "checked", "estimate": "", "ci_low": "", "ci_high": "", "seeds": "",
@@ -232,7 +232,9 @@ def test_the_claims_come_from_the_ledger_with_a_link_to_their_entry(monkeypatch)
     assert shown[0][1] == "a \\| ratio"  # a bar would split the Markdown table
     assert shown[0][2] == "1.5 [1.2, 1.9] over 10 seeds"
     assert shown[0][3] == "{ref}`supported <claim-x-fast>`"
-    assert shown[1][2] == "pending: its study x is not stored yet (`make evidence`)"
+    # the claims page's wording: how much is stored, then the first thing missing
+    waits = "experiment x: not stored yet; first missing: x/y is not finished"
+    assert shown[1][2] == f"pending: {waits} (`make evidence`)"
     assert shown[1][3] == "{ref}`pending <claim-x-slow>`"
     assert shown[2][3] == "{ref}`definitional <claim-x-def>`"
     facts = page_claims.claim_facts("x")
@@ -244,13 +246,9 @@ def test_the_claims_come_from_the_ledger_with_a_link_to_their_entry(monkeypatch)
         == "{ref}`supported <claim-x-fast>` (1.5 [1.2, 1.9] over 10 seeds)"
     )
     assert facts["claim_x_slow_entry"] == (
-        "{ref}`pending <claim-x-slow>` — its study x is not stored yet (`make evidence`)"
+        f"{{ref}}`pending <claim-x-slow>` — {waits} (`make evidence`)"
     )
     assert facts["claim_x_def_entry"] == "{ref}`definitional <claim-x-def>`"
-    assert page_claims.missing("experiment cost is not finished") == (
-        "its experiment cost is not stored yet"
-    )
-    assert page_claims.missing("something else") == "something else"
 
 
 def test_closer_needs_a_factor_of_two_either_way():
@@ -317,3 +315,33 @@ def test_the_range_that_beats_the_baseline_uses_one_bar_for_every_optimizer(tmp_
     failed = np.zeros(5, bool)
     assert page_live.useful_range(page, mean, failed, baseline=1.0) == (2, 1, 3)  # ≤ 0.9
     assert page_live.useful_range(page, mean + 0.5, failed, baseline=1.0) is None
+
+
+@pytest.mark.parametrize("template", ["algorithm", "training-rnns", "reproducing", "claims"])
+def test_every_template_parameter_has_a_type_and_a_meaning(template):
+    # The reproducing page tabulates what papermill reads: the annotation and the comment ending
+    # the line (a formatter's pragma after the meaning is not one).
+    from pathlib import Path
+
+    import papermill
+
+    path = Path(__file__).parents[1] / "chapters" / "_templates" / f"{template}.ipynb"
+    found = papermill.inspect_notebook(str(path))
+    assert found
+    for name, p in found.items():
+        assert p["inferred_type_name"] not in ("", "None"), name
+        assert p["help"] and not p["help"].startswith(("fmt:", "noqa")), name
+
+
+def test_the_per_sample_sentence_says_when_equal_samples_turn_the_comparison_round():
+    from rnnopt import page_tier
+
+    rng = np.random.default_rng(0)
+    sixteen = 0.1 + 0.01 * rng.random(10)
+    errors = {"batch-16": sixteen, "batch-1": 4 * sixteen, "batch-1-long": 0.6 * sixteen}
+    text = page_tier.per_sample_sentence(errors)
+    assert text.startswith("Against batch 16, batch 1's error is higher over equal steps (4.00 ")
+    assert "lower over equal samples (0.60 " in text
+    assert text.endswith("per sample the comparison goes the other way.")
+    errors["batch-1-long"] = 2 * sixteen  # higher both ways: nothing turns round
+    assert page_tier.per_sample_sentence(errors).endswith("times).")

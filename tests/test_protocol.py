@@ -37,6 +37,25 @@ def test_the_final_metric_is_the_last_evaluation_and_a_diverged_run_scores_as_tr
     assert protocol.final_relative_error(history([0.2, 0.01], diverged=True), 0.1, False) == 1.0
 
 
+def test_the_generalisation_gap_is_the_held_out_loss_over_the_last_tenths_training_loss():
+    run = History(loss=[2.0] * 90 + [0.1] * 10, eval_loss=[2.0, 0.5, 0.7])
+    assert protocol.generalisation_gap(run) == pytest.approx(0.7 - 0.1)
+    assert protocol.generalisation_gap(run, tail=0.2) == pytest.approx(0.7 - 1.05)
+    with pytest.raises(ValueError, match="tail=0 is invalid"):
+        protocol.generalisation_gap(run, tail=0)
+
+
+def test_the_held_out_rise_is_how_far_the_loss_ended_above_its_best():
+    assert protocol.held_out_rise(History(eval_loss=[2.0, 0.5, 0.6])) == pytest.approx(0.2)
+    assert protocol.held_out_rise(History(eval_loss=[2.0, 0.5, 0.4])) == 0.0
+
+
+def test_the_clipped_share_counts_clipped_steps_over_the_steps_run():
+    assert protocol.clipped_share(History(loss=[1.0] * 40, clipped_steps=10)) == 0.25
+    logged_every_100 = History(loss=[1.0] * 4, step_count=400, clipped_steps=100)
+    assert protocol.clipped_share(logged_every_100) == 0.25
+
+
 # --- Success and censoring ------------------------------------------------------------------
 
 
@@ -309,6 +328,16 @@ def test_a_grid_that_learned_nothing_is_widened_on_both_sides_not_trusted():
     assert len(nothing.grid) == 2 + 4 * protocol.MAX_FLAT_EXTENSIONS
 
 
+@pytest.mark.parametrize(
+    ("interval", "why"),
+    [((1.12, 1.2), "between"), ((1.05, 1.3), "straddles"), ((1.05, 1.15), "straddles")],
+)
+def test_an_inconclusive_interval_says_whether_it_sits_between_the_thresholds(interval, why):
+    # support 1.25, refute 1.1 (direction higher): (1.12, 1.2) decides neither way, precisely.
+    assert protocol.verdict(*interval, "higher", 1.25, 1.1) == "inconclusive"
+    assert protocol.why_inconclusive(*interval, 1.25, 1.1) == why
+
+
 def test_a_best_rate_tied_with_an_edge_rate_does_not_count_as_interior():
     # Errors fall to a floor at 0.01 and stay there: 0.00464 and 0.01 tie; the tie goes to the
     # smaller rate, which has a rate on each side, but the grid's edge is as good as it.
@@ -319,6 +348,26 @@ def test_a_best_rate_tied_with_an_edge_rate_does_not_count_as_interior():
     assert found.grid[-1] > 0.01 and found.extensions >= 1
     assert found.tuned.lr == 0.00464  # still the smaller of the tied rates
     assert found.edge == "high"  # the floor never ends within the limit, and it says so
+
+
+def test_ties_spanning_the_whole_grid_widen_it_on_both_sides():
+    # Every rate equally good (and something learned): nothing shows where the error rises.
+    found = protocol.search([0.01, 0.0215, 0.0464], lambda grid: {lr: [0.5] for lr in grid})
+    assert found.extensions == protocol.MAX_EXTENSIONS
+    assert len(found.grid) == 3 + 4 * protocol.MAX_EXTENSIONS
+
+
+def test_a_tie_that_differs_only_in_the_last_bit_is_a_tie():
+    # The same mean error 0.15 from two seeds' errors, in floating point one bit apart:
+    # 0.001 scores (0.1 + 0.2) / 2, the best rates (0.3 + 0.0) / 2.
+    def errors_for(grid):
+        return {lr: [0.5, 0.5] if lr < 0.001 else [0.1, 0.2] if lr == 0.001
+                else [0.3, 0.0] if lr < 0.01 else [0.4, 0.4] for lr in grid}  # fmt: skip
+
+    assert (0.1 + 0.2) / 2 > (0.3 + 0.0) / 2
+    found = protocol.search([0.001, 0.00215, 0.00464, 0.01], errors_for)
+    assert found.tuned.lr == 0.00215 and found.grid[0] < 0.001  # the edge's tie: widened
+    assert found.extensions == 1 and found.edge is None
 
 
 def test_a_margin_asks_for_that_many_rates_on_each_side_of_the_best():
