@@ -262,17 +262,25 @@ def test_the_cost_report_projects_nothing_for_a_rung_the_ladder_rule_has_ruled_o
 
 
 def test_the_cost_report_projects_a_grid_that_learned_nothing_at_its_widest(tmp_path):
-    # A tuning stage stored with every rate at the trivial predictor's error: the protocol will
-    # widen it on both sides, so it is priced at 4 x MAX_FLAT_EXTENSIONS more rates.
+    # SGD at rates far too small learns nothing in 20 steps: its search widens on both sides
+    # as often as the protocol allows. Caught midway (no tuned.json yet), the grid is priced at
+    # that widest size, not at its start plus the median widening of other grids.
     from rnnopt import tier
 
-    make_tier(tmp_path, TINY)
+    spec = tiny_study(variants=("sgd",)).replace(
+        "{from: 0.1, to: 0.215}", "{from: 1.0e-06, to: 2.15e-06}"
+    )
+    make_tier(tmp_path, spec)
+    (tmp_path / "out" / "tiny" / "sgd" / "tuned.json").unlink()
     study = evidence.load_study(tmp_path / "specs" / "tiny.yaml")
     stored = tier._stored(tmp_path / "out", study, "sgd")
-    flat = dataclasses.replace(stored, finished=False, flat=True, tuning_rates=2)
-    widest = len(study.variant("sgd").grid) + 4 * protocol.MAX_FLAT_EXTENSIONS
-    expected = tier.variant_runs(study, study.variant("sgd"), widest) - len(stored.cpu)
-    assert tier._left(study, study.variant("sgd"), flat) == expected
+    assert stored.flat and not stored.finished
+    # Priced as if only the starting grid's runs were stored: the widest grid's runs remain.
+    early = dataclasses.replace(stored, cpu=stored.cpu[:4], tuning_rates=2)
+    widest = tier.variant_runs(study, study.variant("sgd"), 2 + 4 * protocol.MAX_FLAT_EXTENSIONS)
+    assert tier._left(study, study.variant("sgd"), early) == widest - 4
+    learning = dataclasses.replace(early, flat=False)
+    assert tier._left(study, study.variant("sgd"), learning) < widest - 4
 
 
 def test_a_grid_around_another_study_starts_at_the_three_rates_centred_on_its_choice(tmp_path):
