@@ -11,10 +11,11 @@ training setting it changes (a batch size), and a starting grid of learning rate
 3. run the chosen rate — or, with `evaluate: grid`, every rate — on the evaluation seeds
    (…/<variant>/eval/), and record the choice in …/<variant>/tuned.json.
 
-A grid may instead start around the rate another study chose (`lr: {around: STUDY}`), a study
-may run only the variants that solved the rung below it (`only_if_solved: STUDY`), and no variant
-starts whose projected cost would take the tier past its budget; a variant not run says why in
-…/<variant>/skipped.json (registration amendment 12).
+A grid may instead start around the rate another study chose (`lr: {around: STUDY}`), a variant
+may skip tuning and be evaluated at the rate another study chose (`lr: {chosen: STUDY}`,
+amendment 15), a study may run only the variants that solved the rung below it
+(`only_if_solved: STUDY`), and no study starts whose projected cost would take the tier past
+its budget; a variant not run says why in …/<variant>/skipped.json (registration amendment 12).
 
 Every stage is an ordinary sweep (spec.yaml, runs/, results.csv, provenance.json), so a killed
 tier resumes where it stopped and `rnnopt sweep` can rerun any stage by hand. Variants run in
@@ -76,11 +77,20 @@ class Variant:
     # `lr: {around: STUDY}`: the starting grid is the three lattice rates centred on the rate
     # STUDY chose for this variant (amendment 12), read when the variant starts
     around: str | None = None
+    # `lr: {chosen: STUDY}`: no tuning; the evaluation seeds run at the rate STUDY chose for
+    # this variant (amendment 15), read when the variant starts
+    chosen: str | None = None
 
     @property
     def start_size(self) -> int:
-        """Rates in the starting grid (`starting_grid`), known before `around` is resolved."""
-        return 3 if self.around else len(self.grid)
+        """Rates in the starting grid (`starting_grid`), known before `around` is resolved;
+        none for a variant that is not tuned (`chosen`)."""
+        return 0 if self.chosen else 3 if self.around else len(self.grid)
+
+    @property
+    def borrows(self) -> str | None:
+        """The study whose chosen rate this variant's rates come from (`around`/`chosen`)."""
+        return self.around or self.chosen
 
 
 @dataclass(frozen=True)
@@ -154,18 +164,31 @@ def load_study(path: str | Path) -> Study:
                 )
             )
         lr = entry.get("lr")
-        around = lr.get("around") if isinstance(lr, dict) and set(lr) == {"around"} else None
-        if around is not None and not isinstance(around, str):
-            problems.append(invalid(f"{where}.lr.around", around, "a study name"))
-        grid = [] if around is not None else _grid(lr, where, problems)
+        # {around: STUDY} or {chosen: STUDY}: the rates come from another study's choice
+        borrowed = {
+            key: lr[key]
+            for key in ("around", "chosen")
+            if isinstance(lr, dict) and set(lr) == {key}
+        }
+        for key, name in borrowed.items():
+            if not isinstance(name, str):
+                problems.append(invalid(f"{where}.lr.{key}", name, "a study name"))
+        grid = [] if borrowed else _grid(lr, where, problems)
+        named = {k: v for k, v in borrowed.items() if isinstance(v, str)}
         variants.append(
             Variant(
                 str(label),
                 dict(entry["optimizer"]),
                 dict(entry.get("train") or {}),
                 tuple(grid),
-                around if isinstance(around, str) else None,
+                around=named.get("around"),
+                chosen=named.get("chosen"),
             )
+        )
+    if evaluate == "grid" and any(v.chosen for v in variants):
+        untuned = [v.label for v in variants if v.chosen]
+        problems.append(
+            invalid("evaluate", evaluate, f"'best' with variants not tuned here {untuned}")
         )
     only_if_solved = raw.get("only_if_solved")
     if only_if_solved is not None and not isinstance(only_if_solved, str):
@@ -174,7 +197,7 @@ def load_study(path: str | Path) -> Study:
     labels = sorted(str(k) for k in (raw.get("variants") or {}))
     others = sorted(p.stem for p in path.parent.glob("*.yaml") if p != path)
     for where, name in [("only_if_solved", only_if_solved)] + [
-        (f"variants.{v.label}.lr.around", v.around) for v in variants
+        (f"variants.{v.label}.lr.{'around' if v.around else 'chosen'}", v.borrows) for v in variants
     ]:
         if not isinstance(name, str):
             continue
@@ -210,7 +233,8 @@ def _grid(value: Any, where: str, problems: list[str]) -> list[float]:
             invalid(
                 f"{where}.lr",
                 value,
-                "{from: RATE, to: RATE} (rates on the 1/3-decade lattice) or {around: STUDY}",
+                "{from: RATE, to: RATE} (rates on the 1/3-decade lattice), {around: STUDY} "
+                "or {chosen: STUDY}",
             )
         )
         return []
@@ -275,21 +299,26 @@ def starting_grid(
     that study chose for the same variant (it must be finished first)."""
     if variant.around is None:
         return list(variant.grid)
-    path = Path(out_root) / variant.around / variant.label / "tuned.json"
-    if not path.exists():
-        raise ValueError(
-            f"{study.name}/{variant.label} starts around the rate {variant.around!r} chose, "
-            f"and {path} does not exist yet: run {variant.around} first"
-        )
-    centre = protocol.lattice_index(float(json.loads(path.read_text())["lr"]))
+    centre = protocol.lattice_index(borrowed_rate(study, variant, out_root))
     half = variant.start_size // 2
     return [protocol.lr_lattice(k) for k in range(centre - half, centre + half + 1)]
+
+
+def borrowed_rate(study: Study, variant: Variant, out_root: str | Path = EVIDENCE_DIR) -> float:
+    """The rate the study named by `around` or `chosen` chose for the same variant."""
+    path = Path(out_root) / str(variant.borrows) / variant.label / "tuned.json"
+    if not path.exists():
+        raise ValueError(
+            f"{study.name}/{variant.label} takes its rates from the rate {variant.borrows!r} "
+            f"chose, and {path} does not exist yet: run {variant.borrows} first"
+        )
+    return float(json.loads(path.read_text())["lr"])
 
 
 def dependencies(study: Study, label: str) -> set[tuple[str, str]]:
     """The (study, variant) pairs that must be finished before this variant can start."""
     variant = study.variant(label)
-    needs = {(variant.around, label)} if variant.around else set()
+    needs = {(variant.borrows, label)} if variant.borrows else set()
     return needs | ({(study.only_if_solved, label)} if study.only_if_solved else set())
 
 
@@ -394,9 +423,10 @@ def run_variant(
     workers: int = 1,
     scheduler: str | None = None,
 ) -> dict[str, Any]:
-    """Tune one variant of `study` and evaluate it; return (and store) the tuning record.
-    Which variants run — the rung below solved, the budget kept — is `run_evidence`'s decision;
-    an `rnnopt evaluate` of another optimizer spends its own time."""
+    """Tune one variant of `study` and evaluate it (a `chosen` variant is only evaluated, at the
+    rate its study chose); return (and store) the tuning record. Which variants run — the rung
+    below solved, the budget kept — is `run_evidence`'s decision; an `rnnopt evaluate` of
+    another optimizer spends its own time."""
     variant = study.variant(label)
     baseline, higher = task_scale(study, "tune")
     root = Path(out_root) / study.name / variant.label
@@ -413,12 +443,19 @@ def run_variant(
             for lr, seeds in tuning_scores(study, rows, baseline, higher).items()
         }
 
-    found = protocol.search(starting_grid(study, variant, out_root), tuning_errors, study.margin)
-    tuned, grid, edge, extensions = found.tuned, found.grid, found.edge, found.extensions
+    if variant.chosen:  # not tuned here: the rate (and its place on its grid) come from there
+        lr, grid, extensions, errors, seeds = borrowed_rate(study, variant, out_root), [], 0, {}, ()
+        source = Path(out_root) / variant.chosen / label / "tuned.json"
+        edge = json.loads(source.read_text())["edge"]
+    else:
+        found = protocol.search(
+            starting_grid(study, variant, out_root), tuning_errors, study.margin
+        )
+        lr, grid, edge, extensions = found.tuned.lr, found.grid, found.edge, found.extensions
+        errors, seeds = {repr(k): v for k, v in found.tuned.errors.items()}, study.tuning_seeds
     # evaluate: grid also runs every rate within a decade of the chosen one (the sensitivity
     # claims need their errors on the evaluation seeds too).
-    near = protocol.within_a_decade(grid, tuned.lr)
-    rates = near if study.evaluate == "grid" else [tuned.lr]
+    rates = protocol.within_a_decade(grid, lr) if study.evaluate == "grid" else [lr]
     _run_stage(
         study, variant, "eval", rates, study.evaluation_seeds, root / "eval", workers, scheduler
     )
@@ -428,16 +465,18 @@ def run_variant(
         "optimizer": variant.optimizer,
         "train": variant.train,
         "grid": grid,
-        "lr": tuned.lr,
+        "lr": lr,
         "edge": edge,
         "extensions": extensions,
-        "tuning_errors": {repr(k): v for k, v in tuned.errors.items()},
-        "tuning_seeds": list(study.tuning_seeds),
+        "tuning_errors": errors,
+        "tuning_seeds": list(seeds),
         "evaluation_seeds": list(study.evaluation_seeds),
         "evaluated_rates": rates,
         "baseline_metric": baseline,
         "tuning_score": "time to success" if _stops_at_success(study) else "relative error",
     }
+    if variant.chosen:
+        record |= {"rate_from": variant.chosen, "tuning_score": f"chosen by {variant.chosen}"}
     write_atomic(root / "tuned.json", json.dumps(record, indent=1) + "\n")
     return record
 
@@ -450,7 +489,7 @@ def _skip(study: Study, label: str, out_root: str | Path, reason: str) -> dict[s
     return record
 
 
-def _reason_not_to_run(
+def reason_not_to_run(
     study: Study, label: str, out_root: str | Path, studies_dir: str | Path = STUDIES_DIR
 ) -> str | None:
     """Why a variant not finished is not to be run (amendment 12), or None: a ladder rung whose
@@ -462,7 +501,7 @@ def _reason_not_to_run(
     if (out_root / study.name / label / "tuned.json").exists():
         return None
     variant, below = study.variant(label), study.only_if_solved
-    for name in filter(None, (below, variant.around)):
+    for name in filter(None, (below, variant.borrows)):
         if (out_root / name / label / "skipped.json").exists():
             return f"not run: {name}/{label}, which it depends on, was not run"
     if below is not None and not tier.eval_successes(below, label, out_root, studies_dir).any():
@@ -605,7 +644,7 @@ def run_evidence(
                         study, out_root, studies_dir, reserved, priced
                     )
                 reason = (
-                    _reason_not_to_run(study, key[1], out_root, studies_dir) or admitted[study.name]
+                    reason_not_to_run(study, key[1], out_root, studies_dir) or admitted[study.name]
                 )
                 if reason is not None:
                     _skip(study, key[1], out_root, reason)

@@ -56,6 +56,7 @@ __all__ = [
     "AddingRun",
     "adding_run_summary",
     "ATLAS_STUDIES",
+    "ATLAS_LONG",
     "AtlasRow",
     "plateau_atlas",
     "atlas_table",
@@ -488,7 +489,9 @@ def adding_run_summary(history: History, baseline: float) -> AddingRun:
 
 # --- the plateau atlas: the stored adding-problem ladder (data/evidence/adding-elman-T*) -------
 
+# The ladder (one budget) and, beside it, T = 100 at three times that budget (amendment 15).
 ATLAS_STUDIES = ("adding-elman-T50", "adding-elman-T100", "adding-elman-T200")
+ATLAS_LONG = ("adding-elman-T100-long",)
 _FOUR = ("sgd", "momentum", "rmsprop", "adam")
 
 
@@ -518,17 +521,19 @@ class AtlasRow:
 
 
 def plateau_atlas(
-    studies: Sequence[str] = ATLAS_STUDIES,
+    studies: Sequence[str] = ATLAS_STUDIES + ATLAS_LONG,
     optimizers: Sequence[str] = _FOUR,
     root: str | Path | None = None,
     studies_dir: str | Path | None = None,
 ) -> tuple[list[AtlasRow], list[str]]:
     """The atlas rows of every stored (study, optimizer), and what is still missing (the
-    message of each rnnopt.tier.Pending) for the others. ``root``/``studies_dir``: another tier
-    (default: data/evidence/ and data/specs/evidence/)."""
+    message of each rnnopt.tier.Pending) for the others: "STUDY/OPTIMIZER: not run: WHY" for a
+    pair the tier's rules leave out, whether or not the tier has written its skipped.json yet.
+    ``root``/``studies_dir``: another tier (default: data/evidence/ and data/specs/evidence/)."""
     from rnnopt import evidence, protocol, tier
 
     studies_dir = Path(studies_dir or evidence.STUDIES_DIR)
+    out_root = Path(root or evidence.EVIDENCE_DIR)
     rows, pending = [], []
     for study in studies:
         spec = evidence.load_study(studies_dir / f"{study}.yaml")
@@ -537,8 +542,16 @@ def plateau_atlas(
             try:
                 lr = float(tier.tuned_record(study, name, root)["lr"])
                 histories = tier.eval_histories(study, name, root)
+            except tier.NotRun as not_run:
+                pending.append(str(not_run))
+                continue
             except tier.Pending as missing:
-                pending.append(str(missing))
+                labels = {v.label for v in spec.variants}
+                if name in labels and tier.ruled_out(spec, name, out_root, studies_dir):
+                    why = evidence.reason_not_to_run(spec, name, out_root, studies_dir)
+                    pending.append(f"{study}/{name}: {why}")
+                else:
+                    pending.append(str(missing))
                 continue
             steps, succeeded = protocol.steps_to_success(histories, criterion, budget)
             won = steps[succeeded]
@@ -571,12 +584,12 @@ def atlas_table(rows: Sequence[AtlasRow]) -> str:
     from rnnopt.plots import label
 
     body = [
-        [r.seq_len, label(r.optimizer), f"{r.lr:.3g}", f"{r.successes}/{r.seeds}"]
+        [r.seq_len, f"{r.budget:,}", label(r.optimizer), f"{r.lr:.3g}", f"{r.successes}/{r.seeds}"]
         + [f"{r.low:.2f}–{r.high:.2f}", _steps(r.median_steps, r.budget)]
         + ["—" if not r.successes else f"{r.first_steps:,.0f}–{r.last_steps:,.0f}"]
-        for r in sorted(rows, key=lambda r: (r.seq_len, _FOUR.index(r.optimizer)))
+        for r in sorted(rows, key=lambda r: (r.budget, r.seq_len, _FOUR.index(r.optimizer)))
     ]
-    headers = ["T", "optimizer", "tuned lr", "succeeded", "95 % interval"]
+    headers = ["T", "budget (steps)", "optimizer", "tuned lr", "succeeded", "95 % interval"]
     return _markdown(headers + ["median steps to success", "range (successes)"], body)
 
 
@@ -584,7 +597,8 @@ def atlas_figure(rows: Sequence[AtlasRow]):
     """Left: success fraction against T per optimizer, with its 95 % Wilson interval. Right:
     the Kaplan–Meier median steps to success against T, the bar spanning the steps of the seeds
     that succeeded; a median not reached (fewer than half succeeded) is drawn as ▲ at the
-    budget."""
+    budget. The ladder's rungs are joined by lines; a rung at another budget (ATLAS_LONG) is
+    drawn as open markers, unjoined."""
     from matplotlib.ticker import NullLocator
 
     from rnnopt.plots import color, label
@@ -592,21 +606,37 @@ def atlas_figure(rows: Sequence[AtlasRow]):
     fig, axes = _figure(3.0, ncols=2)
     left, right = axes[0]
     names = [n for n in _FOUR if any(r.optimizer == n for r in rows)]
+    budgets = sorted({r.budget for r in rows if r.study not in ATLAS_LONG})
     for k, name in enumerate(names):
-        mine = sorted((r for r in rows if r.optimizer == name), key=lambda r: r.seq_len)
         shift = 1 + 0.03 * (k - (len(names) - 1) / 2)  # side by side on the log axis
-        t = np.array([r.seq_len for r in mine]) * shift
-        fraction = np.array([r.fraction for r in mine])
-        span = np.array([[r.fraction - r.low for r in mine], [r.high - r.fraction for r in mine]])
-        left.errorbar(t, fraction, span, fmt="o-", color=color(name), label=label(name), ms=4)
-        median = np.array([r.median_steps for r in mine])
-        reached = ~np.isnan(median)
-        bars = np.array(
-            [[r.median_steps - r.first_steps, r.last_steps - r.median_steps] for r in mine]
-        ).T
-        right.errorbar(t[reached], median[reached], bars[:, reached], fmt="o-", color=color(name))
-        budget = np.array([r.budget for r in mine])
-        right.plot(t[~reached], budget[~reached], "^", color=color(name), ms=6)
+        for long in (False, True):
+            mine = [r for r in rows if r.optimizer == name and (r.study in ATLAS_LONG) == long]
+            if not mine:
+                continue
+            mine.sort(key=lambda r: r.seq_len)
+            style = {"color": color(name), "ms": 4 if not long else 5}
+            if long:
+                style |= {"fmt": "s", "mfc": "white"}
+            else:
+                style |= {"fmt": "o-", "label": label(name)}
+            t = np.array([r.seq_len for r in mine]) * shift * (1.06 if long else 1)
+            fraction = np.array([r.fraction for r in mine])
+            span = [[r.fraction - r.low for r in mine], [r.high - r.fraction for r in mine]]
+            left.errorbar(t, fraction, np.array(span), **style)
+            median = np.array([r.median_steps for r in mine])
+            reached = ~np.isnan(median)
+            bars = np.array(
+                [[r.median_steps - r.first_steps, r.last_steps - r.median_steps] for r in mine]
+            ).T
+            right.errorbar(
+                t[reached], median[reached], bars[:, reached], **(style | {"label": None})
+            )
+            budget = np.array([r.budget for r in mine])
+            mfc = "white" if long else color(name)
+            right.plot(t[~reached], budget[~reached], "^", color=color(name), mfc=mfc, ms=6)
+    if any(r.study in ATLAS_LONG for r in rows):
+        longest = max(r.budget for r in rows if r.study in ATLAS_LONG)
+        left.plot([], [], "s", color="0.4", mfc="white", label=f"{longest:,} steps (open)")
     left.set(xscale="log", ylim=(-0.05, 1.05), xlabel="sequence length T")
     left.set(ylabel="fraction of seeds solved")
     right.set(xscale="log", yscale="log", xlabel="sequence length T")
@@ -615,29 +645,34 @@ def atlas_figure(rows: Sequence[AtlasRow]):
         ticks = sorted({r.seq_len for r in rows})
         ax.set_xticks(ticks, [str(t) for t in ticks])
         ax.xaxis.set_minor_locator(NullLocator())
+    if budgets:
+        left.plot([], [], "o-", color="0.4", label=f"{budgets[0]:,} steps")
     left.legend(fontsize=7.5)
     return fig
 
 
 def atlas_sentences(rows: Sequence[AtlasRow]) -> list[str]:
-    """One sentence per sequence length, generated from its rows: how many optimizers solved at
-    least half their seeds within the budget, and their median steps to success."""
+    """One sentence per (sequence length, budget), generated from its rows: how many optimizers
+    solved at least half their seeds within the budget, and their median steps to success."""
     from rnnopt.plots import label
 
     sentences = []
-    for seq_len in sorted({r.seq_len for r in rows}):
-        mine = sorted((r for r in rows if r.seq_len == seq_len), key=lambda r: r.median_steps)
+    for budget, seq_len in sorted({(r.budget, r.seq_len) for r in rows}):
+        mine = [r for r in rows if (r.budget, r.seq_len) == (budget, seq_len)]
+        mine.sort(key=lambda r: r.median_steps)
         half = [r for r in mine if not math.isnan(r.median_steps)]
         medians = ", ".join(f"{label(r.optimizer)} {r.median_steps:,.0f}" for r in half)
         solved = f"; median steps to success: {medians}" if half else ""
         sentences.append(
             f"T = {seq_len}: {len(half)} of {len(mine)} optimizers stored solved at least half "
-            f"their seeds within {mine[0].budget:,} steps{solved}."
+            f"their seeds within {budget:,} steps{solved}."
         )
     return sentences
 
 
-def atlas_pending_sentence(pending: Sequence[str], studies: Sequence[str] = ATLAS_STUDIES) -> str:
+def atlas_pending_sentence(
+    pending: Sequence[str], studies: Sequence[str] = ATLAS_STUDIES + ATLAS_LONG
+) -> str:
     """What the atlas still waits for, in words: how many (T, optimizer) pairs, and only the
     studies they belong to (a study with every pair stored is not named). ``pending``: the
     messages of plateau_atlas, each starting with its "study/optimizer"."""

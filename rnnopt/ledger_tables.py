@@ -360,15 +360,15 @@ def _overfitting() -> str:
 def _per_sample() -> str:
     """sgd-slow-noisy compares batch sizes at equal steps; at equal samples batch 1 against
     batch 16, and how often each run was clipped, beside it (what is stored of them)."""
+    from rnnopt import page_tier
+
     said = "the figure holds the number of steps fixed"
     try:
-        one, sixteen = (ledger.eval_errors("sgd-batch", v) for v in ("batch-1-long", "batch-16"))
+        errors = page_tier.batch_errors()
     except tier.Pending:
-        one = None  # the equal-samples runs (16 times the steps) are not stored yet
-    if one is not None:
-        ratio = float(np.mean(one) / np.mean(sixteen))
-        low, high = protocol.paired_interval(one, sixteen)
-        side = "lower" if high < 1 else "higher" if low > 1 else "indistinguishable from batch 16's"
+        errors = None  # the equal-samples runs (16 times the steps) are not stored yet
+    if errors is not None:
+        side, ratio, low, high = page_tier.against_batch_16(errors, "batch-1-long")
         said += (
             f". At equal samples (batch 1 over 16 times the steps) batch 1's error is {side}: "
             f"{format_number(ratio)} [{format_number(low)}, {format_number(high)}] of batch 16's, "

@@ -385,16 +385,23 @@ def batch_errors(root: Path | None = None, studies_dir: Path | None = None) -> d
     return errors
 
 
+def against_batch_16(errors: dict[str, Any], name: str) -> tuple[str, float, float, float]:
+    """(higher | lower | not clearly different, the ratio of mean errors, its paired 95 %
+    interval): variant `name` of the batch-size study against batch 16, paired by seed."""
+    values, reference = errors[name], errors["batch-16"]
+    ratio = float(np.mean(values) / np.mean(reference))
+    low, high = protocol.paired_interval(values, reference)
+    word = "higher" if low > 1 else "lower" if high < 1 else "not clearly different"
+    return word, ratio, low, high
+
+
 def per_sample_sentence(errors: dict[str, Any]) -> str:
     """Batch 1 against batch 16 over equal steps and over equal samples, in words from the
     paired ratios and their intervals: sgd-slow-noisy's verdict holds the steps fixed, and per
     sample the comparison can turn the other way."""
 
     def side(name: str) -> tuple[str, str]:
-        values, reference = errors[name], errors["batch-16"]
-        ratio = float(np.mean(values) / np.mean(reference))
-        low, high = protocol.paired_interval(values, reference)
-        word = "higher" if low > 1 else "lower" if high < 1 else "not clearly different"
+        word, ratio, low, high = against_batch_16(errors, name)
         return word, f"{ratio:.2f} [{low:.2f}, {high:.2f}]"
 
     (steps_word, steps), (samples_word, samples) = side("batch-1"), side("batch-1-long")
@@ -416,7 +423,6 @@ def batch_table(root: Path | None = None, studies_dir: Path | None = None) -> tu
     studies_dir = Path(studies_dir or evidence.STUDIES_DIR)
     spec = evidence.load_study(studies_dir / f"{BATCH_STUDY}.yaml")
     errors = batch_errors(root, studies_dir)
-    reference = errors["batch-16"]
     described = {
         "batch-1": "batch 1, equal steps",
         "batch-16": "batch 16 (the reference)",
@@ -431,8 +437,7 @@ def batch_table(root: Path | None = None, studies_dir: Path | None = None) -> tu
         if name == "batch-16":
             paired = "1 (reference)"
         else:
-            ratio = float(np.mean(values) / np.mean(reference))
-            r_low, r_high = protocol.paired_interval(values, reference)
+            _, ratio, r_low, r_high = against_batch_16(errors, name)
             paired = f"{ratio:.2f} [{r_low:.2f}, {r_high:.2f}]"
         variant = name if name != "batch-1-time" else "batch-1-long"
         lr = tier.tuned_record(BATCH_STUDY, variant, root)["lr"]

@@ -148,8 +148,8 @@ def variant_runs(study: Study, variant: evidence.Variant, grid_size: int | None 
     """Runs a variant takes with its grid at `grid_size` rates (default: its starting grid; an
     `around` grid has three): grid × tuning seeds, plus the evaluated rates × evaluation seeds.
     With `evaluate: grid` those are the rates within a decade of the chosen one (amendment 1):
-    at most 2 × GRID_STEPS_PER_DECADE + 1 of the grid."""
-    size = grid_size or variant.start_size
+    at most 2 × GRID_STEPS_PER_DECADE + 1 of the grid. A `chosen` variant has no tuning runs."""
+    size = 0 if variant.chosen else grid_size or variant.start_size
     within_a_decade = 2 * protocol.GRID_STEPS_PER_DECADE + 1
     evaluated = min(size, within_a_decade) if study.evaluate == "grid" else 1
     return size * len(study.tuning_seeds) + evaluated * len(study.evaluation_seeds)
@@ -252,6 +252,8 @@ def _left(
     rates it has already run if more; a grid on which nothing has learned yet at its widest."""
     if stored.finished or (stored.skipped and not priced):
         return 0
+    if variant.chosen:  # no grid to widen
+        return max(variant_runs(study, variant) - len(stored.cpu), 0)
     if stored.flat:  # widened on both sides, two rates each, as often as the protocol allows
         widening = 4 * protocol.MAX_FLAT_EXTENSIONS
     size = max(variant.start_size + widening, stored.tuning_rates)
@@ -274,6 +276,18 @@ class Projection:
     widening: int  # median rates added to a finished grid by widening
 
     def step_time(self, name: str) -> float:
+        """A training step's seconds: stored, or stored for a study with the same task, model
+        and batch (a step's work is theirs alone), or, with `measure`, measured now."""
+        study = self.studies[name]
+        twins = [
+            other
+            for other, s in self.studies.items()
+            if other in self.step_times
+            and (s.task, s.model, s.train["batch_size"])
+            == (study.task, study.model, study.train["batch_size"])
+        ]
+        if name not in self.step_times and twins:
+            return self.step_times[twins[0]]
         if name not in self.step_times:
             if not self.measure:
                 return math.nan
@@ -320,7 +334,7 @@ def ruled_out(study: Study, label: str, out_root: Path, studies_dir: Path) -> bo
     if (out_root / study.name / label / "tuned.json").exists():
         return False
     try:
-        return evidence._reason_not_to_run(study, label, out_root, studies_dir) is not None
+        return evidence.reason_not_to_run(study, label, out_root, studies_dir) is not None
     except Pending:
         return False  # the rung below is not finished: it may yet be solved
 
@@ -469,9 +483,9 @@ CPU-hours of training (the process time of each run, one torch thread) on a 2-co
 machine; "projected" adds, for the runs still to do, the study's median run time so far (or,
 for a study not started, its step time × its steps × the median ratio of stored runs' CPU time
 to that product, on the same core). The budget is {protocol.TIER_BUDGET_CPU_HOURS:g} CPU-hours,
-about {protocol.TIER_BUDGET_CPU_HOURS / 2:g} hours of wall time with 2 workers: no variant
-starts whose projected cost would take the tier past it (registration amendment 12), and a
-variant not run says why in `<study>/<variant>/skipped.json`.
+about {protocol.TIER_BUDGET_CPU_HOURS / 2:g} hours of wall time with 2 workers: no study
+starts whose projected cost would take the tier past it (registration amendments 12–14), a study
+once started is finished, and a variant not run says why in `<study>/<variant>/skipped.json`.
 
 {table}
 

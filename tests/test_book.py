@@ -77,6 +77,18 @@ MAX_TEMPLATE_CODE_LINES = 250  # more belongs in rnnopt, where it is tested and 
 
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=[t.stem for t in TEMPLATES])
+def test_every_template_parameter_has_a_type_and_a_meaning(template):
+    # `papermill --help-notebook` and the Reproducing page read the type from the annotation
+    # and the meaning from the comment that ends the parameter's line.
+    import papermill
+
+    inferred = papermill.inspect_notebook(str(template))
+    untyped = [n for n, p in inferred.items() if p["inferred_type_name"] in ("None", "")]
+    unexplained = [n for n, p in inferred.items() if not p["help"].split("#")[0].strip()]
+    assert inferred and not untyped and not unexplained, (untyped, unexplained)
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=[t.stem for t in TEMPLATES])
 def test_template_holds_at_most_250_lines_of_code(template):
     cells = nbformat.read(template, as_version=4).cells
     lines = [

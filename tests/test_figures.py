@@ -390,6 +390,45 @@ def test_plateau_atlas_counts_successes_with_wilson_and_kaplan_meier(atlas_tier)
     ]
 
 
+def test_plateau_atlas_says_a_rung_the_ladder_rules_out_is_not_run_before_the_tier_says_so(
+    atlas_tier, tmp_path
+):
+    # A rung above "tiny" that runs only what solved it: Adam solved no seed there, so the rung
+    # is not run for Adam, and the atlas says why before any skipped.json is written; SGD
+    # solved two seeds, so its pair is pending.
+    import shutil
+
+    from conftest import tiny_study
+
+    shutil.copytree(atlas_tier, tmp_path / "t")
+    rung = "only_if_solved: tiny\n" + tiny_study().replace("seq_len: 5", "seq_len: 6")
+    (tmp_path / "t" / "specs" / "longer.yaml").write_text(rung)
+    rows, pending = figures_rnn.plateau_atlas(
+        ["longer"], ["sgd", "adam"], tmp_path / "t" / "out", tmp_path / "t" / "specs"
+    )
+    assert rows == [] and not (tmp_path / "t" / "out" / "longer").exists()
+    assert pending == [
+        "longer/sgd is not finished",
+        "longer/adam: not run: it met the success criterion on no evaluation seed of tiny",
+    ]
+
+
+def test_the_atlas_draws_a_rung_at_another_budget_apart_from_the_ladder():
+    def row(study, seq_len, budget):
+        return figures_rnn.AtlasRow(study, seq_len, "adam", 1e-3, budget, 10, 5, 0.2, 0.8, 9, 5, 9)
+
+    long = figures_rnn.ATLAS_LONG[0]
+    rows = [row("adding-elman-T50", 50, 12000), row("adding-elman-T100", 100, 12000)]
+    rows += [row(long, 100, 36000)]
+    table = figures_rnn.atlas_table(rows)
+    assert table.index("| 100 | 12,000 |") < table.index("| 100 | 36,000 |")
+    assert figures_rnn.atlas_sentences(rows)[-1].startswith("T = 100: 1 of 1 optimizers")
+    assert "within 36,000 steps" in figures_rnn.atlas_sentences(rows)[-1]
+    left = figures_rnn.atlas_figure(rows).axes[0]
+    labels = left.get_legend_handles_labels()[1]
+    assert "36,000 steps (open)" in labels and "12,000 steps" in labels
+
+
 def test_plateau_atlas_of_an_empty_tier_is_all_pending(tmp_path):
     from conftest import tiny_study
 
