@@ -400,14 +400,20 @@ def _run_stage(
 ) -> list[dict]:
     spec = sweep_spec(study, variant, rates, seeds, stage)
     out.mkdir(parents=True, exist_ok=True)
+    before = out / "provenance.json"
+    kept = before.read_text() if before.exists() else None
     # The spec is on disk before its runs, and the provenance only once they all are: a
     # directory caught midway (a killed tier, a commit of finished runs) says what it is for
     # and that it is unfinished.
-    (out / "provenance.json").unlink(missing_ok=True)
+    before.unlink(missing_ok=True)
     write_atomic(out / "spec.yaml", _spec_text(study, variant, stage, spec))
     start = time.perf_counter()
     # extend: a widened grid reuses the runs of the narrower one already in the directory.
     rows = run_sweep(spec, out, workers=workers, scheduler=scheduler, extend=True)
+    if kept is not None and json.loads(kept)["runs"] == len(rows):
+        # A resume that ran nothing: the record of the machine that made the runs stays.
+        write_atomic(before, kept)
+        return rows
     write_atomic(
         out / "provenance.json",
         json.dumps(provenance(study, variant, stage, rows, time.perf_counter() - start), indent=1)

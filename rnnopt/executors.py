@@ -80,11 +80,14 @@ def environment() -> dict[str, Any]:
 
 
 def provenance(history_meta: dict[str, Any]) -> dict[str, Any]:
-    """Where and with what a run was made."""
-    # Kept as it was before `environment` (runs already stored have exactly these keys).
+    """Where and with what a run was made. The CPU and the instruction set torch's kernels
+    used are the run's own (a stage resumed on another machine holds runs of both); runs stored
+    before they were recorded take them from their stage's provenance.json."""
     made = environment()
     return {
         **{k: made[k] for k in ("rnnopt", "torch", "numpy", "python", "platform")},
+        "cpu": made["cpu"],
+        "cpu_capability": made["cpu_capability"],
         "host": platform.node(),
         "threads": history_meta["threads"],
         "device": history_meta["device"],

@@ -58,8 +58,20 @@ def test_the_chosen_rate_runs_on_evaluation_seeds_no_tuning_run_used(tiny_tier):
 def test_a_rerun_resumes_and_recomputes_nothing(tiny_tier):
     runs = sorted((tiny_tier / "out").rglob("runs/*.json"))
     stamps = [p.stat().st_mtime_ns for p in runs]
+    # A stage's provenance records the machine that made its runs: a resume that runs nothing
+    # (here, on what the record says is another CPU) leaves it as it was.
+    record = tiny_tier / "out" / "tiny" / "sgd" / "eval" / "provenance.json"
+    made = {**json.loads(record.read_text()), "cpu": "elsewhere", "cpu_capability": "AVX2"}
+    record.write_text(json.dumps(made, indent=1) + "\n")
     evidence.run_evidence(studies_dir=tiny_tier / "specs", out_root=tiny_tier / "out", workers=1)
     assert [p.stat().st_mtime_ns for p in runs] == stamps
+    assert json.loads(record.read_text()) == made
+
+
+def test_each_run_records_the_cpu_and_instruction_set_it_was_made_with(tiny_tier):
+    for path in (tiny_tier / "out").rglob("runs/*.json"):
+        made = json.loads(path.read_text())["provenance"]
+        assert made["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and made["cpu"]
 
 
 def test_every_stage_is_an_ordinary_sweep_that_rnnopt_sweep_can_rerun(tiny_tier):
@@ -231,7 +243,12 @@ def _replayed(process: subprocess.Popen) -> list[list[float]]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _stored_capability(stage: Path) -> str | None:
+def _stored_capability(stage: Path, run_id: str) -> str | None:
+    """The instruction set the run was made with: its own record, or (runs stored before runs
+    recorded it) its stage's, or, for a stage not finished, its study's other stage's."""
+    own = load_run(stage, run_id).get("provenance", {}).get("cpu_capability")
+    if own is not None:
+        return own
     record = stage / "provenance.json"
     if not record.exists():  # unfinished: look at the stage's study's other stage
         records = list(stage.parent.glob("*/provenance.json"))
@@ -241,8 +258,8 @@ def _stored_capability(stage: Path) -> str | None:
     return json.loads(record.read_text()).get("cpu_capability")
 
 
-def _made_here(stage: Path) -> bool:
-    return _stored_capability(stage) == torch.backends.cpu.get_cpu_capability()
+def _made_here(stage: Path, run_id: str) -> bool:
+    return _stored_capability(stage, run_id) == torch.backends.cpu.get_cpu_capability()
 
 
 @pytest.mark.skipif(not STAGES, reason="no stored evidence under data/evidence")
@@ -264,10 +281,10 @@ def test_a_random_sample_of_stored_runs_replays_to_the_same_losses():
             continue
         row = chooser.choice(rows)
         want, got, diverged = _replay_prefix(stage, row["run_id"])
-        if _made_here(stage):
+        if _made_here(stage, row["run_id"]):
             assert got == want, f"{stage}/{row['run_id']}: the first block's losses differ"
         elif not diverged:
-            runs = elsewhere.setdefault(str(_stored_capability(stage)), [])
+            runs = elsewhere.setdefault(str(_stored_capability(stage, row["run_id"])), [])
             runs.append((stage, row["run_id"], want, got))
         replayed.append(f"{_stage_id(stage)}/{row['run_id']}")
         if time.perf_counter() - start > REPLAY_SECONDS:
