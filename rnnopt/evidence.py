@@ -402,6 +402,7 @@ def _run_stage(
     out.mkdir(parents=True, exist_ok=True)
     before = out / "provenance.json"
     kept = before.read_text() if before.exists() else None
+    stored = set((out / "runs").glob("*.json"))
     # The spec is on disk before its runs, and the provenance only once they all are: a
     # directory caught midway (a killed tier, a commit of finished runs) says what it is for
     # and that it is unfinished.
@@ -410,7 +411,7 @@ def _run_stage(
     start = time.perf_counter()
     # extend: a widened grid reuses the runs of the narrower one already in the directory.
     rows = run_sweep(spec, out, workers=workers, scheduler=scheduler, extend=True)
-    if kept is not None and json.loads(kept)["runs"] == len(rows):
+    if kept is not None and set((out / "runs").glob("*.json")) == stored:
         # A resume that ran nothing: the record of the machine that made the runs stays.
         write_atomic(before, kept)
         return rows
