@@ -250,12 +250,28 @@ def sentence(result: Result, labels: Mapping[str, str]) -> str:
     row = next(r for r in result.rows if r.optimizer == ranked["best"])
     others = [labels.get(n, n) for n in ranked["tied"] if n != ranked["best"]]
     said = f"{result.study}: {best} has the lowest mean relative error, {sig(row.error)}"
-    if others:
-        return (
-            f"{said}, but the paired ratio of {', '.join(others)} to it has an interval that "
-            "reaches 1: a tie."
-        )
     ratios = ratios_to_best(result)
+    equal = [
+        labels.get(n, n)
+        for n in ranked["tied"]
+        if n != ranked["best"]
+        and math.isclose(next(r.error for r in result.rows if r.optimizer == n), row.error)
+    ]
+    if equal:  # the same mean (a metric counted over one fixed held-out set can coincide)
+        said = (
+            f"{result.study}: {' and '.join([best, *equal])} have the same, lowest, mean "
+            f"relative error, {sig(row.error)}"
+        )
+        others = [n for n in others if n not in equal]
+    if others:
+        named = ", ".join(
+            f"{labels.get(n, n)} {sig(ratios[n][0])} [{sig(ratios[n][1])}, {sig(ratios[n][2])}]"
+            for n in ranked["tied"]
+            if labels.get(n, n) in others
+        )
+        return f"{said}; the paired ratio to it of {named} has an interval that reaches 1: a tie."
+    if equal:
+        return f"{said}: a tie."
     closest = min((n for n in ratios if n != ranked["best"]), key=lambda n: ratios[n][0])
     ratio, low, high = ratios[closest]
     return (

@@ -64,6 +64,7 @@ __all__ = [
     "atlas_sentences",
     "atlas_pending_sentence",
     "atlas_look",
+    "atlas_caption",
     "BEYOND_PARAMETERS",
     "check_beyond_parameters",
     "adding_spec",
@@ -500,7 +501,9 @@ class AtlasRow:
     """One (sequence length, optimizer) of the atlas, over its evaluation seeds at its tuned
     rate: how many succeeded within the budget (with the 95 % Wilson interval of the fraction),
     the Kaplan–Meier median steps to success (NaN when fewer than half succeeded), and the
-    fewest and most steps among the seeds that succeeded (NaN when none did)."""
+    fewest and most steps among the seeds that succeeded (NaN when none did); and how many left
+    the plateau — a held-out MSE below half the trivial predictor's, the first run's definition
+    on the same page — with the Kaplan–Meier median steps to that (NaN when fewer than half)."""
 
     study: str
     seq_len: int
@@ -514,6 +517,11 @@ class AtlasRow:
     median_steps: float
     first_steps: float
     last_steps: float
+    left: int = 0
+    left_median: float = math.nan
+    # where the rate came from, when not from a search that learned: "flat: nothing learned"
+    # (rnnopt.protocol's flat grid), or "tuned on STUDY" (amendment 15)
+    rate_note: str = ""
 
     @property
     def fraction(self) -> float:
@@ -538,9 +546,11 @@ def plateau_atlas(
     for study in studies:
         spec = evidence.load_study(studies_dir / f"{study}.yaml")
         budget, criterion = int(spec.train["steps"]), tier.criterion_of(study, studies_dir)
+        plateau = protocol.Criterion(0.5 * evidence.task_scale(spec, "eval")[0], False)
         for name in optimizers:
             try:
-                lr = float(tier.tuned_record(study, name, root)["lr"])
+                record = tier.tuned_record(study, name, root)
+                lr = float(record["lr"])
                 histories = tier.eval_histories(study, name, root)
             except tier.NotRun as not_run:
                 pending.append(str(not_run))
@@ -554,6 +564,7 @@ def plateau_atlas(
                     pending.append(str(missing))
                 continue
             steps, succeeded = protocol.steps_to_success(histories, criterion, budget)
+            leave, left = protocol.steps_to_success(histories, plateau, budget)
             won = steps[succeeded]
             low, high = protocol.wilson_interval(int(succeeded.sum()), len(steps))
             rows.append(
@@ -570,6 +581,13 @@ def plateau_atlas(
                     protocol.kaplan_meier_median(steps, succeeded),
                     float(won.min()) if won.size else math.nan,
                     float(won.max()) if won.size else math.nan,
+                    int(left.sum()),
+                    protocol.kaplan_meier_median(leave, left),
+                    f"tuned on {record['rate_from']}"
+                    if record.get("rate_from")
+                    else "flat: nothing learned"
+                    if record.get("edge") == "flat"
+                    else "",
                 )
             )
     return rows, pending
@@ -584,13 +602,19 @@ def atlas_table(rows: Sequence[AtlasRow]) -> str:
     from rnnopt.plots import label
 
     body = [
-        [r.seq_len, f"{r.budget:,}", label(r.optimizer), f"{r.lr:.3g}", f"{r.successes}/{r.seeds}"]
+        [r.seq_len, f"{r.budget:,}", label(r.optimizer), _rate(r)]
+        + [f"{r.left}/{r.seeds}", _steps(r.left_median, r.budget), f"{r.successes}/{r.seeds}"]
         + [f"{r.low:.2f}–{r.high:.2f}", _steps(r.median_steps, r.budget)]
         + ["—" if not r.successes else f"{r.first_steps:,.0f}–{r.last_steps:,.0f}"]
         for r in sorted(rows, key=lambda r: (r.budget, r.seq_len, _FOUR.index(r.optimizer)))
     ]
-    headers = ["T", "budget (steps)", "optimizer", "tuned lr", "succeeded", "95 % interval"]
+    headers = ["T", "budget (steps)", "optimizer", "lr", "left the plateau"]
+    headers += ["median steps to leave it", "succeeded", "95 % interval"]
     return _markdown(headers + ["median steps to success", "range (successes)"], body)
+
+
+def _rate(row: AtlasRow) -> str:
+    return f"{row.lr:.3g}" + (f" ({row.rate_note})" if row.rate_note else "")
 
 
 def atlas_figure(rows: Sequence[AtlasRow]):
@@ -686,12 +710,48 @@ def atlas_pending_sentence(
     )
 
 
+def atlas_caption(rows: Sequence[AtlasRow], pending: Sequence[str] = ()) -> str:
+    """The atlas figure's caption: what the ladder's lines and the longer rung's open squares
+    show, at which budgets, and how to read the bars. ``pending``: plateau_atlas's messages,
+    to say so when the longer rung is not stored yet."""
+    from rnnopt import protocol
+
+    ladder = [r for r in rows if r.study not in ATLAS_LONG]
+    longer = [r for r in rows if r.study in ATLAS_LONG]
+    lengths = ", ".join(str(t) for t in sorted({r.seq_len for r in ladder}))
+    beside = (
+        f" Open squares: T = {longer[0].seq_len} for {longer[0].budget:,} steps at the rate "
+        f"tuned at T = 50 ({len(longer)} optimizer{'s' if len(longer) > 1 else ''} stored)."
+        if longer
+        else " The longer rung's open squares are not stored yet."
+        if any(p.startswith(f"{s}/") for p in pending for s in ATLAS_LONG)
+        else ""
+    )
+    head = (
+        f"The adding problem at T = {lengths}, each optimizer at its tuned rate, "
+        f"{ladder[0].seeds} evaluation seeds, {ladder[0].budget:,} steps (lines).{beside} "
+        if ladder
+        else f"The adding problem.{beside} "
+    )
+    return (
+        f"{head}Left: fraction of seeds reaching MSE <= {protocol.SUCCESS['adding'].threshold:g}"
+        ", bars: 95 % Wilson interval. Right: Kaplan-Meier median steps to success, bars: the "
+        "fewest to most steps of the seeds that succeeded; a triangle at its rung's budget: median "
+        f"not reached (fewer than half succeeded within that budget). {atlas_look(rows)}"
+    )
+
+
 def atlas_look(rows: Sequence[AtlasRow]) -> str:
     """The figure's reading hint: how the plateau changes with T can only be seen once more than
     one sequence length is stored."""
     lengths = sorted({r.seq_len for r in rows})
+    longer = sorted({(r.seq_len, r.budget) for r in rows if r.study in ATLAS_LONG})
+    beside = "".join(
+        f" At T = {t}, compare the open square ({budget:,} steps) with the filled circle."
+        for t, budget in longer
+    )
     if len(lengths) > 1:
-        return "Compare the fraction solved and the median steps from one T to the next."
+        return "Compare the fraction solved and the median steps from one T to the next." + beside
     return (
         f"Only T = {lengths[0]} is stored so far, so the figure cannot yet show how the "
         "plateau changes with T."

@@ -518,7 +518,7 @@ def check_per_parameter() -> str:
     step = 1e-3 / (square_avg.sqrt() + 1e-8)
     return (
         f"RMSprop's running mean of g² has the recurrent matrix's shape "
-        f"{tuple(square_avg.shape)}; after 5 steps the effective steps γ/(√v + ε) of its "
+        f"{tuple(square_avg.shape)}; after 5 steps the effective learning rates γ/(√v + ε) of its "
         f"entries span a factor of {float(step.max() / step.min()):.0f}."
     )
 

@@ -86,6 +86,8 @@ def entry(row: dict[str, Any]) -> str:
         return verdict
     if row["verdict"] == "pending":
         return f"{verdict} — {missing(row)} (`make evidence`)"
+    if "inconclusive by registration" in row["source"]:  # the study is solved by no optimizer
+        return f"{verdict} by registration, no optimizer solving its study ({interval(row)})"
     return f"{verdict} ({interval(row)})"
 
 

@@ -126,11 +126,12 @@ def study_rows(page: Page, study: str) -> list[list[str]]:
         name = page.name if row.optimizer == page.label else _label(row.optimizer)
         tuned = tier.tuned_record(study, row.optimizer, page.source.root_of(row.optimizer))
         everywhere = all(v >= 1.0 for v in tuned["tuning_errors"].values())
-        chosen = f"{row.lr:.3g}" + ("" if row.interior else " (edge)")
+        edge = tuned["edge"]  # None (interior), 'low'/'high', or 'flat' (nothing learned)
+        note = {None: "", "flat": " (flat: nothing learned)"}.get(edge, " (edge)")
         shown.append(
             [
                 f"**{name}**" if row.optimizer == page.label else name,
-                "diverged at every learning rate" if everywhere else chosen,
+                "diverged at every learning rate" if everywhere else f"{row.lr:.3g}{note}",
                 f"{row.error:.3f} [{row.low:.3f}, {row.high:.3f}]",
                 f"{k}/{n} [{low:.2f}, {high:.2f}]",
                 steps,

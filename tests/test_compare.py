@@ -116,7 +116,12 @@ def test_ties_come_from_paired_ratios_not_from_overlapping_marginal_intervals():
     assert (
         comparison.standing(tied, "sgd") == comparison.standing(tied, "adam") == "tied for lowest"
     )
-    assert "a tie" in comparison.sentence(tied, {})
+    said = comparison.sentence(tied, {})
+    assert "a tie" in said and "the paired ratio to it of sgd " in said  # with its interval
+    # The same mean on a different set of seeds' errors (one held-out set, counted): said so.
+    same = from_errors({"momentum": seeds, "adam": seeds[::-1], "sgd": seeds * 2})
+    said = comparison.sentence(same, {"momentum": "Momentum", "adam": "Adam"})
+    assert "Adam and Momentum have the same, lowest, mean" in said and said.endswith("a tie.")
 
 
 def test_a_study_no_optimizer_solves_is_unsolved_and_not_ranked():

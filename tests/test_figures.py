@@ -378,6 +378,8 @@ def test_plateau_atlas_counts_successes_with_wilson_and_kaplan_meier(atlas_tier)
     assert (sgd.seq_len, sgd.budget, sgd.seeds, sgd.successes) == (5, 20, 3, 2)
     assert (sgd.low, sgd.high) == protocol.wilson_interval(2, 3)
     assert sgd.median_steps == 20 and (sgd.first_steps, sgd.last_steps) == (10, 20)
+    # leaving the plateau (MSE below half the trivial predictor's 1/6) is counted beside it
+    assert (sgd.left, sgd.left_median, adam.left) == (2, 20, 0) and math.isnan(adam.left_median)
     assert adam.successes == 0 and math.isnan(adam.median_steps) and math.isnan(adam.first_steps)
     assert adam.low == 0 and 0 < adam.high < 1  # Wilson: not [0, 0] when none succeeded
     table = figures_rnn.atlas_table(rows)
@@ -427,6 +429,10 @@ def test_the_atlas_draws_a_rung_at_another_budget_apart_from_the_ladder():
     left = figures_rnn.atlas_figure(rows).axes[0]
     labels = left.get_legend_handles_labels()[1]
     assert "36,000 steps (open)" in labels and "12,000 steps" in labels
+    caption = figures_rnn.atlas_caption(rows)
+    assert caption.startswith("The adding problem at T = 50, 100, each optimizer at its tuned")
+    assert "12,000 steps (lines). Open squares: T = 100 for 36,000 steps" in caption
+    assert "(1 optimizer stored)" in caption
 
 
 def test_plateau_atlas_of_an_empty_tier_is_all_pending(tmp_path):

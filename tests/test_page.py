@@ -249,6 +249,12 @@ def test_the_claims_come_from_the_ledger_with_a_link_to_their_entry(monkeypatch)
         f"{{ref}}`pending <claim-x-slow>` — {waits} (`make evidence`)"
     )
     assert facts["claim_x_def_entry"] == "{ref}`definitional <claim-x-def>`"
+    # an inconclusive that the registration imposes (no optimizer solves the study) says so
+    unsolved = {**rows[0], "verdict": "inconclusive", "source": "s (inconclusive by registration)"}
+    assert page_claims.entry(unsolved) == (
+        "{ref}`inconclusive <claim-x-fast>` by registration, no optimizer solving its study "
+        "(1.5 [1.2, 1.9] over 10 seeds)"
+    )
 
 
 def test_closer_needs_a_factor_of_two_either_way():
