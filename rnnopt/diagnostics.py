@@ -98,9 +98,12 @@ def scaled_elman_rnn(
     *,
     nonlinearity: str = "tanh",
     seed: int = 0,
+    orthogonal: bool = False,
 ) -> ElmanRNN:
     """A float64 `ElmanRNN` (batch first, recording ‖∂L/∂h_t‖) with nn.RNN's initialisation
-    drawn after ``torch.manual_seed(seed)`` and W_hh rescaled to the given spectral radius."""
+    drawn after ``torch.manual_seed(seed)`` and W_hh rescaled to the given spectral radius.
+    With `orthogonal`, W_hh is first drawn as a random orthogonal matrix, the evidence tier's
+    `recurrent_init: orthogonal` (every singular value 1, so ρ = σ_max = 1 before rescaling)."""
     torch.manual_seed(seed)
     rnn = ElmanRNN(
         input_size,
@@ -110,6 +113,9 @@ def scaled_elman_rnn(
         track_hidden_grads=True,
         dtype=torch.float64,
     )
+    if orthogonal:
+        with torch.no_grad():
+            torch.nn.init.orthogonal_(rnn.weight_hh_l0)
     scale_spectral_radius_(rnn.weight_hh_l0, spectral_radius)
     return rnn
 
@@ -122,6 +128,7 @@ def hidden_grad_norms(
     hidden_size: int = 64,
     batch_size: int = 32,
     seed: int = 0,
+    orthogonal: bool = False,
 ) -> Tensor:
     """‖∂L/∂h_t‖ for t = 0 … T−1 (float64, shape (T,)) when the loss reads only the last step.
 
@@ -135,7 +142,12 @@ def hidden_grad_norms(
     if not isinstance(task, Task):
         raise TypeError(invalid("task", task, "an rnnopt.tasks.Task (make_task(...))"))
     rnn = scaled_elman_rnn(
-        task.input_size, hidden_size, spectral_radius, nonlinearity=nonlinearity, seed=seed
+        task.input_size,
+        hidden_size,
+        spectral_radius,
+        nonlinearity=nonlinearity,
+        seed=seed,
+        orthogonal=orthogonal,
     )
     readout = torch.nn.Linear(hidden_size, task.output_size, dtype=torch.float64)
 

@@ -65,6 +65,7 @@ __all__ = [
     "atlas_pending_sentence",
     "atlas_look",
     "atlas_caption",
+    "orthogonal_sentence",
     "BEYOND_PARAMETERS",
     "check_beyond_parameters",
     "adding_spec",
@@ -420,6 +421,24 @@ def growth_table(
     headers = ["φ", "ρ(W_hh)", "σ_max(W_hh)", "factor per step (mean)"]
     headers += [f"min – max of {len(seeds)}", f"‖δ_0‖ / ‖δ_{task.seq_len - 1}‖", "gradient"]
     return _markdown(headers, rows), within_bound
+
+
+def orthogonal_sentence(curves: Sequence[Any], seq_len: int, hidden_size: int) -> str:
+    """What the evidence tier's own network does to the gradient at initialisation: tanh,
+    orthogonal W_hh (ρ = σ_max = 1), from :func:`rnnopt.diagnostics.hidden_grad_norms` curves
+    with ``orthogonal=True``, one per seed."""
+    from rnnopt.diagnostics import growth_rate
+
+    rates = [growth_rate(curve) for curve in curves]
+    whole = np.exp(np.mean([np.log(c[0].item() / c[-1].item()) for c in curves]))
+    verdict = "vanishes" if max(rates) < 1 else "explodes" if min(rates) > 1 else "is mixed"
+    return (
+        f"A network like the evidence tier's, {hidden_size} tanh units with an orthogonal W_hh "
+        f"(every singular value 1), at initialisation and T = {seq_len}: factor per step "
+        f"{np.mean(rates):.3f} ({min(rates):.3f} – {max(rates):.3f} over {len(curves)} "
+        f"networks), ‖δ_0‖ / ‖δ_{seq_len - 1}‖ = {whole:.2e}: the gradient {verdict} there "
+        "before any training."
+    )
 
 
 def baseline_table(tasks: Mapping[str, Task]) -> str:

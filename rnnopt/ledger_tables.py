@@ -376,7 +376,8 @@ def _per_sample() -> str:
         )
     clipped = [_percent(v, tier.clipped_shares("sgd-batch", v)) for v in ("batch-16", "batch-256")]
     return (
-        f"{said}. Steps clipped at the tuned rates: "
+        f"{said}. Steps clipped at the tuned rates (mean over the evaluation seeds, with its "
+        "95 % interval; the Clipping line below gives medians): "
         + ", ".join(clipped)
         + " (each batch size has its own clipping threshold)."
     )
@@ -473,7 +474,9 @@ def amendments_line(claim_id: str, path: str | Path | None = None) -> str:
 def forest(rows: list[dict[str, Any]], algorithm: str):
     """One panel per empirical claim of `algorithm`, each on its own scale: the estimate and
     its 95 % interval, the supporting side of the support threshold shaded green, the far side
-    of the refute threshold red; a pending claim's panel says so."""
+    of the refute threshold red; a pending claim's panel says so, and one the registration
+    makes inconclusive whatever its interval (no optimizer solves its study) says that, its
+    zones faded."""
     import matplotlib.pyplot as plt
 
     chosen = [r for r in rows if r["algorithm"] == algorithm and r["kind"] == "empirical"]
@@ -503,7 +506,12 @@ def forest(rows: list[dict[str, Any]], algorithm: str):
         ax.set_yticks([])
         ax.set_ylim(-1, 1)
         ax.grid(False)
-        ax.set_title(f"{row['id']}: {row['verdict']}", fontsize=9, loc="left")
+        unsolved = "inconclusive by registration" in row["source"]
+        if unsolved:  # the rule overrides the interval: the zones do not apply, and it shows
+            for patch in ax.patches:
+                patch.set_alpha(0.05)
+        said = " (by registration: its study is unsolved)" if unsolved else ""
+        ax.set_title(f"{row['id']}: {row['verdict']}{said}", fontsize=9, loc="left")
     return fig
 
 

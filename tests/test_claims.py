@@ -305,7 +305,9 @@ def test_the_forest_marks_pending_claims_and_draws_the_others(stored):
         chosen = [r for r in stored if r["algorithm"] == algorithm and r["kind"] == "empirical"]
         assert len(fig.axes) == len(chosen)
         for ax, row in zip(fig.axes, chosen, strict=True):
-            assert ax.get_title(loc="left") == f"{row['id']}: {row['verdict']}"
+            unsolved = "inconclusive by registration" in row["source"]
+            said = " (by registration: its study is unsolved)" if unsolved else ""
+            assert ax.get_title(loc="left") == f"{row['id']}: {row['verdict']}{said}"
             marked = [t.get_text() for t in ax.texts]
             assert marked == (["pending"] if row["verdict"] == "pending" else [])
             low, high = ax.get_xlim()
