@@ -120,9 +120,13 @@ def test_a_random_stored_measurement_of_each_fast_experiment_is_reproduced():
         lr = chooser.choice(sorted(data["measurements"][variant]))
         seed = chooser.choice(sorted(data["measurements"][variant][lr]))
         again = measure(variant, float(lr), int(seed))
-        assert again == pytest.approx(data["measurements"][variant][lr][seed], rel=1e-6), (
-            name,
-            variant,
-            lr,
-            seed,
-        )
+        stored = data["measurements"][variant][lr][seed]
+        if data["provenance"].get("cpu_capability") == torch.backends.cpu.get_cpu_capability():
+            assert again == pytest.approx(stored, rel=1e-6), (name, variant, lr, seed)
+        elif name == "surfaces":
+            # On another CPU float32 rounding differs, and a noisy run near a basin's edge can
+            # then end on the other side: its fractions over 200 starts moved by up to 3 starts
+            # in 25 measurements replayed on another CPU; allow 5 (2.5 %).
+            assert again == pytest.approx(stored, abs=0.025), (name, variant, lr, seed)
+        else:  # float64 problems: another CPU moves them in the last bits only
+            assert again == pytest.approx(stored, rel=1e-9, abs=1e-15), (name, variant, lr, seed)
