@@ -225,9 +225,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Dask scheduler, e.g. tcp://host:8786 (default: none)",
     )
     tier.add_argument(
+        "--out",
+        metavar="DIR",
+        help="the tier's root to run into (default: data/evidence/); a store of its own lets a "
+        "long tier run in the background, copied into data/evidence/ by --stage",
+    )
+    only = tier.add_mutually_exclusive_group()
+    only.add_argument(
         "--report",
         action="store_true",
         help="only rewrite data/evidence/README.md (layout and cost)",
+    )
+    only.add_argument(
+        "--stage",
+        metavar="STORE",
+        help="only copy what a tier running in STORE (its --out) has stored into "
+        "data/evidence/, for a commit, and rewrite the README (rnnopt.tier.stage)",
+    )
+    tier.add_argument(
+        "--runs-only",
+        action="store_true",
+        help="with --stage: copy only the new run files, which leaves every executed chapter "
+        "up to date (no results.csv or record changes)",
     )
     tier.set_defaults(handler=_evidence, command_parser=tier)
 
@@ -493,8 +512,18 @@ def _evidence(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             from rnnopt.tier import write_report
 
             write_report()
+        elif args.stage is not None:
+            from rnnopt.tier import stage
+
+            counts = stage(args.stage, runs_only=args.runs_only)
+            print(", ".join(f"{n} {what}" for what, n in counts.items()))
         else:
-            evidence.run_evidence(args.studies, workers=args.workers, scheduler=args.scheduler)
+            evidence.run_evidence(
+                args.studies,
+                workers=args.workers,
+                scheduler=args.scheduler,
+                out_root=args.out or evidence.EVIDENCE_DIR,
+            )
     except ValueError as err:
         parser.error(str(err))
     except (RunsLost, OSError) as err:

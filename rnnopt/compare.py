@@ -9,6 +9,7 @@ ranking, the performance profile across studies) is rnnopt.comparison.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,6 +34,8 @@ class Row:
     state_bytes: float  # optimizer state per parameter entry
     tunability: tuple[float, ...]  # expected best tuning error after k = 1, 2, ... draws from
     # the searched rates within a decade of the chosen one (protocol.within_a_decade)
+    steps_interval: tuple[float, float] = (math.inf, math.inf)  # of median_steps, 95 %
+    # (protocol.kaplan_meier_median_interval; inf: an end at which the median is not reached)
 
 
 def study_table(
@@ -75,6 +78,7 @@ def study_table(
                 tunability=tuple(
                     protocol.expected_best(grid_errors, k) for k in range(1, len(grid_errors) + 1)
                 ),
+                steps_interval=protocol.kaplan_meier_median_interval(steps, succeeded),
             )
         )
     return rows

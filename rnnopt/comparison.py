@@ -165,11 +165,13 @@ def standing(result: Result, name: str) -> str:
 
 
 def km_median(row: compare.Row, result: Result) -> str:
-    """The Kaplan–Meier median steps to success, or "not reached" (fewer than half succeeded
-    within the budget) with the count."""
+    """The Kaplan–Meier median steps to success with its 95 % interval, or "not reached"
+    (fewer than half succeeded within the budget) with the count."""
+    from rnnopt.plots import steps_with_interval
+
     if math.isnan(row.median_steps):
         return f"not reached ({result.successes(row)}/{result.seeds} succeeded within the budget)"
-    return f"{row.median_steps:,.0f}"
+    return steps_with_interval(row.median_steps, row.steps_interval)
 
 
 def chosen_rate(result: Result, name: str, lr: float) -> str:

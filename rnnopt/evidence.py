@@ -306,13 +306,20 @@ def starting_grid(
 
 def borrowed_rate(study: Study, variant: Variant, out_root: str | Path = EVIDENCE_DIR) -> float:
     """The rate the study named by `around` or `chosen` chose for the same variant."""
+    return float(borrowed_record(study, variant, out_root)["lr"])
+
+
+def borrowed_record(
+    study: Study, variant: Variant, out_root: str | Path = EVIDENCE_DIR
+) -> dict[str, Any]:
+    """The tuning record (tuned.json) of the same variant in the study it borrows from."""
     path = Path(out_root) / str(variant.borrows) / variant.label / "tuned.json"
     if not path.exists():
         raise ValueError(
             f"{study.name}/{variant.label} takes its rates from the rate {variant.borrows!r} "
             f"chose, and {path} does not exist yet: run {variant.borrows} first"
         )
-    return float(json.loads(path.read_text())["lr"])
+    return json.loads(path.read_text())
 
 
 def dependencies(study: Study, label: str) -> set[tuple[str, str]]:
@@ -411,15 +418,19 @@ def _run_stage(
     start = time.perf_counter()
     # extend: a widened grid reuses the runs of the narrower one already in the directory.
     rows = run_sweep(spec, out, workers=workers, scheduler=scheduler, extend=True)
+    record = provenance(study, variant, stage, rows, time.perf_counter() - start)
     if kept is not None and set((out / "runs").glob("*.json")) == stored:
-        # A resume that ran nothing: the record of the machine that made the runs stays.
-        write_atomic(before, kept)
-        return rows
-    write_atomic(
-        out / "provenance.json",
-        json.dumps(provenance(study, variant, stage, rows, time.perf_counter() - start), indent=1)
-        + "\n",
-    )
+        # A resume that ran nothing: the record of the machine that made the runs stays, and
+        # so does the file, unless the spec now has more runs (a grid widened onto runs stored
+        # before): then the counts are the spec's, the machine still the record's.
+        from rnnopt.executors import MACHINE_KEYS
+
+        old = json.loads(kept)
+        if old.get("runs") == len(rows):
+            write_atomic(before, kept)
+            return rows
+        record |= {k: old[k] for k in MACHINE_KEYS if k in old}
+    write_atomic(out / "provenance.json", json.dumps(record, indent=1) + "\n")
     return rows
 
 
@@ -451,9 +462,9 @@ def run_variant(
         }
 
     if variant.chosen:  # not tuned here: the rate (and its place on its grid) come from there
-        lr, grid, extensions, errors, seeds = borrowed_rate(study, variant, out_root), [], 0, {}, ()
-        source = Path(out_root) / variant.chosen / label / "tuned.json"
-        edge = json.loads(source.read_text())["edge"]
+        source = borrowed_record(study, variant, out_root)
+        lr, edge = float(source["lr"]), source["edge"]
+        grid, extensions, errors, seeds = [], 0, {}, ()
     else:
         found = protocol.search(
             starting_grid(study, variant, out_root), tuning_errors, study.margin
@@ -673,38 +684,12 @@ def run_evidence(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
+    """`python -m rnnopt.evidence ARGS` is `rnnopt evidence ARGS` (rnnopt.cli)."""
+    import sys
 
-    parser = argparse.ArgumentParser(
-        prog="rnnopt evidence", description="Run or resume the evidence tier (data/evidence/)."
-    )
-    parser.add_argument("studies", nargs="*", help="study names (default: every study)")
-    parser.add_argument(
-        "--workers", type=int, default=2, help="variants run at once, one process each (default: 2)"
-    )
-    parser.add_argument(
-        "--scheduler",
-        default=None,
-        help="a Dask scheduler address (tcp://host:port) to run on instead",
-    )
-    parser.add_argument(
-        "--report",
-        action="store_true",
-        help="only rewrite data/evidence/README.md (layout and cost table)",
-    )
-    args = parser.parse_args(argv)
-    if args.report:
-        from rnnopt.tier import write_report
+    from rnnopt.cli import main as cli_main
 
-        write_report()
-        return 0
-    if args.workers < 1:
-        parser.error(f"--workers={args.workers} is invalid: expected an integer >= 1")
-    try:
-        run_evidence(args.studies, workers=args.workers, scheduler=args.scheduler)
-    except (ValueError, SpecError) as err:
-        parser.error(str(err))
-    return 0
+    return cli_main(["evidence", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -64,6 +64,10 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+# The keys of `environment`: what a record says of the code and machine
+MACHINE_KEYS = ("rnnopt", "torch", "numpy", "python", "platform", "cpu", "cpu_capability")
+
+
 def environment() -> dict[str, Any]:
     """The code and machine results were made with: the one place this record is built (a
     run's, a sweep directory's, an evidence stage's and an experiment's provenance add their
@@ -77,6 +81,14 @@ def environment() -> dict[str, Any]:
         "cpu": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
+
+
+def made_here(record: dict[str, Any]) -> bool:
+    """Whether results whose provenance is `record` were made on a CPU like this one: the same
+    model and the same instruction set for torch's kernels, which is what a replay needs to
+    give the same bits (AVX512 kernels round differently on an Intel and on an AMD CPU)."""
+    here = environment()
+    return all(record.get(key) == here[key] for key in ("cpu", "cpu_capability"))
 
 
 def provenance(history_meta: dict[str, Any]) -> dict[str, Any]:

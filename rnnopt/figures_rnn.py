@@ -541,6 +541,7 @@ class AtlasRow:
     # where the rate came from, when not from a search that learned: "flat: nothing learned"
     # (rnnopt.protocol's flat grid), or "tuned on STUDY" (amendment 15)
     rate_note: str = ""
+    median_interval: tuple[float, float] = (math.inf, math.inf)  # of median_steps, 95 %
 
     @property
     def fraction(self) -> float:
@@ -607,9 +608,18 @@ def plateau_atlas(
                     else "flat: nothing learned"
                     if record.get("edge") == "flat"
                     else "",
+                    protocol.kaplan_meier_median_interval(steps, succeeded),
                 )
             )
     return rows, pending
+
+
+def _median(row: AtlasRow) -> str:
+    from rnnopt.plots import steps_with_interval
+
+    if math.isnan(row.median_steps):
+        return _steps(row.median_steps, row.budget)
+    return steps_with_interval(row.median_steps, row.median_interval)
 
 
 def _steps(value: float, budget: int) -> str:
@@ -623,13 +633,13 @@ def atlas_table(rows: Sequence[AtlasRow]) -> str:
     body = [
         [r.seq_len, f"{r.budget:,}", label(r.optimizer), _rate(r)]
         + [f"{r.left}/{r.seeds}", _steps(r.left_median, r.budget), f"{r.successes}/{r.seeds}"]
-        + [f"{r.low:.2f}–{r.high:.2f}", _steps(r.median_steps, r.budget)]
+        + [f"{r.low:.2f}–{r.high:.2f}", _median(r)]
         + ["—" if not r.successes else f"{r.first_steps:,.0f}–{r.last_steps:,.0f}"]
         for r in sorted(rows, key=lambda r: (r.budget, r.seq_len, _FOUR.index(r.optimizer)))
     ]
     headers = ["T", "budget (steps)", "optimizer", "lr", "left the plateau"]
     headers += ["median steps to leave it", "succeeded", "95 % interval"]
-    return _markdown(headers + ["median steps to success", "range (successes)"], body)
+    return _markdown(headers + ["median steps to success [95 % CI]", "range (successes)"], body)
 
 
 def _rate(row: AtlasRow) -> str:

@@ -214,7 +214,12 @@ def entry(row: dict[str, Any], claim: dict[str, Any]) -> str:
 
 
 # A verdict whose registered figure covers less than the claim's words says so beside it.
-SCOPE = {"adam-less-tuning": "the learning rate only: β1, β2 and ε stay at their defaults"}
+SCOPE = {  # what the verdict covers, where that is less than the claim says
+    "adam-less-tuning": "the learning rate only: β1, β2 and ε stay at their defaults",
+    "sgd-slow-noisy": "progress per step: equal steps, not equal samples (the entry gives both)",
+    "rmsprop-cost": "time per step: the memory half holds by construction (bytes counted)",
+    "adam-cost": "time per step: the memory half holds by construction (bytes counted)",
+}
 
 
 def _qualified(row: dict[str, Any]) -> str:

@@ -47,8 +47,13 @@ def link(claim_id: str, text: str) -> str:
 
 def word(row: dict[str, Any]) -> str:
     """The ledger's verdict in words: supported, not supported, inconclusive, pending, or
-    definitional (a claim checked by definition carries no verdict)."""
-    return WORDS[row["verdict"]]
+    definitional (a claim checked by definition carries no verdict), with the verdict's scope
+    where it covers less than the claim (rnnopt.ledger_tables.SCOPE), e.g. 'supported (the
+    learning rate only)'."""
+    from rnnopt.ledger_tables import SCOPE
+
+    scope = SCOPE.get(row["id"]) if row["verdict"] not in ("pending", "") else None
+    return WORDS[row["verdict"]] + (f" ({scope.split(':')[0]})" if scope else "")
 
 
 def missing(row: dict[str, Any]) -> str:

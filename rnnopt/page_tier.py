@@ -99,17 +99,19 @@ def overview(page: Page) -> str:
 
 
 def _paired_vs_sgd(page: Page, study: str, name: str) -> str:
-    """SGD's mean error over `name`'s, paired by seed (above 1: `name` ends lower)."""
+    """SGD's mean error over `name`'s, paired by seed (above 1: `name` ends lower), each error
+    floored at protocol.ERROR_FLOOR first, as every ratio of the book is (amendment 7)."""
     if name == "sgd":
         return "—"
     errors = {
-        v: tier.eval_errors(
-            study, v, root=page.source.root_of(v), studies_dir=page.source.studies_dir
+        v: np.maximum(
+            tier.eval_errors(
+                study, v, root=page.source.root_of(v), studies_dir=page.source.studies_dir
+            ),
+            protocol.ERROR_FLOOR,
         )
         for v in ("sgd", name)
     }
-    if np.mean(errors[name]) == 0:
-        return "∞"
     low, high = protocol.paired_interval(errors["sgd"], errors[name])
     ratio = np.mean(errors["sgd"]) / np.mean(errors[name])
     return f"{ratio:.2f} [{low:.2f}, {high:.2f}]"
@@ -117,12 +119,16 @@ def _paired_vs_sgd(page: Page, study: str, name: str) -> str:
 
 def study_rows(page: Page, study: str) -> list[list[str]]:
     """The table of one study: tuned rate, error with interval, success, time to success."""
+    from rnnopt import plots
+
     shown = []
     for row in page.rows[study]:
         n = len(_study(page, study).evaluation_seeds)
         k = round(row.success * n)
         low, high = protocol.wilson_interval(k, n)
-        steps = "not reached" if math.isnan(row.median_steps) else f"{row.median_steps:.0f}"
+        steps = "not reached"
+        if not math.isnan(row.median_steps):
+            steps = plots.steps_with_interval(row.median_steps, row.steps_interval)
         name = page.name if row.optimizer == page.label else _label(row.optimizer)
         tuned = tier.tuned_record(study, row.optimizer, page.source.root_of(row.optimizer))
         everywhere = all(v >= 1.0 for v in tuned["tuning_errors"].values())

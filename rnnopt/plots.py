@@ -22,6 +22,7 @@ never raise because of it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -249,6 +250,16 @@ def plot_lr_sensitivity(
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     return ax
+
+
+def steps_with_interval(median: float, interval: tuple[float, float]) -> str:
+    """A Kaplan–Meier median of steps with its 95 % interval, '8,400 [6,000, 12,000]'; an end
+    at which the median is not reached (inf) reads 'not reached', as does the median (NaN)."""
+
+    def shown(value: float) -> str:
+        return "not reached" if math.isinf(value) or math.isnan(value) else f"{value:,.0f}"
+
+    return f"{shown(median)} [{shown(interval[0])}, {shown(interval[1])}]"
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -256,6 +256,33 @@ def kaplan_meier_median(times: Sequence[float], events: Sequence[bool]) -> float
     return float(at[below[0]]) if below.size else math.nan
 
 
+def kaplan_meier_median_interval(
+    times: Sequence[float], events: Sequence[bool], seed: int = 0
+) -> tuple[float, float]:
+    """The 95 % percentile bootstrap interval of `kaplan_meier_median`, resampling the runs with
+    replacement; an end at which the resampled median is not reached is inf.
+
+    Where every censoring comes at or after the last success (runs censored at their common
+    budget, as in every study here), the product-limit estimate is the empirical one and the
+    median is the ⌈n/2⌉-th smallest time with the runs that never succeeded counted as never:
+    computed so, at once for every resample; otherwise resample by resample."""
+    times, events = np.asarray(times, dtype=float), np.asarray(events, dtype=bool)
+    _check_sample("times", times)
+    kaplan_meier(times, events)  # the same checks of shape
+    if not events.any():
+        return math.inf, math.inf
+    index = _resample_indices(times.size, seed)
+    if (~events).any() and times[~events].min() < times[events].max():
+        medians = np.array([kaplan_meier_median(times[i], events[i]) for i in index])
+        medians = np.where(np.isnan(medians), np.inf, medians)
+    else:
+        never = np.where(events, times, np.inf)[index]
+        medians = np.sort(never, axis=1)[:, math.ceil(times.size / 2) - 1]
+    alpha = (1 - CONFIDENCE) / 2
+    low, high = np.quantile(medians, [alpha, 1 - alpha], method="inverted_cdf")
+    return float(low), float(high)
+
+
 # --- Intervals -------------------------------------------------------------------------------
 
 

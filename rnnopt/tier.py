@@ -20,6 +20,7 @@ import numpy as np
 
 from rnnopt import evidence, protocol
 from rnnopt.evidence import Study, load_study, relative_errors, study_names
+from rnnopt.executors import MACHINE_KEYS
 from rnnopt.store import load_history, load_results, write_atomic
 from rnnopt.train import History
 
@@ -274,24 +275,19 @@ class Projection:
     cores: dict[str, str]
     plain: set[str]  # studies whose variants keep the study's training settings
     widening: int  # median rates added to a finished grid by widening
+    by_work: dict[str, float]  # step_work -> the step time stored for the first such study
 
     def step_time(self, name: str) -> float:
         """A training step's seconds: stored, or stored for a study with the same task, model
         and batch (a step's work is theirs alone), or, with `measure`, measured now."""
-        study = self.studies[name]
-        twins = [
-            other
-            for other, s in self.studies.items()
-            if other in self.step_times
-            and (s.task, s.model, s.train["batch_size"])
-            == (study.task, study.model, study.train["batch_size"])
-        ]
-        if name not in self.step_times and twins:
-            return self.step_times[twins[0]]
+        work = step_work(self.studies[name])
+        if name not in self.step_times and work in self.by_work:
+            return self.by_work[work]
         if name not in self.step_times:
             if not self.measure:
                 return math.nan
             self.step_times[name] = seconds_per_step(self.studies[name])
+            self.by_work.setdefault(work, self.step_times[name])
         return self.step_times[name]
 
     def calibration(self, core: str) -> float:
@@ -367,9 +363,18 @@ def projection(
         if (st := stored[n][v.label]).finished
     ]
     widening = int(np.median(added)) if added else 0
+    by_work: dict[str, float] = {}
+    for n, s in studies.items():
+        if n in step_times:
+            by_work.setdefault(step_work(s), step_times[n])
     return Projection(
-        studies, stored, step_times, measure, studies_dir, medians, cores, plain, widening
+        studies, stored, step_times, measure, studies_dir, medians, cores, plain, widening, by_work
     )
+
+
+def step_work(study: Study) -> str:
+    """What a training step's time depends on: the task, the model and the batch size."""
+    return json.dumps([study.task, study.model, study.train["batch_size"]], sort_keys=True)
 
 
 def cost_table(
@@ -433,12 +438,16 @@ def budget_reached(rows: list[list[Any]]) -> str:
     )
 
 
-def write_report(path: str | Path | None = None) -> None:
+def write_report(
+    path: str | Path | None = None,
+    out_root: str | Path | None = None,
+    studies_dir: str | Path | None = None,
+) -> None:
     """data/evidence/README.md: the layout, the commands, and the cost table (computed)."""
     from rnnopt.plots import markdown_table
 
     path = Path(path or evidence.EVIDENCE_DIR / "README.md")
-    rows, spent, projected = cost_table()
+    rows, spent, projected = cost_table(studies_dir, out_root)
     table = markdown_table(
         [
             "study",
@@ -493,3 +502,94 @@ Spent so far: {spent:.1f} CPU-hours; projected for the whole tier: {projected:.1
 {budget_reached(rows)}
 """
     write_atomic(path, text)
+
+
+# --- Staging a tier that runs elsewhere --------------------------------------------------------
+
+
+def _has_own_machine(run: Path) -> bool:
+    return "cpu_capability" in json.loads(run.read_text()).get("provenance", {})
+
+
+def stage(
+    store: str | Path,
+    out_root: str | Path | None = None,
+    studies_dir: str | Path | None = None,
+    runs_only: bool = False,
+) -> dict[str, int]:
+    """Copy what a tier running in `store` (`run_evidence(out_root=store)`, seeded from this
+    root) has stored into this root, for a commit, and rewrite its README; return the counts.
+
+    Safe while that tier runs: its files are written atomically, and the records (results.csv,
+    tuned.json, provenance.json, ...) are read before the runs are listed, so no record copied
+    names a run that is not. A stored run never changes: one already here stays as it is. A
+    stage's provenance.json is the machine of its runs that record none of their own (runs
+    stored before runs recorded it): a stage that gets no new run keeps its record, and one
+    here that holds such runs keeps their machine (its record's, else its study's other
+    stage's). A stage whose record the store has not written yet (unfinished) loses the one
+    here once new runs come; a skipped.json the store removed (the variant ran) goes too.
+
+    `runs_only`: copy the new run files and nothing else. No chapter reads a run that no
+    results.csv lists, so such a commit leaves every executed chapter up to date, and the
+    next resume of the tier reuses the runs."""
+    store, root = Path(store), _roots(out_root, None)[0]
+    if not store.is_dir():
+        raise ValueError(f"store={str(store)!r} is not a directory: expected a tier's out_root")
+    if store.resolve() == root.resolve():
+        raise ValueError(f"store={str(store)!r} is the tier's own root: nothing to stage")
+
+    def wanted(path: Path) -> bool:  # not locks, temporary files or the README
+        return path.is_file() and not path.name.startswith(".") and path != store / "README.md"
+
+    records = {
+        p.relative_to(store): p.read_text()
+        for p in sorted(store.rglob("*"))
+        if wanted(p) and p.parent.name != "runs"
+    }
+    counts = {"runs": 0, "runs kept": 0, "records": 0, "records kept": 0, "removed": 0}
+    new: dict[Path, int] = {}  # stage -> runs copied now
+    legacy: set[Path] = set()  # stages here holding runs without their own machine record
+    for run in sorted(store.glob("**/runs/*.json")):
+        if not wanted(run):
+            continue
+        here = root / run.relative_to(store)
+        stage_dir = here.parent.parent.relative_to(root)
+        if here.exists():
+            counts["runs kept"] += here.read_text() != run.read_text()
+            if not _has_own_machine(here):
+                legacy.add(stage_dir)
+            continue
+        here.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(here, run.read_text())
+        new[stage_dir] = new.get(stage_dir, 0) + 1
+        counts["runs"] += 1
+    if runs_only:
+        return counts
+    for relative, text in records.items():
+        here = root / relative
+        if relative.name == "provenance.json":
+            if here.exists() and relative.parent not in new:
+                counts["records kept"] += here.read_text() != text
+                continue
+            if relative.parent in legacy:
+                known = [here, *sorted(here.parent.parent.glob("*/provenance.json"))]
+                if base := next((p for p in known if p.exists()), None):
+                    machine = {k: json.loads(base.read_text()).get(k) for k in MACHINE_KEYS}
+                    text = json.dumps(json.loads(text) | machine, indent=1) + "\n"
+        if here.exists() and here.read_text() == text:
+            continue
+        here.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(here, text)
+        counts["records"] += 1
+    for stage_dir in new:  # unfinished in the store: no record here may say it is finished
+        record = root / stage_dir / "provenance.json"
+        if stage_dir / "provenance.json" not in records and record.exists():
+            record.unlink()
+            counts["removed"] += 1
+    for skipped in root.glob("*/*/skipped.json"):
+        mine = store / skipped.relative_to(root)
+        if mine.parent.parent.is_dir() and not mine.exists():
+            skipped.unlink()
+            counts["removed"] += 1
+    write_report(root / "README.md", root, studies_dir)
+    return counts

@@ -175,3 +175,10 @@ def test_the_book_is_a_command_of_rnnopt_too(capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["book", "--help"])
     assert stop.value.code == 0 and "--force" in capsys.readouterr().out
+
+
+def test_staging_a_store_that_does_not_exist_is_refused_naming_it(tmp_path, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["evidence", "--stage", str(tmp_path / "nowhere")])
+    assert caught.value.code == 2
+    assert "store=" in (err := capsys.readouterr().err) and "is not a directory" in err

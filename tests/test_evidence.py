@@ -15,6 +15,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ import pytest
 import torch
 from conftest import make_tier, tiny_study
 
-from rnnopt import evidence, protocol
+from rnnopt import evidence, executors, protocol
 from rnnopt.sweep import SpecError, expand, load_results, load_run, load_spec
 from rnnopt.train import run
 
@@ -71,6 +72,22 @@ def test_a_rerun_resumes_and_recomputes_nothing(tiny_tier):
     assert {r: json.loads(r.read_text()) for r in records} == made
 
 
+def test_a_resume_onto_a_wider_grid_of_stored_runs_counts_them_and_keeps_the_machine(
+    tiny_tier, tmp_path
+):
+    # A grid widened in one session, its runs committed before its record was rewritten: the
+    # next resume runs nothing, and the record must count the spec's runs, not the old grid's.
+    shutil.copytree(tiny_tier, tmp_path / "tier")
+    record = tmp_path / "tier" / "out" / "tiny" / "sgd" / "tune" / "provenance.json"
+    old = json.loads(record.read_text())
+    record.write_text(json.dumps({**old, "runs": 2, "cpu": "elsewhere"}, indent=1) + "\n")
+    evidence.run_evidence(
+        studies_dir=tmp_path / "tier" / "specs", out_root=tmp_path / "tier" / "out", workers=1
+    )
+    now = json.loads(record.read_text())
+    assert now["runs"] == len(load_results(record.parent)) > 2 and now["cpu"] == "elsewhere"
+
+
 def test_each_run_records_the_cpu_and_instruction_set_it_was_made_with(tiny_tier):
     for path in (tiny_tier / "out").rglob("runs/*.json"):
         made = json.loads(path.read_text())["provenance"]
@@ -83,6 +100,99 @@ def test_every_stage_is_an_ordinary_sweep_that_rnnopt_sweep_can_rerun(tiny_tier)
         r["run_id"] for r in load_results(stage)
     ]
     assert json.loads((stage / "provenance.json").read_text())["runs"] == len(load_results(stage))
+
+
+# --- Staging: a tier run in a store of its own, copied here for a commit --------------------
+
+
+def _files(root: Path) -> dict[Path, str]:
+    return {
+        p.relative_to(root): p.read_text()
+        for p in root.rglob("*")
+        if p.is_file() and p.name != "README.md"
+    }
+
+
+def _strip_machine(path: Path) -> None:  # as runs stored before runs recorded their machine
+    record = json.loads(path.read_text())
+    for key in ("cpu", "cpu_capability"):
+        record["provenance"].pop(key)
+    path.write_text(json.dumps(record))
+
+
+def test_staging_copies_a_store_into_the_tier_and_keeps_the_runs_already_here(tiny_tier, tmp_path):
+    from rnnopt import tier
+
+    store, here = tiny_tier / "out", tmp_path / "here"
+    shutil.copytree(store, here)
+    shutil.rmtree(here / "tiny" / "adam")  # not staged yet
+    kept = sorted((here / "tiny" / "sgd" / "eval" / "runs").glob("*.json"))[0]
+    kept.write_text(kept.read_text().replace('"status"', '"status" ', 1))  # a different copy
+    counts = tier.stage(store, here, tiny_tier / "specs")
+    assert counts["runs"] == len(list((store / "tiny" / "adam").rglob("runs/*.json"))) > 0
+    assert counts["runs kept"] == 1
+    staged, want = _files(here), _files(store)
+    assert staged.pop(kept.relative_to(here)) != want.pop(kept.relative_to(here))
+    assert staged == want
+    assert "| tiny |" in (here / "README.md").read_text()  # the cost table of this tier
+    assert tier.stage(store, here, tiny_tier / "specs")["runs"] == 0  # staged twice: the same
+
+
+def test_staging_keeps_the_recorded_machine_of_runs_that_record_none(tiny_tier, tmp_path):
+    # Runs stored before runs recorded their machine take it from their stage's provenance:
+    # staging a resumed stage made on another machine must leave them their own.
+    from rnnopt import tier
+
+    store, here = tmp_path / "store", tmp_path / "here"
+    shutil.copytree(tiny_tier / "out", store)
+    stage = Path("tiny") / "sgd" / "eval"
+    runs = sorted((store / stage / "runs").glob("*.json"))
+    for path in runs[:-1]:
+        _strip_machine(path)
+    shutil.copytree(store, here)
+    (here / stage / "runs" / runs[-1].name).unlink()  # the one run the store made since
+    record = json.loads((here / stage / "provenance.json").read_text())
+    (here / stage / "provenance.json").write_text(
+        json.dumps({**record, "cpu": "elsewhere", "cpu_capability": "DEFAULT"})
+    )
+    tier.stage(store, here, tiny_tier / "specs")
+    staged = json.loads((here / stage / "provenance.json").read_text())
+    assert (staged["cpu"], staged["cpu_capability"]) == ("elsewhere", "DEFAULT")
+    assert staged == {**json.loads((store / stage / "provenance.json").read_text()), **{
+        "cpu": "elsewhere", "cpu_capability": "DEFAULT"}}  # fmt: skip
+
+
+def test_staging_leaves_the_record_of_a_stage_that_got_no_new_run(tiny_tier, tmp_path):
+    from rnnopt import tier
+
+    store, here = tmp_path / "store", tmp_path / "here"
+    shutil.copytree(tiny_tier / "out", store)
+    record = store / "tiny" / "sgd" / "tune" / "provenance.json"
+    shutil.copytree(store, here)
+    record.write_text(record.read_text().replace('"runs"', '"runs"  ', 1))  # rewritten there
+    tier.stage(store, here, tiny_tier / "specs")
+    assert (here / record.relative_to(store)).read_text() != record.read_text()
+
+
+def test_staging_only_the_runs_changes_no_record(tiny_tier, tmp_path):
+    from rnnopt import tier
+
+    store, here = tiny_tier / "out", tmp_path / "here"
+    shutil.copytree(store, here)
+    shutil.rmtree(here / "tiny" / "adam" / "eval")
+    records = {p: t for p, t in _files(here).items() if p.parent.name != "runs"}
+    counts = tier.stage(store, here, tiny_tier / "specs", runs_only=True)
+    assert counts["runs"] == len(list((store / "tiny" / "adam" / "eval" / "runs").glob("*")))
+    assert {p: t for p, t in _files(here).items() if p.parent.name != "runs"} == records
+
+
+def test_staging_refuses_a_store_that_is_missing_or_the_tier_itself(tmp_path):
+    from rnnopt import tier
+
+    with pytest.raises(ValueError, match=r"store='.*nowhere' is not a directory: expected"):
+        tier.stage(tmp_path / "nowhere", tmp_path)
+    with pytest.raises(ValueError, match=r"is the tier's own root: nothing to stage"):
+        tier.stage(tmp_path, tmp_path)
 
 
 def test_a_study_with_a_rate_off_the_lattice_is_refused_naming_it(tmp_path):
@@ -246,28 +356,25 @@ def _replayed(process: subprocess.Popen) -> list[list[float]]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _stored_capability(stage: Path, run_id: str) -> str | None:
-    """The instruction set the run was made with: its own record, or (runs stored before runs
-    recorded it) its stage's, or, for a stage not finished, its study's other stage's."""
-    own = load_run(stage, run_id).get("provenance", {}).get("cpu_capability")
-    if own is not None:
+def _stored_machine(stage: Path, run_id: str) -> dict:
+    """The CPU and instruction set the run was made with: its own record, or (runs stored before
+    runs recorded them) its stage's, or, for a stage not finished, its study's other stage's."""
+    own = load_run(stage, run_id).get("provenance", {})
+    if own.get("cpu_capability") is not None:
         return own
     record = stage / "provenance.json"
     if not record.exists():  # unfinished: look at the stage's study's other stage
         records = list(stage.parent.glob("*/provenance.json"))
         if not records:
-            return None
+            return {}
         record = records[0]
-    return json.loads(record.read_text()).get("cpu_capability")
-
-
-def _made_here(stage: Path, run_id: str) -> bool:
-    return _stored_capability(stage, run_id) == torch.backends.cpu.get_cpu_capability()
+    return json.loads(record.read_text())
 
 
 @pytest.mark.skipif(not STAGES, reason="no stored evidence under data/evidence")
 def test_a_random_sample_of_stored_runs_replays_to_the_same_losses():
-    # On the CPU that stored a run the replay must give the same bits. On another CPU float32
+    # On a CPU like the one that stored a run (executors.made_here: the same model and
+    # instruction set) the replay must give the same bits. On another CPU float32
     # rounding differs (other kernels, in torch and in MKL), and a run at a rate near or past
     # its stability limit grows that difference within one block: an SGD run that blew up
     # stored 4.3e5 and replayed 4.6e5. A run blown up within its block (EXPLODED) must blow up
@@ -284,10 +391,11 @@ def test_a_random_sample_of_stored_runs_replays_to_the_same_losses():
             continue
         row = chooser.choice(rows)
         want, got, diverged = _replay_prefix(stage, row["run_id"])
-        if _made_here(stage, row["run_id"]):
+        made = _stored_machine(stage, row["run_id"])
+        if executors.made_here(made):
             assert got == want, f"{stage}/{row['run_id']}: the first block's losses differ"
         elif not diverged:
-            runs = elsewhere.setdefault(str(_stored_capability(stage, row["run_id"])), [])
+            runs = elsewhere.setdefault(str(made.get("cpu_capability")), [])
             runs.append((stage, row["run_id"], want, got))
         replayed.append(f"{_stage_id(stage)}/{row['run_id']}")
         if time.perf_counter() - start > REPLAY_SECONDS:

@@ -92,6 +92,35 @@ def test_the_median_time_is_undefined_when_fewer_than_half_succeed():
     assert protocol.kaplan_meier_median([100, 200, 500], [True, True, False]) == 200
 
 
+def test_the_median_times_interval_at_a_common_budget_is_the_resample_by_resample_one():
+    # Censored at the budget (1,000), as every study's runs are: the shortcut must give what
+    # the product-limit median of each resample gives.
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        times = rng.choice([200.0, 400.0, 600.0, 800.0], size=10)
+        events = rng.random(10) < 0.7
+        times[~events] = 1000.0
+        index = protocol._resample_indices(10, 0)
+        medians = [protocol.kaplan_meier_median(times[i], events[i]) for i in index]
+        medians = np.where(np.isnan(medians), np.inf, medians)
+        want = np.quantile(medians, [0.025, 0.975], method="inverted_cdf")
+        assert protocol.kaplan_meier_median_interval(times, events) == tuple(want)
+
+
+def test_the_median_times_interval_holds_the_median_and_is_open_when_few_succeed():
+    times = [100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0]
+    low, high = protocol.kaplan_meier_median_interval(times, [True] * 10)
+    assert low <= protocol.kaplan_meier_median(times, [True] * 10) <= high
+    events = [True, True, True, True] + [False] * 6  # 4 of 10: the median is not reached
+    assert protocol.kaplan_meier_median_interval(times, events)[1] == math.inf
+    assert protocol.kaplan_meier_median_interval(times, [False] * 10) == (math.inf, math.inf)
+    # censored before a success (a run stopped early): computed resample by resample
+    low, high = protocol.kaplan_meier_median_interval(
+        [100, 150, 300, 400], [True, False, True, True]
+    )
+    assert 100 <= low <= high <= 400
+
+
 # --- Intervals ------------------------------------------------------------------------------
 
 
