@@ -261,10 +261,31 @@ def _clipping_line(study: str) -> str:
         if max(medians.values()) < 0.01
         else "what is compared is each optimizer with clipping as part of its update"
     )
-    return (
+    line = (
         "- Clipping: steps clipped at the tuned rates (median over the evaluation seeds): "
         + ", ".join(shares)
         + f"; {said} (How we measure, Clipping)."
+    )
+    if evidence.load_study(evidence.STUDIES_DIR / f"{study}.yaml").evaluate == "grid":
+        line += " " + _clipping_across_rates(study, list(medians))
+    return line
+
+
+def _clipping_across_rates(study: str, labels: list[str]) -> str:
+    """The clipped shares at every rate a sensitivity figure averages (the evaluation seeds at
+    each rate within a decade of the tuned one): their median, and the rate where most bind."""
+    parts = []
+    for label in labels:
+        by_rate = tier.clipped_shares_by_rate(study, label)
+        everywhere = np.median([s for shares in by_rate.values() for s in shares])
+        worst = max(by_rate, key=lambda lr: np.median(by_rate[lr]))
+        parts.append(
+            f"{plots.label(label)} {100 * everywhere:.0f} % (at most "
+            f"{100 * np.median(by_rate[worst]):.0f} %, at lr {worst:.3g})"
+        )
+    return (
+        "Over every rate within a decade of the tuned one, which the sensitivity figures "
+        "average (median over rates and seeds): " + ", ".join(parts) + "."
     )
 
 

@@ -109,6 +109,20 @@ def clipped_shares(study: str, variant: str, root: Path | None = None) -> np.nda
     return np.array([protocol.clipped_share(h) for h in eval_histories(study, variant, root)])
 
 
+@functools.cache
+def clipped_shares_by_rate(
+    study: str, variant: str, root: Path | None = None
+) -> dict[float, tuple[float, ...]]:
+    """Per evaluated rate (every rate within a decade of the tuned one, for an `evaluate: grid`
+    study), the share of steps clipped on each evaluation seed (`protocol.clipped_share`)."""
+    directory = _roots(root, None)[0] / study / variant / "eval"
+    shares: dict[float, list[float]] = {}
+    for row in load_results(directory):
+        history = load_history(directory, row["run_id"])
+        shares.setdefault(float(row["lr"]), []).append(protocol.clipped_share(history))
+    return {lr: tuple(values) for lr, values in sorted(shares.items())}
+
+
 def criterion_of(study: str, studies_dir: Path | None = None) -> protocol.Criterion:
     spec = _roots(None, studies_dir)[1] / f"{study}.yaml"
     return protocol.SUCCESS[load_study(spec).task["name"]]

@@ -725,3 +725,13 @@ def test_the_cost_report_says_in_which_study_the_budget_runs_out():
     rows = [["a", "", "", "", "", part], ["b", "", "", "", "", part], ["c", "", "", "", "", part]]
     assert "runs out during c" in tier.budget_reached(rows)
     assert "fits its budget" in tier.budget_reached(rows[:2])
+
+
+def test_the_clipped_shares_by_rate_hold_those_of_the_tuned_rate(tiny_tier):
+    from rnnopt import tier
+
+    out = tiny_tier / "out"
+    lr = json.loads((out / "tiny" / "sgd" / "tuned.json").read_text())["lr"]
+    by_rate = tier.clipped_shares_by_rate("tiny", "sgd", out)
+    assert by_rate[lr] == tuple(tier.clipped_shares("tiny", "sgd", out))
+    assert all(0 <= s <= 1 for shares in by_rate.values() for s in shares)
