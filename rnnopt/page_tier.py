@@ -121,6 +121,7 @@ def study_rows(page: Page, study: str) -> list[list[str]]:
     """The table of one study: tuned rate, error with interval, success, time to success."""
     from rnnopt import plots
 
+    solved = ledger.is_solved(study, page.source)
     shown = []
     for row in page.rows[study]:
         n = len(_study(page, study).evaluation_seeds)
@@ -141,7 +142,7 @@ def study_rows(page: Page, study: str) -> list[list[str]]:
                 f"{row.error:.3f} [{row.low:.3f}, {row.high:.3f}]",
                 f"{k}/{n} [{low:.2f}, {high:.2f}]",
                 steps,
-                _paired_vs_sgd(page, study, row.optimizer),
+                _paired_vs_sgd(page, study, row.optimizer) if solved else "— (unsolved)",
             ]
         )
     return shown
@@ -155,6 +156,22 @@ def _label(name: str) -> str:
 
 def _study(page: Page, study: str) -> evidence.Study:
     return evidence.load_study(page.source.studies_dir / f"{study}.yaml")
+
+
+def study_caption(page: Page, number: int, study: str) -> str:
+    """Table T<number>'s caption: the study, and, where no optimizer solved it, that it is not
+    ranked (rnnopt.ledger.is_solved), as the comparison chapter does not rank it."""
+    said = (
+        f"**Table T{number}.** {describe_study(page, study)}: the evaluation seeds at each "
+        "optimizer's chosen rate."
+    )
+    if not ledger.is_solved(study, page.source):
+        said += (
+            " No optimizer met the success criterion on a tuning seed at this budget: the study"
+            " is unsolved, and its errors are not compared (the comparison chapter does not"
+            " rank it)."
+        )
+    return said
 
 
 def describe_study(page: Page, study: str) -> str:
